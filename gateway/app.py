@@ -1,0 +1,86 @@
+"""The two ASGI apps of a node: partner listener and agency listener, never mixed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import text
+
+from gateway import __version__
+from gateway.node import Node
+from gateway.problems import install_problem_handlers
+
+
+def _with_correlation_ids(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        supplied = request.headers.get("x-correlation-id", "")
+        # Accept a caller's id only if it is a plain hex/uuid token (it ends up in logs).
+        try:
+            request.state.correlation_id = uuid.UUID(supplied).hex if supplied else uuid.uuid4().hex
+        except ValueError:
+            request.state.correlation_id = uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Correlation-ID"] = request.state.correlation_id
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+def create_partner_app(node: Node) -> FastAPI:
+    """The partner listener's app: only ``/v1/exchange/*``, behind mutual TLS."""
+    from gateway.exchange.api import router as exchange_router
+
+    app = FastAPI(
+        title=f"MOU Gateway {node.party} — partner exchange API",
+        version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.state.node = node
+    install_problem_handlers(app)
+    _with_correlation_ids(app)
+    app.include_router(exchange_router)
+    return app
+
+
+def readiness(node: Node) -> dict[str, Any]:
+    """Return the readiness report: database reachable, keys and certificates in date."""
+    checks: dict[str, Any] = {}
+    try:
+        with node.transaction() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        checks["database"] = f"error: {type(exc).__name__}"
+    remaining = node.signing_key.certificate.not_valid_after_utc - node.now()
+    checks["signing_certificate_days_left"] = remaining.days
+    checks["signing_certificate"] = "ok" if remaining.days > 0 else "expired"
+    return checks
+
+
+def create_agency_app(node: Node) -> FastAPI:
+    """The agency listener's app: OAuth token, records API, console, health."""
+    from gateway.clients.api import router as oauth_router
+    from gateway.records.api import router as records_router
+
+    app = FastAPI(title=f"MOU Gateway {node.party} — agency API", version=__version__)
+    app.state.node = node
+    install_problem_handlers(app)
+    _with_correlation_ids(app)
+    app.include_router(oauth_router)
+    app.include_router(records_router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "party": node.party}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(response: Response) -> dict[str, Any]:
+        checks = readiness(node)
+        ready = checks["database"] == "ok" and checks["signing_certificate"] == "ok"
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "checks": checks}
+
+    return app

@@ -1,0 +1,30 @@
+"""``gateway demo``: the three-node removal-flight demonstration."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.commands.common import fail, stdout
+
+
+def demo(
+    flights: Annotated[int, typer.Option(min=1, max=500, help="Flights to replay (59 ≈ 2,000 people).")] = 1,
+    serve: Annotated[bool, typer.Option(help="Keep the three nodes running afterwards.")] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Where PKI, databases and nodes.json go.")] = None,
+) -> None:
+    """Run PA, CO and US on loopback and replay a removal-flight scenario between them."""
+    from gateway.demo.runner import run_demo
+    from gateway.demo.scenario import ScenarioError
+
+    stop = threading.Event()
+    try:
+        run_demo(stdout, flights=flights, workdir=workdir, serve=serve, stop_event=stop)
+    except ScenarioError as exc:
+        fail(f"demo step failed: {exc}")
+    except KeyboardInterrupt:
+        stop.set()
+        stdout.print("stopped")

@@ -1,0 +1,85 @@
+"""``gateway serve``, ``gateway worker`` and ``gateway send``: running a node."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.commands.common import ConfigOption, fail, settings_from, stdout
+from gateway.commands.records import read_json_file
+from gateway.exchange.worker import DeliveryWorker
+from gateway.migrate import upgrade
+from gateway.node import build_node
+from gateway.records.service import submit_draft
+from gateway.server import NodeServer
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def serve(
+    config: ConfigOption = None,
+    worker: Annotated[bool, typer.Option(help="Run the delivery worker in this process.")] = True,
+    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = True,
+) -> None:
+    """Start the partner listener (mTLS), the agency listener and (by default) the worker."""
+    settings = settings_from(config)
+    _logging(settings.log_level)
+    node = build_node(settings)
+    if migrate:
+        upgrade(node.engine)
+    server = NodeServer(node, run_worker=worker and settings.run_worker)
+    stdout.print(
+        f"{settings.party} gateway: partner listener https://{settings.partner_host}:{server.partner_port} (mTLS), "
+        f"agency listener {'https' if settings.agency_tls else 'http'}://{settings.agency_host}:{server.agency_port}"
+    )
+    server.run()
+    node.close()
+
+
+def worker(
+    config: ConfigOption = None,
+    threads: Annotated[int, typer.Option(min=1, max=32, help="Worker threads in this process.")] = 1,
+) -> None:
+    """Run delivery workers only (several processes may share one PostgreSQL database)."""
+    settings = settings_from(config)
+    _logging(settings.log_level)
+    node = build_node(settings)
+    workers = [DeliveryWorker(node, name=f"{settings.party}-worker-{i}") for i in range(threads)]
+    running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]
+    for thread in running:
+        thread.start()
+    stdout.print(f"{threads} delivery worker(s) for {settings.party} running; Ctrl-C stops")
+    try:
+        for thread in running:
+            while thread.is_alive():
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        for w in workers:
+            w.stop()
+        for thread in running:
+            thread.join(30)
+    node.close()
+
+
+def send(
+    draft: Annotated[Path, typer.Argument(help="Record draft (JSON) to sign and queue.")],
+    config: ConfigOption = None,
+) -> None:
+    """Sign a draft with this node's key and queue it for delivery (the worker sends it)."""
+    document = read_json_file(draft)
+    if not isinstance(document, dict):
+        fail(f"{draft} is not a JSON object")
+        return
+    node = build_node(settings_from(config))
+    with node.transaction() as session:
+        submission = submit_draft(session, node, document, actor="cli")
+        record_id = submission.record.record_id
+        recipients = submission.record.recipients
+    stdout.print(f"queued {record_id} for {recipients}; `gateway deliveries list` shows progress")
+    node.close()

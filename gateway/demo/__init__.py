@@ -1,0 +1,1 @@
+"""The three-node demonstration: PA, CO and US on loopback, a removal-flight scenario."""

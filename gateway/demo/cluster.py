@@ -1,0 +1,124 @@
+"""Building and running the demo's three nodes on loopback, each with its own PKI and SQLite."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.clients.service import create_client
+from gateway.migrate import upgrade
+from gateway.node import Node, build_node
+from gateway.server import NodeServer, bind
+from gateway.settings import Settings
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.pki import PartyFiles, init_party
+
+PARTIES = ("PA", "CO", "US")
+
+
+@dataclass
+class DemoNode:
+    party: str
+    files: PartyFiles
+    node: Node
+    server: NodeServer
+    client_id: str = ""
+    client_secret: str = ""
+    token: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def agency_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.agency_port}"
+
+    @property
+    def partner_url(self) -> str:
+        return f"https://127.0.0.1:{self.server.partner_port}"
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.agency_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+
+def make_pki(workdir: Path) -> tuple[dict[str, PartyFiles], Path]:
+    """Create the three parties' PKIs and their merged trust bundle under ``workdir``."""
+    files = {party: init_party(party, workdir / "pki" / party.lower()) for party in PARTIES}
+    bundle = TrustBundle.merge(TrustBundle.load(f.bundle_entry) for f in files.values())
+    bundle_path = workdir / "pki" / "trust-bundle.json"
+    bundle_path.write_text(bundle.to_json(), "utf-8")
+    return files, bundle_path
+
+
+def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
+                terms_file: Path | None = None) -> dict[str, DemoNode]:
+    """Start PA, CO and US (both listeners + embedded worker) and give each an API client."""
+    sockets = {party: bind("127.0.0.1", 0) for party in PARTIES}
+    urls = {party: f"https://127.0.0.1:{s.getsockname()[1]}" for party, s in sockets.items()}
+    nodes: dict[str, DemoNode] = {}
+    for party in PARTIES:
+        pf = files[party]
+        settings = Settings(
+            party=party,  # type: ignore[arg-type]
+            data_dir=workdir / party.lower(),
+            partner_port=0, agency_port=0,
+            tls_cert=pf.tls_cert, tls_key=pf.tls_key,
+            signing_cert=pf.signing_cert, signing_key=pf.signing_key,
+            trust_bundle=bundle_path, terms_file=terms_file,
+            partners={p: u for p, u in urls.items() if p != party},
+            delivery_poll_seconds=0.2, delivery_backoff_base_seconds=0.2,
+            delivery_backoff_max_seconds=5.0,
+        )
+        node = build_node(settings)
+        upgrade(node.engine)
+        server = NodeServer(node, partner_socket=sockets[party], agency_socket=bind("127.0.0.1", 0))
+        demo = DemoNode(party, pf, node, server.start_in_thread())
+        with node.transaction() as session:
+            demo.client_id, demo.client_secret = create_client(
+                session, f"{party} demo case-management system",
+                ["records:write", "records:read"], node.now(), actor="demo",
+            )
+        response = httpx.post(
+            f"{demo.agency_url}/oauth/token", data={"grant_type": "client_credentials"},
+            auth=(demo.client_id, demo.client_secret), timeout=30,
+        )
+        response.raise_for_status()
+        demo.token = response.json()["access_token"]
+        nodes[party] = demo
+    return nodes
+
+
+def stop_nodes(nodes: dict[str, DemoNode]) -> None:
+    for demo in nodes.values():
+        demo.server.stop_thread()
+        demo.node.close()
+
+
+def write_nodes_json(workdir: Path, nodes: dict[str, DemoNode], bundle_path: Path) -> Path:
+    """Write ``nodes.json`` so a person can use the running nodes with curl or a browser.
+
+    It holds demo credentials on purpose (a throw-away loopback demo); it is
+    written 0600 in the demo's own work directory.
+    """
+    document = {
+        party: {
+            "party": party,
+            "partner_url": demo.partner_url,
+            "agency_url": demo.agency_url,
+            "ca_cert": str(demo.files.ca_cert),
+            "tls_cert": str(demo.files.tls_cert),
+            "tls_key": str(demo.files.tls_key),
+            "trust_bundle": str(bundle_path),
+            "api_client": {"client_id": demo.client_id, "client_secret": demo.client_secret},
+            **demo.extras,
+        }
+        for party, demo in nodes.items()
+    }
+    path = workdir / "nodes.json"
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), "utf-8")
+    return path

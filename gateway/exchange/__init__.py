@@ -1,0 +1,1 @@
+"""Node-to-node exchange: partner API, receipts, outbox and the delivery worker."""

@@ -1,0 +1,163 @@
+"""Partner exchange API (partner listener only, behind mutual TLS)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any
+
+from cryptography import x509
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from gateway.errors import GatewayError
+from gateway.exchange.errors import (
+    BatchTooLargeError,
+    MalformedBatchError,
+    PayloadTooLargeError,
+    PeerCertificateRequiredError,
+    UnsupportedMediaTypeError,
+)
+from gateway.exchange.service import Outcome, receive_record
+from gateway.node import Node, node_of
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.canonical import parse_strict
+from gateway.trust.errors import CanonicalizationError
+
+router = APIRouter(prefix="/v1/exchange", tags=["partner exchange"])
+
+JOSE = "application/jose"
+
+
+@lru_cache(maxsize=256)
+def _party_of_pem(pem: str, bundle: TrustBundle) -> str | None:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    anchor = bundle.issuing_party(cert)
+    return anchor[0] if anchor else None
+
+
+def peer_party(request: Request, node: Annotated[Node, Depends(node_of)]) -> str:
+    """The calling partner's party, taken from its verified TLS client certificate only.
+
+    Raises PeerCertificateRequiredError when there is no certificate (the app
+    was reached without mTLS) or it belongs to no partner of the bundle.
+    """
+    tls: dict[str, Any] = request.scope.get("extensions", {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    if not chain:
+        raise PeerCertificateRequiredError("no TLS client certificate on this connection")
+    party = _party_of_pem(chain[0], node.bundle)
+    if party is None or party == node.party:
+        raise PeerCertificateRequiredError("the client certificate belongs to no partner party")
+    return party
+
+
+async def read_body(request: Request, limit: int, media_type: str) -> bytes:
+    """Return the request body; raises 415 for another media type, 413 past ``limit`` bytes."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != media_type:
+        raise UnsupportedMediaTypeError(f"send {media_type}, not {content_type or 'no content type'}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _receive_with_retry(node: Node, raw: bytes, peer: str) -> Outcome:
+    # A concurrent identical POST can win the unique index; retrying once then
+    # finds its row and answers the same receipt.
+    for attempt in range(2):
+        try:
+            with node.transaction() as session:
+                return receive_record(session, node, raw, peer)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _receipt_response(outcome: Outcome) -> Response:
+    return Response(
+        outcome.receipt_jws,
+        status_code=200 if outcome.replayed else 201,
+        media_type=JOSE,
+        headers={"X-Receipt-Verdict": outcome.verdict},
+    )
+
+
+@router.post(
+    "/records",
+    status_code=201,
+    response_class=Response,
+    responses={201: {"content": {JOSE: {}}, "description": "signed receipt"}},
+)
+async def post_record(
+    request: Request,
+    node: Annotated[Node, Depends(node_of)],
+    peer: Annotated[str, Depends(peer_party)],
+) -> Response:
+    """Receive one record (compact JWS); answer with a signed receipt (201, or 200 on replay)."""
+    raw = await read_body(request, node.settings.max_record_bytes, JOSE)
+    outcome = await run_in_threadpool(_receive_with_retry, node, raw, peer)
+    node.wake_delivery()  # an acknowledgement may now be due
+    return _receipt_response(outcome)
+
+
+def _batch_items(body: bytes, max_items: int) -> list[str]:
+    try:
+        document = parse_strict(body)
+    except CanonicalizationError as exc:
+        raise MalformedBatchError(exc.detail) from exc
+    records = document.get("records") if isinstance(document, dict) else None
+    if not isinstance(records, list) or not all(isinstance(item, str) for item in records):
+        raise MalformedBatchError('send {"records": ["<compact JWS>", ...]}')
+    if len(records) > max_items:
+        raise BatchTooLargeError(f"{len(records)} records; at most {max_items} per batch")
+    return records
+
+
+def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    with node.transaction() as session:
+        for index, item in enumerate(items):
+            try:
+                with session.begin_nested():
+                    outcome = receive_record(session, node, item.encode("ascii", "replace"), peer)
+                results.append(
+                    {
+                        "index": index,
+                        "status": 200 if outcome.replayed else 201,
+                        "verdict": outcome.verdict,
+                        "receipt": outcome.receipt_jws,
+                    }
+                )
+            except GatewayError as exc:
+                results.append(
+                    {
+                        "index": index,
+                        "status": exc.status,
+                        "problem": {"type": exc.type_uri(), "title": exc.title, "detail": exc.detail},
+                    }
+                )
+    return results
+
+
+@router.post("/records:batch")
+async def post_batch(
+    request: Request,
+    node: Annotated[Node, Depends(node_of)],
+    peer: Annotated[str, Depends(peer_party)],
+) -> dict[str, Any]:
+    """Receive up to ``max_batch_records`` records; one result (receipt or problem) each."""
+    limit = node.settings.max_batch_records * 64 * 1024  # typical records are a few KiB
+    body = await read_body(request, max(limit, node.settings.max_record_bytes), "application/json")
+    items = _batch_items(body, node.settings.max_batch_records)
+    results = await run_in_threadpool(_receive_batch, node, items, peer)
+    return {"results": results}

@@ -1,0 +1,68 @@
+"""Every SQL statement of the exchange domain (the outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.db import is_postgres
+from gateway.exchange.models import Delivery
+from gateway.records.models import StoredRecord
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> Sequence[tuple[Delivery, StoredRecord]]:
+    """Return due pending deliveries with their records, locked for this transaction.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets several workers claim disjoint
+    rows. SQLite: the transaction holds the write lock, so one claimer at a time.
+    """
+    stmt = (
+        select(Delivery, StoredRecord)
+        .join(StoredRecord, StoredRecord.pk == Delivery.record_pk)
+        .where(
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.pk)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(of=Delivery, skip_locked=True)
+    return [(row[0], row[1]) for row in session.execute(stmt).all()]
+
+
+def leased(session: Session, delivery_pk: int, lease_until: datetime) -> Delivery | None:
+    """Return the delivery if it is still pending under exactly this lease (locked on PostgreSQL)."""
+    stmt = select(Delivery).where(
+        Delivery.pk == delivery_pk, Delivery.status == "pending", Delivery.lease_until == lease_until
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).one_or_none()
+
+
+def by_pk(session: Session, delivery_pk: int) -> Delivery | None:
+    return session.get(Delivery, delivery_pk)
+
+
+def listing(session: Session, status: str | None, limit: int) -> Sequence[tuple[Delivery, StoredRecord]]:
+    stmt = (
+        select(Delivery, StoredRecord)
+        .join(StoredRecord, StoredRecord.pk == Delivery.record_pk)
+        .order_by(Delivery.pk.desc())
+        .limit(limit)
+    )
+    if status:
+        stmt = stmt.where(Delivery.status == status)
+    return [(row[0], row[1]) for row in session.execute(stmt).all()]
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
+    return {str(status): int(count) for status, count in rows}

@@ -1,0 +1,222 @@
+"""The delivery worker: drives the transactional outbox until every delivery ends.
+
+Each job is three short transactions: claim (take a lease), send (no
+transaction open while talking to the partner), settle (store the verified
+receipt or schedule a retry). A worker killed at any point leaves a lease that
+lapses; the next worker re-sends the same bytes, and the receiver answers with
+the receipt it already issued — nothing is lost and nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from gateway.exchange import repository
+from gateway.exchange.client import PartnerClients
+from gateway.exchange.errors import DeliveryNotFoundError
+from gateway.exchange.models import Delivery
+from gateway.exchange.receipts import verify_receipt
+from gateway.ledger.events import AuditEvent
+from gateway.ledger.service import append_event
+from gateway.node import Node
+from gateway.records.models import StoredRecord
+from gateway.trust.errors import TrustError
+
+log = logging.getLogger("gateway.delivery")
+
+# Statuses a receiver may answer that will not change on retry.
+_TERMINAL_STATUSES = frozenset({400, 403, 404, 409, 413, 415, 422})
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_pk: int
+    record_id: str
+    recipient: str
+    jws: str
+    jws_sha256: str
+    lease_until: datetime
+    attempts: int
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential backoff with jitter: attempt n waits ~base·2^(n-1), at most ``cap``."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return delay * rng.uniform(0.5, 1.0)
+
+
+class DeliveryWorker:
+    """Claims due deliveries and sends them; run ``run_forever`` in a thread or process."""
+
+    def __init__(self, node: Node, *, name: str | None = None, rng: random.Random | None = None) -> None:
+        self.node = node
+        self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        self.clients = PartnerClients(node, timeout=node.settings.delivery_timeout_seconds)
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.stop_event = threading.Event()
+
+    # -- claim --------------------------------------------------------------
+
+    def claim(self) -> list[Job]:
+        """Lease up to ``delivery_batch`` due deliveries and return them as jobs."""
+        settings = self.node.settings
+        now = self.node.now()
+        lease_until = now + timedelta(seconds=2 * settings.delivery_timeout_seconds + 5)
+        jobs: list[Job] = []
+        with self.node.transaction() as session:
+            for delivery, record in repository.claim_due(session, now, settings.delivery_batch):
+                delivery.lease_until = lease_until
+                delivery.attempts += 1
+                delivery.last_attempt_at = now
+                jobs.append(
+                    Job(delivery.pk, record.record_id or "", delivery.recipient, record.jws,
+                        record.jws_sha256, lease_until, delivery.attempts)
+                )
+        return jobs
+
+    # -- send and settle ----------------------------------------------------
+
+    def deliver(self, job: Job) -> str:
+        """Send one job and settle it; returns the resulting delivery status."""
+        correlation = uuid.uuid4().hex
+        try:
+            response = self.clients.post_record(job.recipient, job.jws, correlation)
+        except httpx.HTTPError as exc:
+            return self._failed(job, f"{type(exc).__name__}: {exc}"[:300], terminal=False)
+        if response.status_code in (200, 201):
+            try:
+                verified = verify_receipt(
+                    response.text, self.node.bundle, self.node.now(),
+                    receiver=job.recipient, jws_sha256=job.jws_sha256,
+                )
+            except TrustError as exc:
+                return self._failed(job, f"receipt refused: {exc.reason}: {exc.detail}"[:300], terminal=False)
+            return self._settled(job, response.text, verified.payload.verdict.value,
+                                 verified.payload.reason_code, verified.payload.ledger_index)
+        detail = _problem_detail(response)
+        terminal = response.status_code in _TERMINAL_STATUSES
+        return self._failed(job, f"HTTP {response.status_code}: {detail}"[:300], terminal=terminal)
+
+    def _settled(
+        self, job: Job, receipt: str, verdict: str, reason: str | None, ledger_index: int | None
+    ) -> str:
+        now = self.node.now()
+        with self.node.transaction() as session:
+            delivery = repository.leased(session, job.delivery_pk, job.lease_until)
+            if delivery is None:
+                return "lost-lease"  # another worker settled it; the receipt is identical
+            delivery.status = "delivered" if verdict == "accepted" else "rejected"
+            delivery.receipt_jws = receipt
+            delivery.receipt_verdict = verdict
+            delivery.receipt_reason = reason
+            delivery.receipt_ledger_index = ledger_index
+            delivery.delivered_at = now
+            delivery.lease_until = None
+            delivery.last_error = None
+            event = AuditEvent.RECORD_SENT if verdict == "accepted" else AuditEvent.DELIVERY_REJECTED
+            append_event(
+                session, event, actor=f"worker:{self.node.party}", subject=job.record_id, at=now,
+                detail={"recipient": job.recipient, "verdict": verdict, "reason_code": reason},
+            )
+            return delivery.status
+
+    def _failed(self, job: Job, error: str, *, terminal: bool) -> str:
+        settings = self.node.settings
+        now = self.node.now()
+        with self.node.transaction() as session:
+            delivery = repository.leased(session, job.delivery_pk, job.lease_until)
+            if delivery is None:
+                return "lost-lease"
+            delivery.last_error = error
+            delivery.lease_until = None
+            wait = backoff_seconds(
+                delivery.attempts, settings.delivery_backoff_base_seconds,
+                settings.delivery_backoff_max_seconds, self.rng,
+            )
+            next_attempt = now + timedelta(seconds=wait)
+            if terminal or next_attempt > delivery.deadline_at:
+                delivery.status = "dead"
+                event = AuditEvent.DELIVERY_DEAD
+            else:
+                delivery.next_attempt_at = next_attempt
+                event = AuditEvent.DELIVERY_FAILED
+            append_event(
+                session, event, actor=f"worker:{self.node.party}", subject=job.record_id, at=now,
+                detail={"recipient": job.recipient, "attempt": delivery.attempts, "error": error},
+            )
+            log.warning(
+                "delivery %s of %s to %s failed (attempt %d, %s): %s",
+                job.delivery_pk, job.record_id, job.recipient, delivery.attempts,
+                delivery.status if event is AuditEvent.DELIVERY_DEAD else f"retry in {wait:.1f}s",
+                error,
+            )
+            return delivery.status
+
+    # -- loop ---------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim and deliver one batch; returns how many jobs were processed."""
+        jobs = self.claim()
+        for job in jobs:
+            self.deliver(job)
+        return len(jobs)
+
+    def run_forever(self) -> None:
+        """Deliver until ``stop()``; sleeps between polls unless woken by new work."""
+        log.info("delivery worker %s started", self.name)
+        while not self.stop_event.is_set():
+            try:
+                processed = self.run_once()
+            except Exception:  # noqa: BLE001 - a DB outage must not kill the worker thread
+                log.exception("delivery worker %s: cycle failed; retrying", self.name)
+                processed = 0
+                self.stop_event.wait(1.0)
+            if processed == 0:
+                self.node.delivery_wakeup.wait(self.node.settings.delivery_poll_seconds)
+                self.node.delivery_wakeup.clear()
+        self.clients.close()
+        log.info("delivery worker %s stopped", self.name)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.node.delivery_wakeup.set()
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or body)[:200]
+    return str(body)[:200]
+
+
+def retry_delivery(node: Node, delivery_pk: int, *, actor: str) -> Delivery:
+    """Put a dead delivery back in the queue; returns it. Raises DeliveryNotFoundError."""
+    now = node.now()
+    with node.transaction() as session:
+        delivery = repository.by_pk(session, delivery_pk)
+        if delivery is None or delivery.status != "dead":
+            raise DeliveryNotFoundError(
+                f"no dead delivery {delivery_pk}", hint="see `gateway deliveries list --status dead`"
+            )
+        delivery.status = "pending"
+        delivery.next_attempt_at = now
+        delivery.lease_until = None
+        delivery.deadline_at = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
+        record = session.get(StoredRecord, delivery.record_pk)
+        append_event(
+            session, AuditEvent.DELIVERY_RETRIED, actor=actor,
+            subject=(record.record_id if record and record.record_id else f"delivery:{delivery_pk}"),
+            at=now, detail={"delivery": delivery_pk, "recipient": delivery.recipient},
+        )
+    node.wake_delivery()
+    return delivery

@@ -1,0 +1,92 @@
+"""The running node's resources, built once at startup and passed down.
+
+Nothing here is a module global: ``serve``, ``worker``, the demo and the tests
+each build a :class:`Node` and hand it to the apps and workers they start.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db import make_engine, make_sessionmaker, transaction
+from gateway.errors import ConfigurationError
+from gateway.settings import Settings
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.keys import SigningKey
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Node:
+    """One party's gateway: configuration, database, keys, trust, and wake-up signals."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    signing_key: SigningKey
+    bundle: TrustBundle
+    clock: Clock = utc_now
+    delivery_wakeup: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def party(self) -> str:
+        return self.settings.party
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with transaction(self.sessions) as session:
+            yield session
+
+    def wake_delivery(self) -> None:
+        """Tell an in-process delivery worker that new work was committed."""
+        self.delivery_wakeup.set()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _require(path: Path | None, name: str) -> Path:
+    if path is None:
+        raise ConfigurationError(f"GATEWAY_{name.upper()} is not set", hint=f"set {name} in the config")
+    return path
+
+
+def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
+    """Return a Node for ``settings``; raises ConfigurationError/PKIError on bad files."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    signing_key = SigningKey.from_files(
+        _require(settings.signing_key, "signing_key"),
+        _require(settings.signing_cert, "signing_cert"),
+        settings.signing_chain,
+    )
+    bundle = TrustBundle.load(_require(settings.trust_bundle, "trust_bundle"))
+    if bundle.party(settings.party) is None:
+        raise ConfigurationError(f"the trust bundle has no entry for this node's party {settings.party}")
+    if bundle.issuing_party(signing_key.certificate) is None:
+        raise ConfigurationError("the signing certificate is not issued by a CA of the trust bundle")
+    engine = make_engine(settings.sqlalchemy_url())
+    return Node(settings, engine, make_sessionmaker(engine), signing_key, bundle, clock)
+
+
+def node_of(request: Request) -> Node:
+    """FastAPI dependency: the Node serving this request."""
+    node: Node = request.app.state.node
+    return node

@@ -1,0 +1,1 @@
+"""Signed records: the envelope, the record types, the agency API and storage."""

@@ -1,0 +1,82 @@
+"""Acknowledging a received record: an ``acknowledgement`` record signed back to its originator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.ledger.events import AuditEvent
+from gateway.ledger.service import append_event
+from gateway.node import Node
+from gateway.records import repository
+from gateway.records.errors import NotAcknowledgeableError, RecordNotFoundError
+from gateway.records.models import StoredRecord
+from gateway.records.service import Submission, submit_draft
+from gateway.records.signing import rfc3339
+from gateway.records.views import payload_of
+
+STATUS_BY_DECISION = {"accept": "acknowledged", "query": "queried", "reject": "rejected"}
+
+
+def acknowledge(
+    session: Session,
+    node: Node,
+    record_id: str,
+    *,
+    decision: str,
+    comment: str | None,
+    actor: str,
+    officer_ref: str,
+    agency: str,
+) -> Submission:
+    """Sign and queue an acknowledgement of the received record ``record_id``.
+
+    Returns the submission of the acknowledgement record. Raises
+    RecordNotFoundError, NotAcknowledgeableError (not a valid incoming record,
+    or itself an acknowledgement), and the errors of submit_draft.
+    """
+    received = repository.accepted_by_id(session, "in", record_id)
+    if received is None:
+        if any(c.direction == "in" for c in repository.by_record_id(session, record_id)):
+            raise NotAcknowledgeableError(f"record {record_id} failed verification; it cannot be acknowledged")
+        raise RecordNotFoundError(f"no received record {record_id} at this node")
+    document = payload_of(received)
+    if document is None or received.record_type == "acknowledgement":
+        raise NotAcknowledgeableError("acknowledgements are not themselves acknowledged")
+    now = node.now()
+    expires = max(received.expires_at or now, now + timedelta(days=365))
+    draft: dict[str, Any] = {
+        "record_type": "acknowledgement",
+        "originator": {"party": node.party, "agency": agency, "officer_ref": officer_ref},
+        "recipients": [received.originator_party],
+        "purpose": document["purpose"],
+        "legal_basis": document["legal_basis"],
+        "handling": document["handling"],
+        "terms": document["terms"],
+        "expires_at": rfc3339(expires),
+        "review_due": rfc3339(expires),
+        "body": {
+            "acknowledges_record_id": record_id,
+            "acknowledged_jws_sha256": received.jws_sha256,
+            "decision": decision,
+            **({"comment": comment} if comment else {}),
+        },
+    }
+    submission = submit_draft(session, node, draft, actor=actor)
+    received.status = STATUS_BY_DECISION[decision]
+    append_event(
+        session, AuditEvent.RECORD_ACKNOWLEDGED, actor=actor, subject=record_id, at=now,
+        detail={"decision": decision, "acknowledgement": submission.record.record_id},
+    )
+    return submission
+
+
+def apply_incoming_acknowledgement(session: Session, stored: StoredRecord, body: dict[str, Any]) -> None:
+    """Mark our outgoing record as acknowledged/queried/rejected by the partner that answered."""
+    target = repository.accepted_by_id(session, "out", str(body.get("acknowledges_record_id")))
+    if target is None or target.jws_sha256 != body.get("acknowledged_jws_sha256"):
+        return
+    decision = str(body.get("decision"))
+    target.status = f"{STATUS_BY_DECISION.get(decision, decision)}:{stored.originator_party}"

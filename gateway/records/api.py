@@ -1,0 +1,121 @@
+"""Agency API for records (agency listener): submit drafts, read records, acknowledge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.clients.api import require_scope
+from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
+from gateway.errors import InputError
+from gateway.node import Node, node_of
+from gateway.records import repository
+from gateway.records.acknowledgements import acknowledge
+from gateway.records.service import get_record, submit_draft
+from gateway.records.views import delivery_view, record_detail, record_summary
+
+router = APIRouter(prefix="/v1/records", tags=["records"])
+
+Writer = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_WRITE))]
+Reader = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_READ))]
+NodeDep = Annotated[Node, Depends(node_of)]
+
+
+class SubmissionResponse(BaseModel):
+    record_id: str
+    status_url: str
+    jws_sha256: str
+    deliveries: list[dict[str, Any]]
+
+
+class AcknowledgementRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "query", "reject"]
+    comment: str | None = Field(default=None, max_length=2000)
+    officer_ref: str = Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+
+
+@router.post("", status_code=202, response_model=SubmissionResponse)
+def submit(
+    principal: Writer,
+    node: NodeDep,
+    response: Response,
+    draft: Annotated[dict[str, Any], Body(description="A record draft (see schemas/examples).")],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> SubmissionResponse:
+    """Validate, sign, store and queue a record draft for delivery to its recipients."""
+    with node.transaction() as session:
+        submission = submit_draft(
+            session, node, draft, actor=f"client:{principal.client_id}", idempotency_key=idempotency_key
+        )
+        deliveries = [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
+        record = submission.record
+    node.wake_delivery()
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/records/{record.record_id}"
+    return SubmissionResponse(
+        record_id=record.record_id or "",
+        status_url=f"/v1/records/{record.record_id}",
+        jws_sha256=record.jws_sha256,
+        deliveries=deliveries,
+    )
+
+
+@router.get("")
+def list_records(
+    principal: Reader,
+    node: NodeDep,
+    direction: Literal["in", "out"] | None = None,
+    record_type: str | None = Query(default=None, max_length=40),
+    party: Literal["PA", "CO", "US"] | None = None,
+    delivery_status: Literal["pending", "delivered", "rejected", "dead"] | None = None,
+    status: str | None = Query(default=None, max_length=16),
+    since: datetime | None = None,
+    cursor: int | None = Query(default=None, ge=1),
+    limit: int = Query(default=50, ge=1, le=200),
+) -> dict[str, Any]:
+    """List records newest first; ``next_cursor`` pages on."""
+    if since is not None and since.tzinfo is None:
+        raise InputError("since must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    flt = repository.RecordFilter(
+        direction=direction, record_type=record_type, party=party,
+        delivery_status=delivery_status, status=status, since=since, after_pk=cursor,
+    )
+    with node.transaction() as session:
+        rows = repository.page(session, flt, limit + 1)
+        items = [record_summary(r) for r in rows[:limit]]
+        next_cursor = rows[limit - 1].pk if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{record_id}")
+def read_record(principal: Reader, node: NodeDep, record_id: str) -> dict[str, Any]:
+    """Return a record: envelope, body, JWS, verification, deliveries and receipts."""
+    with node.transaction() as session:
+        stored = get_record(session, record_id, actor=f"client:{principal.client_id}", now=node.now())
+        return record_detail(stored, repository.deliveries_of(session, stored.pk))
+
+
+@router.post("/{record_id}/acknowledgements", status_code=202, response_model=SubmissionResponse)
+def post_acknowledgement(
+    principal: Writer, node: NodeDep, record_id: str, request: AcknowledgementRequest
+) -> SubmissionResponse:
+    """Accept, query or reject a received record: signs an acknowledgement back to its originator."""
+    with node.transaction() as session:
+        submission = acknowledge(
+            session, node, record_id, decision=request.decision, comment=request.comment,
+            actor=f"client:{principal.client_id}", officer_ref=request.officer_ref,
+            agency=node.settings.agency,
+        )
+        record = submission.record
+        deliveries = [delivery_view(d) for d in repository.deliveries_of(session, record.pk)]
+    node.wake_delivery()
+    return SubmissionResponse(
+        record_id=record.record_id or "", status_url=f"/v1/records/{record.record_id}",
+        jws_sha256=record.jws_sha256, deliveries=deliveries,
+    )

@@ -1,0 +1,75 @@
+"""ORM classes of the records domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db import Base, UTCDateTime
+
+
+class StoredRecord(Base):
+    """One signed record, outgoing (signed here) or incoming (received from a partner).
+
+    The JWS is the record; the other columns are copies of envelope fields kept
+    for querying. Incoming records that fail verification are kept too (for
+    audit) with ``verification = 'invalid'`` and are never shown as valid.
+    """
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("direction", "jws_sha256"),
+        # Only valid records claim their record_id; a forged copy cannot block the real one.
+        UniqueConstraint("direction", "accepted_record_id"),
+        Index("ix_records_direction_stored", "direction", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    accepted_record_id: Mapped[str | None] = mapped_column(String(36))
+    direction: Mapped[str] = mapped_column(String(3))  # "out" | "in"
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    originator_party: Mapped[str | None] = mapped_column(String(2))
+    peer_party: Mapped[str | None] = mapped_column(String(2))  # mTLS peer for "in"
+    recipients: Mapped[str] = mapped_column(String(20), default="")
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    handling: Mapped[str | None] = mapped_column(String(2))
+    terms_id: Mapped[str | None] = mapped_column(String(64))
+    terms_version: Mapped[int | None] = mapped_column(Integer)
+    offence_category: Mapped[str | None] = mapped_column(String(40))
+    flight_number: Mapped[str | None] = mapped_column(String(64))
+    supersedes: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    jws: Mapped[str] = mapped_column(Text)
+    jws_sha256: Mapped[str] = mapped_column(String(64))
+    verification: Mapped[str] = mapped_column(String(8))  # "valid" | "invalid"
+    verification_reason: Mapped[str | None] = mapped_column(String(64))
+    verification_detail: Mapped[str | None] = mapped_column(String(500))
+    signer_kid: Mapped[str | None] = mapped_column(String(64))
+    signer_subject: Mapped[str | None] = mapped_column(String(300))
+    signer_fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+    # incoming only: the signed receipt this node answered with, and business status
+    receipt_jws: Mapped[str | None] = mapped_column(Text)
+    ledger_index: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+
+
+class IdempotencyKey(Base):
+    """An agency client's Idempotency-Key and the record it created."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    record_pk: Mapped[int] = mapped_column(ForeignKey("records.pk"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,165 @@
+"""Records domain operations: submit a draft for signing and delivery, read records.
+
+Services take a Session and never commit; the caller's transaction makes the
+record, its deliveries, its idempotency key and its ledger event one unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from sqlalchemy.orm import Session
+
+from gateway.exchange.models import Delivery
+from gateway.ledger.events import AuditEvent
+from gateway.ledger.service import append_event
+from gateway.node import Node
+from gateway.records import repository
+from gateway.records.errors import (
+    IdempotencyKeyReusedError,
+    OriginatorMismatchError,
+    RecordNotFoundError,
+)
+from gateway.records.models import IdempotencyKey, StoredRecord
+from gateway.records.schemas import Record, RecordType
+from gateway.records.signing import SignedRecord, build_record, sign_record
+from gateway.trust.canonical import canonicalize
+
+
+def record_columns(record: Record) -> dict[str, Any]:
+    """Return the queryable copies of envelope fields for a StoredRecord row."""
+    offence: str | None = None
+    flight: str | None = None
+    body = record.body
+    if record.record_type is RecordType.CRIMINAL_NETWORK_FLAG:
+        offence = str(body.offence_category)  # type: ignore[union-attr]
+    elif record.record_type is RecordType.REMOVAL_MANIFEST:
+        flight = body.flight.flight_number  # type: ignore[union-attr]
+    elif record.record_type is RecordType.REMOVAL_CONFIRMATION:
+        flight = body.flight_number  # type: ignore[union-attr]
+    return {
+        "record_id": str(record.record_id),
+        "record_type": record.record_type.value,
+        "originator_party": record.originator.party,
+        "recipients": ",".join(record.recipients),
+        "purpose": record.purpose,
+        "handling": record.handling.value,
+        "terms_id": record.terms.id,
+        "terms_version": record.terms.version,
+        "offence_category": offence,
+        "flight_number": flight,
+        "supersedes": str(record.supersedes) if record.supersedes else None,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "review_due": record.review_due,
+    }
+
+
+@dataclass(frozen=True)
+class Submission:
+    record: StoredRecord
+    replayed: bool
+
+
+def _request_digest(draft: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonicalize(dict(draft))).hexdigest()
+
+
+def submit_draft(
+    session: Session,
+    node: Node,
+    draft: Mapping[str, Any],
+    *,
+    actor: str,
+    idempotency_key: str | None = None,
+) -> Submission:
+    """Validate, sign and store a draft and queue one delivery per recipient.
+
+    Returns the stored record (``replayed`` when the Idempotency-Key was seen
+    with the same draft). Raises SchemaViolationError, OriginatorMismatchError,
+    IdempotencyKeyReusedError.
+    """
+    now = node.now()
+    request_digest = _request_digest(draft)
+    if idempotency_key is not None:
+        seen = repository.idempotency_key(session, actor, idempotency_key)
+        if seen is not None:
+            if seen.request_sha256 != request_digest:
+                raise IdempotencyKeyReusedError(
+                    f"Idempotency-Key {idempotency_key!r} was used for another draft",
+                    hint="use a new key for a new record",
+                )
+            stored = repository.by_pk(session, seen.record_pk)
+            assert stored is not None  # FK guarantees it
+            return Submission(stored, replayed=True)
+    record = build_record(draft, now)
+    if record.originator.party != node.party:
+        raise OriginatorMismatchError(
+            f"originator.party is {record.originator.party} but this node signs for {node.party}"
+        )
+    signed = sign_record(record, node.signing_key)
+    stored = store_outgoing(session, node, signed, actor=actor, now=now)
+    if idempotency_key is not None:
+        repository.add_idempotency_key(
+            session,
+            IdempotencyKey(
+                client_id=actor, key=idempotency_key, request_sha256=request_digest,
+                record_pk=stored.pk, created_at=now,
+            ),
+        )
+    return Submission(stored, replayed=False)
+
+
+def store_outgoing(
+    session: Session, node: Node, signed: SignedRecord, *, actor: str, now: datetime
+) -> StoredRecord:
+    """Store a record signed here, its deliveries and its ledger event (one unit)."""
+    stored = repository.add(
+        session,
+        StoredRecord(
+            **record_columns(signed.record),
+            accepted_record_id=str(signed.record.record_id),
+            direction="out",
+            peer_party=None,
+            stored_at=now,
+            jws=signed.jws,
+            jws_sha256=signed.jws_sha256,
+            verification="valid",
+            signer_kid=node.signing_key.kid,
+            signer_subject=node.signing_key.certificate.subject.rfc4514_string(),
+            signer_fingerprint=node.signing_key.certificate.fingerprint(hashes.SHA256()).hex(),
+            status="sent",
+        ),
+    )
+    deadline = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
+    for recipient in signed.record.recipients:
+        session.add(
+            Delivery(
+                record_pk=stored.pk, recipient=recipient, status="pending", attempts=0,
+                created_at=now, next_attempt_at=now, deadline_at=deadline,
+            )
+        )
+    append_event(
+        session, AuditEvent.RECORD_CREATED, actor=actor, subject=str(signed.record.record_id),
+        at=now, detail={"jws_sha256": signed.jws_sha256, "recipients": list(signed.record.recipients)},
+    )
+    return stored
+
+
+def get_record(session: Session, record_id: str, *, actor: str, now: datetime) -> StoredRecord:
+    """Return the valid stored record ``record_id`` (outgoing first) and log the access.
+
+    Raises RecordNotFoundError.
+    """
+    copies = repository.by_record_id(session, record_id)
+    valid = [c for c in copies if c.verification == "valid"]
+    if not valid:
+        raise RecordNotFoundError(f"no record {record_id} at this node")
+    stored = valid[0]
+    append_event(session, AuditEvent.RECORD_VIEWED, actor=actor, subject=record_id, at=now)
+    return stored

@@ -1,0 +1,105 @@
+"""The one Settings object: environment (``GATEWAY_*``) and an optional TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.errors import ConfigurationError
+from gateway.records.schemas import describe_validation_error
+
+
+class Settings(BaseSettings):
+    """Node configuration. Paths are resolved relative to the working directory."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid", frozen=True)
+
+    party: Literal["PA", "CO", "US"] = "PA"
+    agency_name: str = Field(default="", description="Name put on records this node signs for officers")
+    node_name: str = Field(default="", description="Checkpoint origin; defaults to '<party>-gateway'")
+    data_dir: Path = Path("./var")
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; unset means SQLite in data_dir"
+    )
+
+    partner_host: str = "127.0.0.1"
+    partner_port: int = 8443
+    agency_host: str = "127.0.0.1"
+    agency_port: int = 8080
+    agency_tls: bool = False
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    signing_chain: Path | None = None
+    trust_bundle: Path | None = None
+    terms_file: Path | None = None
+    partners: dict[str, str] = Field(
+        default_factory=dict, description="party code → partner listener base URL"
+    )
+
+    run_worker: bool = True
+    delivery_batch: int = Field(default=20, ge=1, le=500)
+    delivery_poll_seconds: float = Field(default=0.5, gt=0)
+    delivery_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    delivery_deadline_seconds: float = Field(default=48 * 3600.0, gt=0)
+    delivery_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    max_record_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_records: int = Field(default=500, ge=1, le=10000)
+    token_lifetime_seconds: int = Field(default=900, ge=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def agency(self) -> str:
+        from gateway.trust.pki import AUTHORITIES
+
+        return self.agency_name or AUTHORITIES[self.party]
+
+    @property
+    def origin(self) -> str:
+        return self.node_name or f"{self.party}-gateway"
+
+    def sqlalchemy_url(self) -> str:
+        """Return the database URL, defaulting to an SQLite file in the data dir."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'gateway.sqlite3').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values (from the TOML file or tests) win over the environment.
+        return (init_settings, env_settings)
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Return Settings from the environment and, when given, a TOML file.
+
+    Raises ConfigurationError naming the offending setting.
+    """
+    values: dict[str, object] = {}
+    if config is not None:
+        try:
+            values = tomllib.loads(config.read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {config}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{config} is not valid TOML: {exc}") from exc
+        values = values.get("gateway", values)  # type: ignore[assignment]
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from exc

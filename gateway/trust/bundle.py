@@ -1,0 +1,175 @@
+"""The trust bundle: which CA certificates (and CRLs) speak for which party.
+
+A peer's or signer's party is the party whose CA issued its certificate;
+nothing a peer says about itself overrides that. File format (JSON)::
+
+    {"format": "mou-trust-bundle/1",
+     "parties": {"PA": {"cas": ["-----BEGIN CERTIFICATE-----..."],
+                        "crls": ["-----BEGIN X509 CRL-----..."]}}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from gateway.trust.errors import PKIError
+
+BUNDLE_FORMAT: Final = "mou-trust-bundle/1"
+PARTY_CODES: Final = frozenset({"PA", "CO", "US"})
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Return True when ``issuer``'s key signed ``cert`` and the names chain."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class PartyTrust:
+    """The CAs and CRLs of one party."""
+
+    party: str
+    cas: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+
+    def crl_for(self, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
+        """Return the newest CRL signed by ``issuer``, or None when the bundle has none."""
+        signed = [
+            crl
+            for crl in self.crls
+            if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+        ]
+        return max(signed, key=lambda c: c.last_update_utc, default=None)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrustBundle:
+    """Party code → its trust anchors. Immutable; reload to pick up new CRLs.
+
+    Compared and hashed by identity, so per-bundle caches can key on it.
+    """
+
+    parties: Mapping[str, PartyTrust] = field(default_factory=dict)
+
+    def party(self, code: str) -> PartyTrust | None:
+        return self.parties.get(code)
+
+    def issuing_party(self, cert: x509.Certificate) -> tuple[str, x509.Certificate] | None:
+        """Return (party, CA) of the bundle CA that directly issued ``cert``, if any."""
+        for trust in self.parties.values():
+            for ca in trust.cas:
+                if issued_by(cert, ca):
+                    return trust.party, ca
+        return None
+
+    def all_cas(self) -> list[x509.Certificate]:
+        return [ca for trust in self.parties.values() for ca in trust.cas]
+
+    def verify_locations_pem(self, parties: Iterable[str] | None = None) -> bytes:
+        """Return CA certificates and CRLs as one PEM blob (for OpenSSL's CAfile)."""
+        wanted = set(parties) if parties is not None else set(self.parties)
+        out: list[bytes] = []
+        for code in sorted(wanted & set(self.parties)):
+            trust = self.parties[code]
+            out += [ca.public_bytes(Encoding.PEM) for ca in trust.cas]
+            out += [crl.public_bytes(Encoding.PEM) for crl in trust.crls]
+        return b"".join(out)
+
+    def has_crls(self) -> bool:
+        return any(trust.crls for trust in self.parties.values())
+
+    def next_crl_update(self) -> datetime | None:
+        """Return the earliest next_update among CRLs (when they must be refreshed)."""
+        updates = [
+            crl.next_update_utc
+            for trust in self.parties.values()
+            for crl in trust.crls
+            if crl.next_update_utc is not None
+        ]
+        return min(updates, default=None)
+
+    # -- serialization -------------------------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": BUNDLE_FORMAT,
+                "parties": {
+                    code: party_entry(trust) for code, trust in sorted(self.parties.items())
+                },
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "trust bundle") -> TrustBundle:
+        """Parse a bundle; raises PKIError naming what is wrong."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PKIError(f"{source} is not JSON: {exc.msg}") from exc
+        if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+            raise PKIError(f"{source} is not a {BUNDLE_FORMAT} document")
+        parties = data.get("parties")
+        if not isinstance(parties, dict) or not parties:
+            raise PKIError(f"{source} lists no parties")
+        return cls({code: parse_party_entry(code, entry, source) for code, entry in parties.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> TrustBundle:
+        """Load a bundle file; raises PKIError when missing or invalid."""
+        try:
+            return cls.from_json(path.read_text("utf-8"), str(path))
+        except OSError as exc:
+            raise PKIError(f"cannot read trust bundle {path}: {exc.strerror}") from exc
+
+    @classmethod
+    def merge(cls, bundles: Iterable[TrustBundle]) -> TrustBundle:
+        """Return one bundle holding every party of ``bundles`` (later entries win)."""
+        merged: dict[str, PartyTrust] = {}
+        for bundle in bundles:
+            merged.update(bundle.parties)
+        return cls(merged)
+
+
+def party_entry(trust: PartyTrust) -> dict[str, list[str]]:
+    return {
+        "cas": [ca.public_bytes(Encoding.PEM).decode() for ca in trust.cas],
+        "crls": [crl.public_bytes(Encoding.PEM).decode() for crl in trust.crls],
+    }
+
+
+def parse_party_entry(code: object, entry: object, source: str) -> PartyTrust:
+    if not isinstance(code, str) or code not in PARTY_CODES:
+        raise PKIError(f"{source}: unknown party code {code!r}; known: PA, CO, US")
+    if not isinstance(entry, dict):
+        raise PKIError(f"{source}: entry of {code} is not an object")
+    try:
+        cas = tuple(
+            cert for pem in entry.get("cas", []) for cert in x509.load_pem_x509_certificates(pem.encode())
+        )
+        crls = tuple(x509.load_pem_x509_crl(pem.encode()) for pem in entry.get("crls", []))
+    except (ValueError, AttributeError) as exc:
+        raise PKIError(f"{source}: party {code} has an unreadable certificate or CRL") from exc
+    if not cas:
+        raise PKIError(f"{source}: party {code} has no CA certificate")
+    for ca in cas:
+        try:
+            constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca:
+            raise PKIError(f"{source}: a certificate of {code} is not a CA certificate")
+    return PartyTrust(code, cas, crls)

@@ -1,0 +1,109 @@
+"""Errors of the trust library, one per verification step.
+
+``reason`` is the stable machine code that also appears in signed ``rejected``
+receipts, so a sender can tell exactly which check its record failed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from gateway.errors import GatewayError
+
+
+class TrustError(GatewayError):
+    slug = "trust"
+    title = "Trust check failed"
+    status = 422
+    step: ClassVar[str] = "trust"
+    reason: ClassVar[str] = "untrusted"
+
+
+class CanonicalizationError(TrustError):
+    slug = "not-canonical"
+    title = "JSON cannot be canonicalized"
+    step = "canonical-json"
+    reason = "not_canonical"
+
+
+class MalformedJWSError(TrustError):
+    slug = "malformed-jws"
+    title = "Malformed JWS"
+    step = "1-header-parse"
+    reason = "malformed_jws"
+
+
+class AlgorithmNotAllowedError(TrustError):
+    slug = "alg-not-allowed"
+    title = "Signature algorithm not allowed"
+    step = "2-algorithm"
+    reason = "alg_not_allowed"
+
+
+class UntrustedChainError(TrustError):
+    slug = "untrusted-chain"
+    title = "Certificate chain not trusted"
+    step = "3-certificate-chain"
+    reason = "untrusted_chain"
+
+
+class CertificateExpiredError(TrustError):
+    slug = "certificate-expired"
+    title = "Certificate expired or not yet valid"
+    step = "4-certificate-validity"
+    reason = "certificate_expired"
+
+
+class CertificateRevokedError(TrustError):
+    slug = "certificate-revoked"
+    title = "Certificate revoked"
+    step = "5-revocation"
+    reason = "certificate_revoked"
+
+
+class KeyUsageError(TrustError):
+    slug = "key-usage"
+    title = "Certificate not allowed to sign records"
+    step = "6-key-usage"
+    reason = "key_usage"
+
+
+class UnknownKeyError(TrustError):
+    slug = "unknown-key"
+    title = "Key id does not match the signing certificate"
+    step = "6-key-usage"
+    reason = "unknown_key"
+
+
+class BadSignatureError(TrustError):
+    slug = "bad-signature"
+    title = "Signature does not verify"
+    step = "7-signature"
+    reason = "bad_signature"
+
+
+class SchemaViolationError(TrustError):
+    slug = "schema-violation"
+    title = "Payload violates the record schema"
+    step = "8-payload-schema"
+    reason = "schema_violation"
+
+
+class RecordExpiredError(TrustError):
+    slug = "record-expired"
+    title = "Record expired"
+    step = "8-payload-schema"
+    reason = "record_expired"
+
+
+class PartyMismatchError(TrustError):
+    slug = "party-mismatch"
+    title = "Originator party does not match the signer"
+    step = "9-originator-party"
+    reason = "party_mismatch"
+
+
+class PKIError(GatewayError):
+    slug = "pki"
+    title = "PKI error"
+    status = 400

@@ -1,0 +1,223 @@
+"""Verification of signed documents as numbered steps (sigstore style).
+
+``verify_compact`` is a pure function of (JWS bytes, trust bundle, time and a
+payload parser): each step passes or raises its own :class:`TrustError`, and
+the function returns a frozen :class:`Verified` value.
+
+1. header parse     — three base64url parts, JSON header, expected ``typ``,
+                      no ``jwk``/``jku``/``x5u``/``crit``
+2. algorithm        — ``ES256`` or ``Ed25519`` only (never ``none``, HS*, ``EdDSA``)
+3. certificate chain— ``x5c`` chains to a CA in the bundle; that CA's party is
+                      the signer's party
+4. validity         — every certificate of the chain valid at ``at``
+5. revocation       — no certificate of the chain on its issuer's CRL
+6. key usage        — leaf is an end entity with digitalSignature; ``kid`` is
+                      the RFC 7638 thumbprint of the leaf key
+7. signature        — over the signing input with the leaf key
+8. payload schema   — canonical JSON, accepted by the caller's parser
+9. originator party — the payload's claimed party equals the signer's party
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from gateway.trust.bundle import TrustBundle, issued_by
+from gateway.trust.canonical import canonicalize, parse_strict
+from gateway.trust.errors import (
+    CanonicalizationError,
+    CertificateExpiredError,
+    CertificateRevokedError,
+    KeyUsageError,
+    PartyMismatchError,
+    SchemaViolationError,
+    TrustError,
+    UnknownKeyError,
+    UntrustedChainError,
+)
+from gateway.trust.jws import ParsedJWS, check_algorithm, parse_compact, verify_signature, x5c_chain
+from gateway.trust.keys import Algorithm, PublicKey, algorithm_for, thumbprint
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Verified(Generic[P]):
+    """A signed document that passed every step; ``payload`` is the parsed value."""
+
+    payload: P
+    payload_bytes: bytes
+    header: dict[str, Any]
+    algorithm: Algorithm
+    kid: str
+    signer_party: str
+    signer_certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    jws: str
+    jws_sha256: str
+    verified_at: datetime
+
+    @property
+    def signer_subject(self) -> str:
+        return self.signer_certificate.subject.rfc4514_string()
+
+    @property
+    def signer_fingerprint(self) -> str:
+        return self.signer_certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def build_chain(
+    leaf: x509.Certificate, intermediates: list[x509.Certificate], bundle: TrustBundle
+) -> tuple[str, list[x509.Certificate]]:
+    """Return (party, chain from leaf up to and including the bundle CA).
+
+    Raises UntrustedChainError when no path reaches a CA of the bundle.
+    """
+    chain = [leaf]
+    current = leaf
+    for _ in range(len(intermediates) + 1):
+        anchor = bundle.issuing_party(current)
+        if anchor is not None:
+            party, ca = anchor
+            return party, [*chain, ca]
+        parent = next((c for c in intermediates if c not in chain and issued_by(current, c)), None)
+        if parent is None:
+            break
+        chain.append(parent)
+        current = parent
+    raise UntrustedChainError(
+        f"certificate {leaf.subject.rfc4514_string()!r} does not chain to any CA of the trust bundle"
+    )
+
+
+def check_validity(chain: list[x509.Certificate], at: datetime) -> None:
+    """Raise CertificateExpiredError unless every certificate is valid at ``at``."""
+    for cert in chain:
+        if at < cert.not_valid_before_utc:
+            raise CertificateExpiredError(
+                f"{cert.subject.rfc4514_string()} is not valid before {cert.not_valid_before_utc.isoformat()}"
+            )
+        if at > cert.not_valid_after_utc:
+            raise CertificateExpiredError(
+                f"{cert.subject.rfc4514_string()} expired at {cert.not_valid_after_utc.isoformat()}"
+            )
+
+
+def check_revocation(chain: list[x509.Certificate], party: str, bundle: TrustBundle) -> None:
+    """Raise CertificateRevokedError when a chain certificate is on its issuer's CRL."""
+    trust = bundle.party(party)
+    if trust is None:
+        return
+    for cert, issuer in zip(chain, chain[1:], strict=False):
+        crl = trust.crl_for(issuer)
+        if crl is None:
+            continue
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if entry is not None:
+            raise CertificateRevokedError(
+                f"{cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) was revoked "
+                f"on {entry.revocation_date_utc.isoformat()}"
+            )
+
+
+def check_key_usage(leaf: x509.Certificate, kid: object) -> PublicKey:
+    """Return the leaf's public key when it may sign documents; raise KeyUsageError otherwise."""
+    try:
+        constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if constraints.ca:
+            raise KeyUsageError("a CA certificate may not sign records")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound as exc:
+        raise KeyUsageError("signing certificate has no keyUsage extension") from exc
+    if not usage.digital_signature:
+        raise KeyUsageError("signing certificate lacks the digitalSignature key usage")
+    public = leaf.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        raise KeyUsageError("signing certificate key is neither EC P-256 nor Ed25519")
+    if kid != thumbprint(public):
+        raise UnknownKeyError("kid is not the RFC 7638 thumbprint of the x5c[0] key")
+    return public
+
+
+def check_canonical(payload: bytes) -> Any:
+    """Return the parsed payload when it is RFC 8785 canonical; raise SchemaViolationError."""
+    try:
+        value = parse_strict(payload)
+        canonical = canonicalize(value)
+    except CanonicalizationError as exc:
+        raise SchemaViolationError(f"payload is not canonical JSON: {exc.detail}") from exc
+    if canonical != payload:
+        raise SchemaViolationError("payload is not in RFC 8785 canonical form")
+    return value
+
+
+def verify_compact(
+    value: str | bytes,
+    *,
+    bundle: TrustBundle,
+    at: datetime,
+    typ: str,
+    parse: Callable[[Any], P],
+    claimed_party: Callable[[P], str],
+) -> Verified[P]:
+    """Verify a compact JWS in the numbered steps of this module.
+
+    Returns a frozen Verified; raises the TrustError subclass of the first failing step.
+    ``parse`` must raise SchemaViolationError (or another TrustError) on bad payloads.
+    """
+    raw = value.encode("ascii", "replace") if isinstance(value, str) else value
+    # 1. header parse
+    parsed: ParsedJWS = parse_compact(value, expected_typ=typ)
+    # 2. algorithm allow-list
+    alg = check_algorithm(parsed)
+    # 3. certificate chain to a bundle CA; the CA decides the signer's party
+    leaf, *intermediates = x5c_chain(parsed)
+    party, chain = build_chain(leaf, intermediates, bundle)
+    # 4. validity of every certificate at the verification time
+    check_validity(chain, at)
+    # 5. revocation (CRLs from the bundle)
+    check_revocation(chain, party, bundle)
+    # 6. key usage and kid
+    public = check_key_usage(leaf, parsed.header.get("kid"))
+    if algorithm_for(public) != alg:
+        raise KeyUsageError(f"alg {alg} does not match the {type(public).__name__} key")
+    # 7. signature
+    verify_signature(parsed, public, alg)
+    # 8. payload schema
+    document = check_canonical(parsed.payload)
+    try:
+        payload = parse(document)
+    except TrustError:
+        raise
+    except ValueError as exc:
+        raise SchemaViolationError(str(exc)) from exc
+    # 9. originator party equals the signer's party
+    claimed = claimed_party(payload)
+    if claimed != party:
+        raise PartyMismatchError(
+            f"payload claims party {claimed!r} but the signing certificate belongs to {party!r}"
+        )
+    return Verified(
+        payload=payload,
+        payload_bytes=parsed.payload,
+        header=dict(parsed.header),
+        algorithm=alg,
+        kid=str(parsed.header["kid"]),
+        signer_party=party,
+        signer_certificate=leaf,
+        chain=tuple(chain),
+        jws=parsed.compact,
+        jws_sha256=hashlib.sha256(raw.strip()).hexdigest(),
+        verified_at=at,
+    )

@@ -1,0 +1,72 @@
+"""Shared fixtures: test PKI, SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+import gateway.models  # noqa: F401 - every table on Base.metadata
+from gateway.db import make_engine
+from tests.support.databases import DatabaseFactory, require_postgres
+from tests.support.pki import TestPKI, make_test_pki
+
+BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """PA, CO and US development PKIs and their merged trust bundle."""
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+_factories: dict[str, DatabaseFactory] = {}
+
+
+@pytest.fixture(scope="session")
+def database_factories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DatabaseFactory]]:
+    yield _factories
+    for factory in _factories.values():
+        factory.drop_all()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgres":
+        require_postgres()
+    return name
+
+
+@pytest.fixture
+def database_factory(
+    backend: str,
+    database_factories: dict[str, DatabaseFactory],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> DatabaseFactory:
+    if backend not in database_factories:
+        database_factories[backend] = DatabaseFactory(backend, tmp_path_factory.mktemp(f"db-{backend}"))
+    return database_factories[backend]
+
+
+@pytest.fixture
+def database_url(database_factory: DatabaseFactory) -> str:
+    """URL of a fresh, migrated database of the current backend (committable)."""
+    return database_factory.fresh_url()
+
+
+@pytest.fixture
+def session(database_factory: DatabaseFactory) -> Iterator[Session]:
+    """A Session inside a transaction that is rolled back after the test."""
+    engine = make_engine(database_factory.template_url())
+    with engine.connect() as connection:
+        outer = connection.begin()
+        db = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield db
+        finally:
+            db.close()
+            outer.rollback()
+    engine.dispose()

@@ -1,0 +1,1 @@
+"""Test support: PKI, databases, servers. Imported by conftest and by tests."""

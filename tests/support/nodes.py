@@ -1,0 +1,121 @@
+"""Real nodes on 127.0.0.1 for end-to-end tests: real sockets, real mTLS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from gateway.clients.service import create_client
+from gateway.node import Clock, Node, build_node, utc_now
+from gateway.server import NodeServer, bind
+from gateway.settings import Settings
+from tests.support.pki import TestPKI
+
+
+def node_settings(
+    pki: TestPKI, party: str, database_url: str, data_dir: Path, partners: dict[str, str], **extra: Any
+) -> Settings:
+    files = pki.parties[party]
+    values: dict[str, Any] = {
+        "party": party,
+        "data_dir": data_dir,
+        "database_url": SecretStr(database_url),
+        "partner_port": 0,
+        "agency_port": 0,
+        "tls_cert": files.tls_cert,
+        "tls_key": files.tls_key,
+        "signing_cert": files.signing_cert,
+        "signing_key": files.signing_key,
+        "trust_bundle": pki.bundle_path,
+        "partners": partners,
+        "delivery_poll_seconds": 0.05,
+        "delivery_backoff_base_seconds": 0.05,
+        "delivery_backoff_max_seconds": 0.5,
+        "delivery_timeout_seconds": 5.0,
+    }
+    values.update(extra)
+    return Settings(**values)
+
+
+@dataclass
+class RunningNode:
+    node: Node
+    server: NodeServer
+
+    @property
+    def party(self) -> str:
+        return self.node.party
+
+    @property
+    def agency_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.agency_port}"
+
+    @property
+    def partner_url(self) -> str:
+        return f"https://127.0.0.1:{self.server.partner_port}"
+
+    def add_client(self, scopes: tuple[str, ...] = ("records:write", "records:read")) -> tuple[str, str]:
+        with self.node.transaction() as session:
+            return create_client(session, "test client", list(scopes), self.node.now())
+
+
+@dataclass
+class Cluster:
+    """Several nodes that know each other's partner URLs; stop() tears all down."""
+
+    nodes: dict[str, RunningNode] = field(default_factory=dict)
+
+    def __getitem__(self, party: str) -> RunningNode:
+        return self.nodes[party]
+
+    def stop(self) -> None:
+        for running in self.nodes.values():
+            running.server.stop_thread()
+            running.node.close()
+
+
+def start_cluster(
+    pki: TestPKI,
+    urls: dict[str, str],
+    workdir: Path,
+    *,
+    parties: tuple[str, ...] = ("PA", "CO", "US"),
+    run_worker: bool = True,
+    clock: Clock = utc_now,
+    **extra: Any,
+) -> Cluster:
+    """Start one node per party, each on its own database URL, all on 127.0.0.1."""
+    partner_sockets = {p: bind("127.0.0.1", 0) for p in parties}
+    partner_urls = {p: f"https://127.0.0.1:{s.getsockname()[1]}" for p, s in partner_sockets.items()}
+    cluster = Cluster()
+    try:
+        for party in parties:
+            settings = node_settings(
+                pki, party, urls[party], workdir / party.lower(),
+                {p: u for p, u in partner_urls.items() if p != party}, **extra,
+            )
+            node = build_node(settings, clock=clock)
+            server = NodeServer(
+                node, run_worker=run_worker, partner_socket=partner_sockets[party],
+                agency_socket=bind("127.0.0.1", 0),
+            )
+            cluster.nodes[party] = RunningNode(node, server.start_in_thread())
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until true; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
