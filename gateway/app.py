@@ -33,6 +33,7 @@ def _with_correlation_ids(app: FastAPI) -> None:
 def create_partner_app(node: Node) -> FastAPI:
     """The partner listener's app: only ``/v1/exchange/*``, behind mutual TLS."""
     from gateway.exchange.api import router as exchange_router
+    from gateway.terms.api import router as terms_router
 
     app = FastAPI(
         title=f"MOU Gateway {node.party} — partner exchange API",
@@ -42,6 +43,7 @@ def create_partner_app(node: Node) -> FastAPI:
     install_problem_handlers(app)
     _with_correlation_ids(app)
     app.include_router(exchange_router)
+    app.include_router(terms_router)
     return app
 
 
@@ -57,12 +59,17 @@ def readiness(node: Node) -> dict[str, Any]:
     remaining = node.signing_key.certificate.not_valid_after_utc - node.now()
     checks["signing_certificate_days_left"] = remaining.days
     checks["signing_certificate"] = "ok" if remaining.days > 0 else "expired"
+    current = node.terms.current(node.now()) if node.terms is not None else None
+    checks["terms"] = f"{current.terms.terms_id} v{current.terms.version}" if current else "none in force"
+    mismatches = {p: s.detail for p, s in node.partner_terms.items() if not s.ok}
+    checks["partner_terms"] = mismatches or "same as partners (or not yet checked)"
     return checks
 
 
 def create_agency_app(node: Node) -> FastAPI:
     """The agency listener's app: OAuth token, records API, console, health."""
     from gateway.clients.api import router as oauth_router
+    from gateway.console.api import install_console
     from gateway.records.api import router as records_router
 
     app = FastAPI(title=f"MOU Gateway {node.party} — agency API", version=__version__)
@@ -71,6 +78,7 @@ def create_agency_app(node: Node) -> FastAPI:
     _with_correlation_ids(app)
     app.include_router(oauth_router)
     app.include_router(records_router)
+    install_console(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -79,7 +87,11 @@ def create_agency_app(node: Node) -> FastAPI:
     @app.get("/readyz", tags=["operations"])
     def readyz(response: Response) -> dict[str, Any]:
         checks = readiness(node)
-        ready = checks["database"] == "ok" and checks["signing_certificate"] == "ok"
+        ready = (
+            checks["database"] == "ok"
+            and checks["signing_certificate"] == "ok"
+            and checks["terms"] != "none in force"
+        )
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}
 

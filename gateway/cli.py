@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
-from gateway.commands import clients, database, deliveries, demo, node, pki, records, schemas
+from gateway.commands import clients, database, deliveries, demo, node, pki, records, schemas, terms
 from gateway.commands.common import stderr
 from gateway.errors import GatewayError
 
@@ -28,20 +28,28 @@ app.command("serve")(node.serve)
 app.command("worker")(node.worker)
 app.command("send")(node.send)
 app.command("demo")(demo.demo)
+app.add_typer(terms.app, name="terms")
 
 
 def main() -> None:
     """Entry point: run the CLI, turning gateway errors into one-line messages."""
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of typer.Exit.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except GatewayError as exc:
         stderr.print(f"[red]error:[/red] {exc.cli_message()}", soft_wrap=True)
         sys.exit(1)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         stderr.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except TyperException as exc:
+        # typer bundles its own click: usage errors and bad parameters land here.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            stderr.print(f"error: {exc}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))

@@ -19,7 +19,7 @@ class GatewayError(Exception):
     slug: ClassVar[str] = "gateway-error"
     title: ClassVar[str] = "Gateway error"
     status: ClassVar[int] = 400
-    hint: ClassVar[str] = ""
+    hint: str = ""  # class default; an instance may carry its own
 
     def __init__(self, detail: str, *, hint: str | None = None) -> None:
         super().__init__(detail)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db import make_engine, make_sessionmaker, transaction
 from gateway.errors import ConfigurationError
 from gateway.settings import Settings
+from gateway.terms.registry import TermsRegistry
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.keys import SigningKey
 
@@ -40,7 +42,12 @@ class Node:
     signing_key: SigningKey
     bundle: TrustBundle
     clock: Clock = utc_now
+    # None means "no terms in force": nothing is sent and everything received is
+    # rejected. build_node always loads them; only hand-built test nodes lack them.
+    terms: TermsRegistry | None = None
     delivery_wakeup: threading.Event = field(default_factory=threading.Event)
+    # party → PartnerTermsStatus, written by the TermsWatcher (gateway.terms.sync)
+    partner_terms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def party(self) -> str:
@@ -82,8 +89,11 @@ def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
         raise ConfigurationError(f"the trust bundle has no entry for this node's party {settings.party}")
     if bundle.issuing_party(signing_key.certificate) is None:
         raise ConfigurationError("the signing certificate is not issued by a CA of the trust bundle")
+    if not settings.terms_files:
+        raise ConfigurationError("no terms file configured", hint="set GATEWAY_TERMS_FILES")
+    terms = TermsRegistry.load(settings.terms_files, bundle, clock())
     engine = make_engine(settings.sqlalchemy_url())
-    return Node(settings, engine, make_sessionmaker(engine), signing_key, bundle, clock)
+    return Node(settings, engine, make_sessionmaker(engine), signing_key, bundle, clock, terms)
 
 
 def node_of(request: Request) -> Node:

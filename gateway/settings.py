@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_chain: Path | None = None
     trust_bundle: Path | None = None
-    terms_file: Path | None = None
+    terms_files: list[Path] = Field(
+        default_factory=list,
+        description="Signed terms YAML files (every version this node holds; the newest live one is used)",
+    )
     partners: dict[str, str] = Field(
         default_factory=dict, description="party code → partner listener base URL"
     )

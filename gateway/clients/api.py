@@ -71,10 +71,12 @@ async def token_form(request: Request) -> dict[str, str]:
             f"the token request must be {FORM_MEDIA_TYPE}",
             hint="send the parameters as a form body",
         )
+    seen: set[str] = set()
     fields: dict[str, str] = {}
     for name, value in (await request.form()).multi_items():
-        if name in fields:  # RFC 6749 §3.2: no parameter may be repeated
+        if name in seen:  # RFC 6749 §3.2: no parameter may be repeated
             raise InvalidTokenRequest(f"the parameter {name[:64]!r} is repeated")
+        seen.add(name)
         if isinstance(value, str) and value:  # RFC 6749 §3.1: empty means omitted
             fields[name] = value
     return fields

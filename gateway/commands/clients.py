@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway.clients import service
@@ -20,6 +21,7 @@ from gateway.node import utc_now
 app = typer.Typer(help="Agency API clients (OAuth 2.0 client credentials).", no_args_is_help=True)
 
 _SCOPES_HELP = ", ".join(sorted(VALID_SCOPES))
+_SETUP_HINT = "check data_dir or database_url, and run `gateway db upgrade` first"
 
 
 @contextmanager
@@ -28,8 +30,12 @@ def _node_database(config: ConfigOption) -> Iterator[Session]:
     settings = settings_from(config)
     engine = make_engine(settings.sqlalchemy_url())
     try:
-        if current_revision(engine) is None:
-            fail("the node's database has no schema", hint="run `gateway db upgrade` first")
+        try:
+            revision = current_revision(engine)
+        except OperationalError as exc:
+            fail(f"cannot open the node's database: {exc.orig}", hint=_SETUP_HINT)
+        if revision is None:
+            fail("the node's database has no schema", hint=_SETUP_HINT)
         with transaction(make_sessionmaker(engine)) as session:
             yield session
     finally:

@@ -55,7 +55,7 @@ def make_pki(workdir: Path) -> tuple[dict[str, PartyFiles], Path]:
 
 
 def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
-                terms_file: Path | None = None) -> dict[str, DemoNode]:
+                terms_file: Path) -> dict[str, DemoNode]:
     """Start PA, CO and US (both listeners + embedded worker) and give each an API client."""
     sockets = {party: bind("127.0.0.1", 0) for party in PARTIES}
     urls = {party: f"https://127.0.0.1:{s.getsockname()[1]}" for party, s in sockets.items()}
@@ -63,12 +63,12 @@ def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
     for party in PARTIES:
         pf = files[party]
         settings = Settings(
-            party=party,  # type: ignore[arg-type]
+            party=party,
             data_dir=workdir / party.lower(),
             partner_port=0, agency_port=0,
             tls_cert=pf.tls_cert, tls_key=pf.tls_key,
             signing_cert=pf.signing_cert, signing_key=pf.signing_key,
-            trust_bundle=bundle_path, terms_file=terms_file,
+            trust_bundle=bundle_path, terms_files=[terms_file],
             partners={p: u for p, u in urls.items() if p != party},
             delivery_poll_seconds=0.2, delivery_backoff_base_seconds=0.2,
             delivery_backoff_max_seconds=5.0,

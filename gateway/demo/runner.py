@@ -17,12 +17,10 @@ from gateway.demo import scenario, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
 from gateway.exchange import repository as outbox
 from gateway.records import repository as records
+from gateway.terms.document import EXAMPLE_TERMS, signed_copy
+from gateway.trust.keys import SigningKey
 
-TERMS_REF: dict[str, Any] = {
-    "id": "pa-co-us-removal-mou",
-    "version": 1,
-    "sha256": "0" * 64,
-}
+TERMS_REF: dict[str, Any] | None = None  # let each node fill in the terms in force
 
 
 @dataclass
@@ -86,7 +84,10 @@ def run_demo(
     console.print(f"work directory: {workdir}")
     files, bundle_path = make_pki(workdir)
     console.print("PKI: a root CA, TLS and record-signing certificates for PA, CO and US")
-    nodes = start_nodes(workdir, files, bundle_path)
+    keys = {party: SigningKey.from_files(f.signing_key, f.signing_cert) for party, f in files.items()}
+    terms = signed_copy(EXAMPLE_TERMS, workdir / "terms" / EXAMPLE_TERMS.name, keys)
+    console.print(f"terms {terms.terms_id} v{terms.version} signed by {', '.join(sorted(keys))}")
+    nodes = start_nodes(workdir, files, bundle_path, workdir / "terms" / EXAMPLE_TERMS.name)
     try:
         for demo in nodes.values():
             console.print(f"  {demo.party}: partner {demo.partner_url} (mTLS)  agency {demo.agency_url}")
@@ -104,6 +105,8 @@ def run_demo(
         console.print(f"altered record: CO answered a signed [bold]rejected[/bold] receipt ({reason})")
         scenario.refused_at_sender(nodes, TERMS_REF, tally)
         console.print(f"refused at the sender: {tally.refused_at_sender[-1]}")
+        scenario.refused_by_terms(nodes, TERMS_REF, tally)
+        console.print(f"refused by the terms: {tally.refused_at_sender[-1]}")
         wait_settled(nodes)
         summaries = summarize(nodes)
         console.print(summary_table(summaries, time.monotonic() - started))

@@ -16,7 +16,8 @@ from gateway.demo import synthetic
 from gateway.demo.cluster import DemoNode
 from gateway.exchange.receipts import verify_receipt
 from gateway.exchange.tls import client_context
-from gateway.records.signing import build_record, sign_record
+from gateway.records.service import prepare_outgoing
+from gateway.records.signing import sign_record
 from gateway.trust.jws import b64url_decode, b64url_encode
 
 Progress = Callable[[str], None]
@@ -72,7 +73,7 @@ def acknowledge(node: DemoNode, record_id: str, tally: Tally) -> str:
     return str(response.json()["record_id"])
 
 
-def fly(nodes: dict[str, DemoNode], flight: synthetic.Flight, terms_ref: dict[str, Any],
+def fly(nodes: dict[str, DemoNode], flight: synthetic.Flight, terms_ref: dict[str, Any] | None,
         tally: Tally, with_flags: bool) -> None:
     """One flight: manifest → CO acknowledges → confirmation; flags PA↔US on flight 1."""
     pa, co, us = nodes["PA"], nodes["CO"], nodes["US"]
@@ -97,7 +98,7 @@ def fly(nodes: dict[str, DemoNode], flight: synthetic.Flight, terms_ref: dict[st
     wait_delivered(us, us_flag)
 
 
-def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any], tally: Tally) -> str:
+def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
     """PA's node signs a flag, the payload is altered in transit, CO answers ``rejected``.
 
     Returns CO's receipt reason code. Posted straight to CO's partner listener
@@ -107,7 +108,7 @@ def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any], tally
     subject = {"family_names": "Demo Manipulado", "given_names": "Registro", "date_of_birth": "1980-01-01",
                "nationality": "COL"}
     draft = synthetic.flag("PA", ["CO"], subject, terms_ref, [], datetime.now(UTC))
-    signed = sign_record(build_record(draft, datetime.now(UTC)), pa.node.signing_key)
+    signed = sign_record(prepare_outgoing(pa.node, draft, datetime.now(UTC)), pa.node.signing_key)
     header, payload, signature = signed.jws.split(".")
     document = json.loads(b64url_decode(payload))
     document["body"]["subject_status"] = "convicted"  # the alteration
@@ -129,7 +130,23 @@ def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any], tally
     return reason
 
 
-def refused_at_sender(nodes: dict[str, DemoNode], terms_ref: dict[str, Any], tally: Tally) -> str:
+def refused_by_terms(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
+    """US tries to flag an environmental-crime case: its flow allows only two offence categories."""
+    us = nodes["US"]
+    subject = {"family_names": "Ficticio Minero", "given_names": "Arley", "nationality": "COL",
+               "date_of_birth": "1975-05-05"}
+    draft = synthetic.flag("US", ["PA"], subject, terms_ref, [], datetime.now(UTC),
+                           offence="environmental_crime")
+    with us.api() as api:
+        response = api.post("/v1/records", json=draft)
+    if response.status_code == 202:
+        raise ScenarioError("US sent a flag its terms do not allow")
+    problem = response.json()
+    tally.refused_at_sender.append(f"US refused a flag outside the terms ({problem.get('rule')}: {problem['detail']})")
+    return str(problem.get("rule"))
+
+
+def refused_at_sender(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
     """PA tries to flag a 16-year-old: the sending node refuses it (nothing leaves PA)."""
     pa = nodes["PA"]
     minor = {"family_names": "Menor Ficticio", "given_names": "Kevin", "nationality": "COL",

@@ -53,12 +53,8 @@ def flights(count: int, start: datetime | None = None, seed: int = 2024) -> list
     return result
 
 
-def _terms(terms_ref: dict[str, Any]) -> dict[str, Any]:
-    return dict(terms_ref)
-
-
 def _envelope(record_type: str, party: str, agency: str, recipients: list[str], purpose: str,
-              handling: str, terms_ref: dict[str, Any], expires: datetime, legal_basis: str) -> dict[str, Any]:
+              handling: str, terms_ref: dict[str, Any] | None, expires: datetime, legal_basis: str) -> dict[str, Any]:
     return {
         "record_type": record_type,
         "originator": {"party": party, "agency": agency, "officer_ref": f"{party}-LIAISON-01"},
@@ -66,9 +62,10 @@ def _envelope(record_type: str, party: str, agency: str, recipients: list[str], 
         "purpose": purpose,
         "legal_basis": legal_basis,
         "handling": handling,
-        "terms": _terms(terms_ref),
         "expires_at": rfc3339(expires),
         "review_due": rfc3339(expires - timedelta(days=90)),
+        # Without `terms` the node fills in the newest version live for the flow.
+        **({"terms": dict(terms_ref)} if terms_ref else {}),
     }
 
 
@@ -99,7 +96,7 @@ def _person(rng: random.Random, flight: Flight, index: int, serious: bool) -> di
     return person
 
 
-def manifest(flight: Flight, terms_ref: dict[str, Any], seed: int = 7) -> dict[str, Any]:
+def manifest(flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7) -> dict[str, Any]:
     """Return the removal_manifest draft of ``flight`` (PA → CO, US)."""
     rng = random.Random(seed * 1000 + flight.number)  # noqa: S311
     people = [_person(rng, flight, i, True) for i in range(1, flight.serious + 1)]
@@ -125,7 +122,7 @@ def manifest(flight: Flight, terms_ref: dict[str, Any], seed: int = 7) -> dict[s
 
 
 def confirmation(flight: Flight, manifest_draft: dict[str, Any], manifest_id: str,
-                 terms_ref: dict[str, Any]) -> dict[str, Any]:
+                 terms_ref: dict[str, Any] | None) -> dict[str, Any]:
     """Return the removal_confirmation draft: everyone handed over but one who did not board."""
     people = manifest_draft["body"]["people"]
     arrival = flight.departure + timedelta(minutes=100)
@@ -156,7 +153,7 @@ def confirmation(flight: Flight, manifest_draft: dict[str, Any], manifest_id: st
     return draft
 
 
-def flag(party: str, recipients: list[str], subject: dict[str, Any], terms_ref: dict[str, Any],
+def flag(party: str, recipients: list[str], subject: dict[str, Any], terms_ref: dict[str, Any] | None,
          linked: list[str], now: datetime, offence: str = "migrant_smuggling") -> dict[str, Any]:
     """Return a criminal_network_flag draft about ``subject`` from ``party``."""
     agency = {"PA": "Servicio Nacional de Migración", "US": "Homeland Security Investigations",

@@ -25,6 +25,7 @@ from gateway.records.acknowledgements import apply_incoming_acknowledgement
 from gateway.records.schemas import Receipt, Record, RecordType, Verdict, record_json
 from gateway.records.service import record_columns
 from gateway.records.signing import VerifiedRecord, verify_record
+from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import parse_strict, sha256_hex
 from gateway.trust.errors import CanonicalizationError, MalformedJWSError, TrustError
 from gateway.trust.jws import RECORD_TYP, ParsedJWS, b64url_decode, parse_compact
@@ -56,6 +57,19 @@ def addressed_to_us(_session: Session, node: Node, record: Record, peer_party: s
         raise PolicyRefusal("not_addressed", f"record is not addressed to {node.party}")
 
 
+def within_terms(_session: Session, node: Node, record: Record, _peer_party: str) -> None:
+    """The record must be allowed by terms this node signed, in force, on a live flow."""
+    if node.terms is None:
+        raise PolicyRefusal("terms_unknown", "this node holds no MOU terms")
+    try:
+        node.terms.check_incoming(record, record_json(record)["body"], node.party, node.now())
+    except TermsViolationError as exc:
+        raise PolicyRefusal(exc.rule_code, exc.detail) from exc
+
+
+DEFAULT_POLICIES: tuple[ReceivePolicy, ...] = (addressed_to_us, within_terms)
+
+
 @dataclass(frozen=True)
 class Outcome:
     receipt_jws: str
@@ -79,7 +93,7 @@ def receive_record(
     node: Node,
     raw: bytes,
     peer_party: str,
-    policies: tuple[ReceivePolicy, ...] = (addressed_to_us,),
+    policies: tuple[ReceivePolicy, ...] = DEFAULT_POLICIES,
 ) -> Outcome:
     """Process one incoming compact JWS from ``peer_party`` and return the receipt.
 
@@ -126,8 +140,8 @@ def receive_record(
         record_id=uuid.UUID(record_id) if record_id else None,
         jws_sha256=digest,
         received_at=now,
-        receiver=node.party,  # type: ignore[arg-type]
-        sender=peer_party,  # type: ignore[arg-type]
+        receiver=node.party,
+        sender=peer_party,
         verdict=Verdict.ACCEPTED if accepted else Verdict.REJECTED,
         reason_code=reason_code,
         reason=(reason or "")[:200] or None,

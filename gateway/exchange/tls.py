@@ -102,6 +102,6 @@ class PeerCertProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         if self._tls_extension is not None:
-            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})  # type: ignore[typeddict-item,assignment]
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
             extensions["tls"] = self._tls_extension
         super().on_headers_complete()

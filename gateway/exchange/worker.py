@@ -49,7 +49,7 @@ class Job:
 def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Capped exponential backoff with jitter: attempt n waits ~base·2^(n-1), at most ``cap``."""
     delay = min(cap, base * (2 ** max(0, attempts - 1)))
-    return delay * rng.uniform(0.5, 1.0)
+    return float(delay * rng.uniform(0.5, 1.0))
 
 
 class DeliveryWorker:

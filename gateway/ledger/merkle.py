@@ -16,7 +16,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from gateway.errors import GatewayError, InputError
+# The errors live in errors.py with the rest of the domain's; re-exported here
+# because verifiers import them together with the functions that raise them.
+from gateway.ledger.errors import LedgerStoreError as LedgerStoreError
+from gateway.ledger.errors import ProofError as ProofError
+from gateway.ledger.errors import ProofRequestError as ProofRequestError
 
 HASH_SIZE = 32
 """Length in bytes of every hash of the tree (SHA-256)."""
@@ -26,31 +30,6 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
-
-
-class ProofError(GatewayError):
-    """An inclusion or consistency proof does not verify, or is malformed."""
-
-    slug = "invalid-proof"
-    title = "Merkle proof does not verify"
-    status = 422
-
-
-class ProofRequestError(InputError):
-    """A root or proof was asked for an index or size the tree cannot answer."""
-
-    slug = "invalid-proof-request"
-    title = "Tree index or size out of range"
-    status = 400
-
-
-class LedgerStoreError(GatewayError):
-    """The node store lacks a node the tree needs, or holds a conflicting one."""
-
-    slug = "ledger-store"
-    title = "Ledger node store inconsistent"
-    status = 500
-    hint = "run `gateway audit verify` to recompute the tree from the ledger entries"
 
 
 def leaf_hash(entry: bytes) -> bytes:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gateway.db import is_postgres
-from gateway.ledger.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode
+from gateway.ledger.merkle import EMPTY_ROOT
+from gateway.ledger.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode, WitnessStatus
 
 HEAD_ID = 1
+NodeId = tuple[int, int]
+
+# -- head and entries ---------------------------------------------------------
 
 
 def lock_head(session: Session) -> LedgerHead:
@@ -18,44 +24,50 @@ def lock_head(session: Session) -> LedgerHead:
 
     On PostgreSQL ``FOR UPDATE`` serializes appenders; on SQLite the
     transaction already holds the database write lock (BEGIN IMMEDIATE).
+    Migration 0003 creates the row; if it is gone, concurrent first appenders
+    both insert it with ``ON CONFLICT DO NOTHING`` and then queue on the lock.
     """
     stmt = select(LedgerHead).where(LedgerHead.id == HEAD_ID)
     if is_postgres(session):
         stmt = stmt.with_for_update()
     head = session.scalars(stmt).one_or_none()
     if head is None:
-        head = LedgerHead(id=HEAD_ID, size=0)
-        session.add(head)
-        session.flush()
+        values = {"id": HEAD_ID, "size": 0, "root_hash": EMPTY_ROOT}
         if is_postgres(session):
-            head = session.scalars(stmt).one()
+            session.execute(pg_insert(LedgerHead).values(values).on_conflict_do_nothing())
+        else:
+            session.execute(sqlite_insert(LedgerHead).values(values).on_conflict_do_nothing())
+        head = session.scalars(stmt).one()
     return head
 
 
+def read_head(session: Session) -> tuple[int, bytes | None]:
+    """Return the committed ``(size, root_hash)`` without locking (readers need no lock)."""
+    row = session.execute(
+        select(LedgerHead.size, LedgerHead.root_hash).where(LedgerHead.id == HEAD_ID)
+    ).one_or_none()
+    if row is None:
+        return 0, EMPTY_ROOT
+    return int(row.size), row.root_hash
+
+
 def tree_size(session: Session) -> int:
-    size = session.scalar(select(LedgerHead.size).where(LedgerHead.id == HEAD_ID))
-    return int(size or 0)
-
-
-def set_size(session: Session, size: int) -> None:
-    session.execute(update(LedgerHead).where(LedgerHead.id == HEAD_ID).values(size=size))
+    """Return the committed number of entries."""
+    return read_head(session)[0]
 
 
 def add_entry(session: Session, entry: LedgerEntry) -> None:
     session.add(entry)
 
 
-def get_node(session: Session, level: int, index: int) -> bytes | None:
-    return session.scalar(
-        select(LedgerNode.hash).where(LedgerNode.level == level, LedgerNode.index == index)
-    )
-
-
-def put_node(session: Session, level: int, index: int, digest: bytes) -> None:
-    session.add(LedgerNode(level=level, index=index, hash=digest))
+def stream_entries(session: Session, batch: int = 10_000) -> Iterator[LedgerEntry]:
+    """Yield every entry in index order, ``batch`` rows at a time."""
+    stmt = select(LedgerEntry).order_by(LedgerEntry.index).execution_options(yield_per=batch)
+    yield from session.scalars(stmt)
 
 
 def entries(session: Session, start: int = 0, stop: int | None = None) -> Sequence[LedgerEntry]:
+    """Return the entries with ``start <= index < stop`` in index order."""
     stmt = select(LedgerEntry).where(LedgerEntry.index >= start).order_by(LedgerEntry.index)
     if stop is not None:
         stmt = stmt.where(LedgerEntry.index < stop)
@@ -68,7 +80,127 @@ def entries_for_subject(session: Session, subject: str) -> Sequence[LedgerEntry]
     ).all()
 
 
-def latest_checkpoint(session: Session, origin: str) -> Checkpoint | None:
+def has_entries_outside(session: Session, domain_prefix: str, start: int) -> bool:
+    """Return whether an entry at ``index >= start`` has an event not starting with the prefix."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    LedgerEntry.index >= start, LedgerEntry.event.not_like(f"{domain_prefix}%")
+                )
+            )
+        )
+    )
+
+
+# -- Merkle nodes -------------------------------------------------------------
+
+
+def get_nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+    """Return the stored hashes of ``ids``: level 0 from the entries, the rest from the nodes."""
+    wanted = set(ids)
+    leaves = [index for level, index in wanted if level == 0]
+    inner = [(level, index) for level, index in wanted if level > 0]
+    found: dict[NodeId, bytes] = {}
+    if leaves:
+        rows = session.execute(
+            select(LedgerEntry.index, LedgerEntry.leaf_hash).where(LedgerEntry.index.in_(leaves))
+        )
+        found.update({(0, int(index)): bytes(value) for index, value in rows})
+    if inner:
+        rows = session.execute(
+            select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
+                tuple_(LedgerNode.level, LedgerNode.index).in_(inner)
+            )
+        )
+        found.update({(int(level), int(index)): bytes(value) for level, index, value in rows})
+    return found
+
+
+def add_nodes(session: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    """Insert complete-subtree hashes ``(level, index, hash)`` of level >= 1."""
+    if nodes:
+        session.execute(
+            insert(LedgerNode),
+            [{"level": level, "index": index, "hash": value} for level, index, value in nodes],
+        )
+
+
+def stream_nodes(session: Session, batch: int = 10_000) -> Iterator[LedgerNode]:
+    """Yield every stored node ordered by level, then index."""
+    stmt = (
+        select(LedgerNode)
+        .order_by(LedgerNode.level, LedgerNode.index)
+        .execution_options(yield_per=batch)
+    )
+    yield from session.scalars(stmt)
+
+
+# -- checkpoints --------------------------------------------------------------
+
+
+def add_checkpoint(session: Session, checkpoint: Checkpoint) -> Checkpoint:
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def latest_own_checkpoint(session: Session) -> Checkpoint | None:
     return session.scalars(
-        select(Checkpoint).where(Checkpoint.origin == origin).order_by(Checkpoint.pk.desc()).limit(1)
+        select(Checkpoint).where(Checkpoint.own.is_(True)).order_by(Checkpoint.pk.desc()).limit(1)
     ).first()
+
+
+def latest_covering_checkpoint(session: Session, index: int) -> Checkpoint | None:
+    """Return the newest own checkpoint whose tree contains entry ``index``."""
+    return session.scalars(
+        select(Checkpoint)
+        .where(Checkpoint.own.is_(True), Checkpoint.tree_size > index)
+        .order_by(Checkpoint.pk.desc())
+        .limit(1)
+    ).first()
+
+
+def witnessed_baseline(session: Session, party: str) -> Checkpoint | None:
+    """Return the largest consistent checkpoint witnessed from ``party`` (the next check's base)."""
+    return session.scalars(
+        select(Checkpoint)
+        .where(
+            Checkpoint.party == party,
+            Checkpoint.own.is_(False),
+            Checkpoint.consistent.is_(True),
+        )
+        .order_by(Checkpoint.tree_size.desc(), Checkpoint.pk.desc())
+        .limit(1)
+    ).first()
+
+
+def checkpoints(
+    session: Session, *, own: bool | None = None, party: str | None = None, limit: int | None = None
+) -> Sequence[Checkpoint]:
+    """Return checkpoints oldest first (the newest ``limit`` when given)."""
+    stmt = select(Checkpoint)
+    if own is not None:
+        stmt = stmt.where(Checkpoint.own.is_(own))
+    if party is not None:
+        stmt = stmt.where(Checkpoint.party == party)
+    if limit is None:
+        return session.scalars(stmt.order_by(Checkpoint.pk)).all()
+    newest = session.scalars(stmt.order_by(Checkpoint.pk.desc()).limit(limit)).all()
+    return list(reversed(newest))
+
+
+# -- witness status -----------------------------------------------------------
+
+
+def witness_status(session: Session, party: str) -> WitnessStatus | None:
+    return session.get(WitnessStatus, party)
+
+
+def witness_statuses(session: Session) -> Sequence[WitnessStatus]:
+    return session.scalars(select(WitnessStatus).order_by(WitnessStatus.party)).all()
+
+
+def add_witness_status(session: Session, status: WitnessStatus) -> WitnessStatus:
+    session.add(status)
+    return status

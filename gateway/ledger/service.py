@@ -1,22 +1,40 @@
-"""Appending audit events to the ledger, in the caller's transaction."""
+"""Appending audit events to the ledger, in the caller's transaction.
+
+An entry's leaf input is the RFC 8785 JSON of its stored fields (see
+:func:`entry_bytes`), so ``gateway audit verify`` and any partner can recompute
+its leaf hash from the row alone. The Merkle tree (RFC 9162) grows with every
+append in the same transaction: the entry, the completed subtrees and the new
+head ``(size, root)`` commit together with the change the event records, or
+not at all.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.ledger import repository
+from gateway.ledger import repository, store
 from gateway.ledger.events import AuditEvent
+from gateway.ledger.merkle import leaf_hash
 from gateway.ledger.models import LedgerEntry
 from gateway.trust.canonical import canonicalize
 
+ACTOR_MAX = 128
+SUBJECT_MAX = 128
 
-def entry_bytes(index: int, event: str, actor: str, subject: str, at: datetime, detail_sha256: str) -> bytes:
-    """Return the leaf input of an entry: the RFC 8785 JSON of its fields."""
+
+def entry_bytes(
+    index: int, event: str, actor: str, subject: str, at: datetime, detail_sha256: str
+) -> bytes:
+    """Return the leaf input of an entry: the RFC 8785 JSON of its fields.
+
+    ``at`` is written as ``datetime.isoformat()`` of the UTC time, e.g.
+    ``2026-11-25T18:30:30.204274+00:00`` (no fraction when it is zero).
+    """
     return canonicalize(
         {
             "index": index,
@@ -29,8 +47,26 @@ def entry_bytes(index: int, event: str, actor: str, subject: str, at: datetime, 
     )
 
 
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+def entry_document(entry: LedgerEntry) -> dict[str, Any]:
+    """Return the JSON object whose RFC 8785 form is the entry's leaf input."""
+    return {
+        "index": entry.index,
+        "event": entry.event,
+        "actor": entry.actor,
+        "subject": entry.subject,
+        "at": entry.at.astimezone(UTC).isoformat(),
+        "detail_sha256": entry.detail_sha256,
+    }
+
+
+def entry_leaf_hash(entry: LedgerEntry) -> bytes:
+    """Return the leaf hash recomputed from the entry's fields (not its stored ``leaf_hash``)."""
+    return leaf_hash(canonicalize(entry_document(entry)))
+
+
+def detail_digest(detail: Mapping[str, Any] | None) -> str:
+    """Return the hex SHA-256 of the RFC 8785 JSON of ``detail`` (``{}`` when None)."""
+    return hashlib.sha256(canonicalize(dict(detail or {}))).hexdigest()
 
 
 def append_event(
@@ -46,18 +82,34 @@ def append_event(
 
     Runs in the caller's transaction, so the event commits with the change it
     records or not at all. ``detail`` is hashed, never stored: the ledger holds
-    ids and digests, not personal data.
+    ids and digests, not personal data. ``actor`` and ``subject`` are cut to
+    128 characters and ``at`` is stored in UTC; the leaf hash covers the
+    stored values.
+
+    Raises:
+        LedgerStoreError: the stored tree is damaged (see ``gateway audit verify``).
     """
     head = repository.lock_head(session)
     index = head.size
-    detail_sha256 = hashlib.sha256(canonicalize(dict(detail or {}))).hexdigest()
-    data = entry_bytes(index, event.value, actor, subject, at, detail_sha256)
+    at = at.astimezone(UTC)
+    actor, subject = actor[:ACTOR_MAX], subject[:SUBJECT_MAX]
+    digest = detail_digest(detail)
+    leaf = leaf_hash(entry_bytes(index, event.value, actor, subject, at, digest))
+    tree, nodes = store.open_for_append(session, head.size, head.root_hash)
+    tree.append_leaf_hash(leaf)
     repository.add_entry(
         session,
         LedgerEntry(
-            index=index, event=event.value, actor=actor[:128], subject=subject[:128],
-            at=at, detail_sha256=detail_sha256, leaf_hash=leaf_hash(data),
+            index=index,
+            event=event.value,
+            actor=actor,
+            subject=subject,
+            at=at,
+            detail_sha256=digest,
+            leaf_hash=leaf,
         ),
     )
-    head.size = index + 1
+    nodes.write()
+    head.size = tree.size
+    head.root_hash = store.remember(session, tree, nodes)
     return index

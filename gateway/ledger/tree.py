@@ -31,14 +31,8 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from gateway.errors import InputError
-from gateway.ledger.merkle import (
-    EMPTY_ROOT,
-    HASH_SIZE,
-    LedgerStoreError,
-    ProofRequestError,
-    leaf_hash,
-    node_hash,
-)
+from gateway.ledger.errors import LedgerStoreError, ProofRequestError
+from gateway.ledger.merkle import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
 
 NodeId = tuple[int, int]
 """``(level, index)`` of a complete subtree; see the module docstring."""
@@ -302,6 +296,44 @@ def consistency_path(first_size: int, leaf_hashes: Sequence[bytes]) -> list[byte
         InputError: a leaf hash is not 32 bytes.
     """
     return in_memory_tree(leaf_hashes).consistency_proof(first_size)
+
+
+def right_edge(size: int) -> list[NodeId]:
+    """Return the complete subtrees that make up a tree of ``size`` leaves, largest first.
+
+    Their hashes are what :class:`MerkleTree` reads to append or to compute
+    ``root(size)``; a store can fetch them in one query beforehand.
+
+    Raises:
+        ProofRequestError: ``size`` is negative.
+    """
+    if size < 0:
+        raise ProofRequestError(f"tree size must not be negative, got {size}")
+    return _complete_subtrees(0, size)
+
+
+def inclusion_proof_nodes(index: int, size: int) -> list[NodeId]:
+    """Return every node :meth:`MerkleTree.inclusion_proof` reads for ``(index, size)``.
+
+    Raises:
+        ProofRequestError: ``size`` is negative or ``index`` is outside it.
+    """
+    if not 0 <= index < size:
+        raise ProofRequestError(f"leaf index {index} is outside a tree of size {size}")
+    return [node for nodes in _inclusion_layout(index, size) for node in nodes]
+
+
+def consistency_proof_nodes(first_size: int, second_size: int) -> list[NodeId]:
+    """Return every node :meth:`MerkleTree.consistency_proof` reads for the two sizes.
+
+    Raises:
+        ProofRequestError: ``first_size`` is negative or larger than ``second_size``.
+    """
+    if not 0 <= first_size <= second_size:
+        raise ProofRequestError(
+            f"no consistency proof from tree size {first_size} to {second_size}"
+        )
+    return [node for nodes in _consistency_layout(first_size, second_size) for node in nodes]
 
 
 def _fold(hashes: Sequence[bytes]) -> bytes:

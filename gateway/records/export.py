@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 from pydantic.json_schema import JsonSchemaValue
 
 from gateway.records.schemas import RECORD_ADAPTER, RECORD_CLASSES, Receipt
+from gateway.terms.schemas import Terms
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI: Final = "https://mou-gateway.example/schemas/"
@@ -41,6 +43,7 @@ def schema_entries() -> list[SchemaEntry]:
     ]
     entries.append(SchemaEntry("record.schema.json", RECORD_ADAPTER.json_schema, title="Record"))
     entries.append(SchemaEntry("receipt.schema.json", Receipt.model_json_schema))
+    entries.append(SchemaEntry("terms.schema.json", partial(Terms.model_json_schema, by_alias=True)))
     return entries
 
 

@@ -71,7 +71,7 @@ class RecordFilter:
     after_pk: int | None = None  # cursor: records older than this pk
 
 
-def _filtered(flt: RecordFilter) -> Select[tuple[StoredRecord]]:
+def _filtered(flt: RecordFilter) -> Select[StoredRecord]:
     stmt = select(StoredRecord)
     if flt.direction:
         stmt = stmt.where(StoredRecord.direction == flt.direction)

@@ -27,7 +27,8 @@ from gateway.records.errors import (
 )
 from gateway.records.models import IdempotencyKey, StoredRecord
 from gateway.records.schemas import Record, RecordType
-from gateway.records.signing import SignedRecord, build_record, sign_record
+from gateway.records.signing import SignedRecord, sign_record
+from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import canonicalize
 
 
@@ -70,6 +71,17 @@ def _request_digest(draft: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonicalize(dict(draft))).hexdigest()
 
 
+def prepare_outgoing(node: Node, draft: Mapping[str, Any], now: datetime) -> Record:
+    """Return the record to sign for ``draft`` under the terms in force.
+
+    Raises SchemaViolationError (invalid draft) or TermsViolationError (the
+    terms do not allow it, or the node holds no terms).
+    """
+    if node.terms is None:
+        raise TermsViolationError("terms_not_in_force", "this node holds no MOU terms; nothing may be sent")
+    return node.terms.prepare_outgoing(draft, now)
+
+
 def submit_draft(
     session: Session,
     node: Node,
@@ -97,7 +109,7 @@ def submit_draft(
             stored = repository.by_pk(session, seen.record_pk)
             assert stored is not None  # FK guarantees it
             return Submission(stored, replayed=True)
-    record = build_record(draft, now)
+    record = prepare_outgoing(node, draft, now)
     if record.originator.party != node.party:
         raise OriginatorMismatchError(
             f"originator.party is {record.originator.party} but this node signs for {node.party}"

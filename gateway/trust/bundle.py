@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -27,6 +28,7 @@ BUNDLE_FORMAT: Final = "mou-trust-bundle/1"
 PARTY_CODES: Final = frozenset({"PA", "CO", "US"})
 
 
+@lru_cache(maxsize=4096)
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Return True when ``issuer``'s key signed ``cert`` and the names chain."""
     try:
@@ -43,15 +45,22 @@ class PartyTrust:
     party: str
     cas: tuple[x509.Certificate, ...]
     crls: tuple[x509.CertificateRevocationList, ...] = ()
+    # issuer certificate → its newest validly signed CRL. A CRL signature check
+    # per record would cost as much as the record's own, and never changes.
+    _crl_cache: dict[x509.Certificate, x509.CertificateRevocationList | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def crl_for(self, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
         """Return the newest CRL signed by ``issuer``, or None when the bundle has none."""
-        signed = [
-            crl
-            for crl in self.crls
-            if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-        ]
-        return max(signed, key=lambda c: c.last_update_utc, default=None)
+        if issuer not in self._crl_cache:
+            signed = [
+                crl
+                for crl in self.crls
+                if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+            ]
+            self._crl_cache[issuer] = max(signed, key=lambda c: c.last_update_utc, default=None)
+        return self._crl_cache[issuer]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

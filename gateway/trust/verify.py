@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.trust.bundle import TrustBundle, issued_by
 from gateway.trust.canonical import canonicalize, parse_strict
@@ -142,6 +143,14 @@ def check_key_usage(leaf: x509.Certificate, kid: object) -> PublicKey:
         raise KeyUsageError("signing certificate has no keyUsage extension") from exc
     if not usage.digital_signature:
         raise KeyUsageError("signing certificate lacks the digitalSignature key usage")
+    try:
+        purposes = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        purposes = None
+    # Key separation: the key that authenticates TLS connections must not also
+    # sign records, so a stolen TLS key cannot forge what a party attested.
+    if purposes is not None and {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} & set(purposes):
+        raise KeyUsageError("a TLS certificate (serverAuth/clientAuth) may not sign records")
     public = leaf.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
         raise KeyUsageError("signing certificate key is neither EC P-256 nor Ed25519")

@@ -154,6 +154,15 @@ async def test_missing_grant_type(http: httpx.AsyncClient, writer: Credentials) 
     assert response.json()["detail"] == "grant_type is missing"
 
 
+async def test_a_repeated_parameter_is_refused(
+    http: httpx.AsyncClient, writer: Credentials
+) -> None:
+    form = {"grant_type": "client_credentials", "scope": ["", "records:write"]}
+    response = await http.post(TOKEN, data=form, auth=(writer.client_id, writer.secret))
+    _assert_oauth_error(response, 400, "invalid-token-request", "invalid_request")
+    assert response.json()["detail"] == "the parameter 'scope' is repeated"
+
+
 @pytest.mark.parametrize(
     "body", [{"json": CLIENT_CREDENTIALS}, {"files": {"grant_type": b"client_credentials"}}, {}]
 )

@@ -97,9 +97,17 @@ def test_add_refuses_an_unknown_scope(config: Path) -> None:
     assert "client_secret" not in result.output
 
 
-def test_add_on_an_unmigrated_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("make_data_dir", "message"),
+    [(True, "has no schema"), (False, "cannot open the node's database")],
+)
+def test_add_on_a_node_without_a_database(
+    tmp_path: Path, make_data_dir: bool, message: str
+) -> None:
     config = _config(tmp_path)
-    load_settings(config).data_dir.mkdir(parents=True)
+    if make_data_dir:
+        load_settings(config).data_dir.mkdir(parents=True)
     result = runner.invoke(app, ["add", "--name", "A", "--scope", "admin", "--config", str(config)])
     assert result.exit_code == 1
+    assert message in result.stderr
     assert "gateway db upgrade" in result.stderr

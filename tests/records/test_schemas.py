@@ -72,14 +72,14 @@ def test_baseline_is_valid(record_type: str) -> None:
 
 def test_arrival_before_departure_is_rejected() -> None:
     document = with_value(
-        completed("removal_manifest"), "body.flight.scheduled_arrival", "2030-03-12T12:59:00Z"
+        completed("removal_manifest"), "body.flight.scheduled_arrival", "2026-12-12T12:59:00Z"
     )
     rejected(document, r"body\.flight: .*scheduled_arrival must be after scheduled_departure")
 
 
 def test_arrival_at_departure_time_is_rejected() -> None:
     document = with_value(
-        completed("removal_manifest"), "body.flight.scheduled_arrival", "2030-03-12T13:00:00Z"
+        completed("removal_manifest"), "body.flight.scheduled_arrival", "2026-12-12T13:00:00Z"
     )
     rejected(document, "scheduled_arrival must be after scheduled_departure")
 
@@ -91,21 +91,21 @@ def test_flight_to_its_own_departure_airport_is_rejected() -> None:
 
 def test_confirmed_arrival_before_departure_is_rejected() -> None:
     document = with_value(
-        completed("removal_confirmation"), "body.actual_arrival", "2030-03-12T13:00:00Z"
+        completed("removal_confirmation"), "body.actual_arrival", "2026-12-12T13:00:00Z"
     )
     rejected(document, r"body: .*actual_arrival must be after actual_departure")
 
 
 def test_handover_before_arrival_is_rejected() -> None:
     document = with_value(
-        completed("removal_confirmation"), "body.handed_over_at", "2030-03-12T14:50:00Z"
+        completed("removal_confirmation"), "body.handed_over_at", "2026-12-12T14:50:00Z"
     )
     rejected(document, "handed_over_at cannot precede actual_arrival")
 
 
 @pytest.mark.parametrize(
     "notified_at",
-    ["2030-03-12T13:00:00Z", "2030-03-12T13:05:00Z", "2030-03-13T09:00:00Z"],
+    ["2026-12-12T13:00:00Z", "2026-12-12T13:05:00Z", "2026-12-13T09:00:00Z"],
     ids=["at-departure", "after-departure", "next-day"],
 )
 def test_notified_at_or_after_departure_is_rejected(notified_at: str) -> None:
@@ -115,7 +115,7 @@ def test_notified_at_or_after_departure_is_rejected(notified_at: str) -> None:
 
 def test_person_born_after_departure_is_rejected() -> None:
     document = with_value(
-        completed("removal_manifest"), "body.people.0.identity.date_of_birth", "2030-03-13"
+        completed("removal_manifest"), "body.people.0.identity.date_of_birth", "2026-12-13"
     )
     rejected(document, "date_of_birth lies in the future")
 
@@ -239,10 +239,10 @@ def test_record_superseding_itself_is_rejected() -> None:
     [
         ("acknowledgement", "created_at", "2027-01-15T12:00:00"),
         ("acknowledgement", "created_at", "2027-01-15T07:00:00-05:00"),
-        ("acknowledgement", "expires_at", "2031-03-12T01:00:00+01:00"),
-        ("removal_manifest", "body.flight.scheduled_departure", "2030-03-12T08:00:00-05:00"),
-        ("removal_manifest", "body.people.0.notified_at", "2030-03-10T13:45:00"),
-        ("removal_confirmation", "body.handed_over_at", "2030-03-12T10:32:00-05:00"),
+        ("acknowledgement", "expires_at", "2028-06-30T01:00:00+01:00"),
+        ("removal_manifest", "body.flight.scheduled_departure", "2026-12-12T08:00:00-05:00"),
+        ("removal_manifest", "body.people.0.notified_at", "2026-12-10T13:45:00"),
+        ("removal_confirmation", "body.handed_over_at", "2026-12-12T10:32:00-05:00"),
     ],
     ids=["naive", "panama-offset", "cet-offset", "flight-offset", "notified-naive", "handover"],
 )
@@ -262,8 +262,8 @@ def test_utc_offset_spelled_plus_zero_is_accepted() -> None:
     [
         ("2027-01-15T11:59:59Z", False),  # before created_at
         ("2027-01-15T12:00:00Z", True),  # == created_at
-        ("2031-03-12T00:00:00Z", True),  # == expires_at
-        ("2031-03-12T00:00:01Z", False),  # after expires_at
+        ("2028-06-30T00:00:00Z", True),  # == expires_at
+        ("2028-06-30T00:00:01Z", False),  # after expires_at
     ],
 )
 def test_review_due_must_lie_between_created_and_expiry(review_due: str, ok: bool) -> None:

@@ -32,6 +32,7 @@ def node_settings(
         "signing_cert": files.signing_cert,
         "signing_key": files.signing_key,
         "trust_bundle": pki.bundle_path,
+        "terms_files": [pki.terms_path],
         "partners": partners,
         "delivery_poll_seconds": 0.05,
         "delivery_backoff_base_seconds": 0.05,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.terms.document import EXAMPLE_TERMS, signed_copy
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.keys import SigningKey
 from gateway.trust.pki import PartyFiles, init_party
@@ -16,6 +17,7 @@ class TestPKI:
     root: Path
     parties: dict[str, PartyFiles]
     bundle_path: Path
+    terms_path: Path
 
     def bundle(self) -> TrustBundle:
         return TrustBundle.load(self.bundle_path)
@@ -34,6 +36,7 @@ class TestPKI:
 def make_test_pki(root: Path, parties: tuple[str, ...] = ("PA", "CO", "US")) -> TestPKI:
     files = {party: init_party(party, root / party.lower()) for party in parties}
     bundle_path = root / "trust-bundle.json"
-    pki = TestPKI(root, files, bundle_path)
+    pki = TestPKI(root, files, bundle_path, root / "terms" / EXAMPLE_TERMS.name)
     pki.rebuild_bundle()
+    signed_copy(EXAMPLE_TERMS, pki.terms_path, {p: pki.signing_key(p) for p in parties})
     return pki

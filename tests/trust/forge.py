@@ -88,7 +88,7 @@ def signer_for(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> S
 
 def compact(header: dict[str, Any], payload: bytes, sign: Signer | None) -> str:
     """Return ``b64(header).b64(payload).b64(signature)``; ``sign=None`` leaves it empty."""
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(payload)}"
+    signing_input = f"{b64url(_header_json(header))}.{b64url(payload)}"
     signature = sign(signing_input.encode("ascii")) if sign is not None else b""
     return f"{signing_input}.{b64url(signature)}"
 
@@ -109,7 +109,7 @@ def replace_payload(jws: str, payload: bytes) -> str:
 def replace_header(jws: str, header: dict[str, Any]) -> str:
     """Return ``jws`` with another protected header and the original signature."""
     _, raw_payload, raw_signature = jws.split(".")
-    return f"{b64url(json.dumps(header).encode())}.{raw_payload}.{raw_signature}"
+    return f"{b64url(_header_json(header))}.{raw_payload}.{raw_signature}"
 
 
 def canonical_json(document: Any) -> bytes:
@@ -121,3 +121,7 @@ def canonical_json(document: Any) -> bytes:
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def _header_json(header: dict[str, Any]) -> bytes:
+    return json.dumps(header, separators=(",", ":")).encode("utf-8")

@@ -132,27 +132,28 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(json_values)
 def test_canonical_form_is_a_fixed_point(value: Any) -> None:
     canonical = canonicalize(value)
     assert canonicalize(parse_strict(canonical)) == canonical
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_canonical_float_reads_back_as_the_same_double(value: float) -> None:
     parsed = parse_strict(canonicalize(value))
     assert parsed == value  # -0.0 == 0 too: JCS writes both as "0"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.dictionaries(st.text(max_size=8), st.integers(-1000, 1000), min_size=2))
 def test_member_order_does_not_change_the_canonical_form(value: dict[str, int]) -> None:
     reversed_order = dict(reversed(list(value.items())))

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from gateway.records.schemas import Record, record_json
 from gateway.records.signing import build_record, rfc3339, sign_record, verify_record
-from gateway.trust.bundle import TrustBundle
+from gateway.trust.bundle import PartyTrust, TrustBundle
 from gateway.trust.canonical import canonicalize
 from gateway.trust.errors import (
     AlgorithmNotAllowedError,
@@ -37,8 +37,14 @@ from gateway.trust.errors import (
     UntrustedChainError,
 )
 from gateway.trust.jws import RECEIPT_TYP, RECORD_TYP, sign_compact
-from gateway.trust.keys import PrivateKey, SigningKey, generate_private_key, load_certificates, load_private_key
-from gateway.trust.pki import init_party, issue_certificate, revoke_in_dir
+from gateway.trust.keys import (
+    PrivateKey,
+    SigningKey,
+    generate_private_key,
+    load_certificates,
+    load_private_key,
+)
+from gateway.trust.pki import init_party, issue_certificate, make_crl, make_root_ca, revoke_in_dir
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
 from tests.support.pki import make_test_pki
 from tests.trust import forge
@@ -222,9 +228,7 @@ def test_alg_none_unsecured_token(pki: ThreePartyPKI) -> None:
         verify_record(token, pki.bundle(), moment)
 
 
-@pytest.mark.parametrize(
-    "secret_form", ["spki-pem", "spki-der", "certificate-der"]
-)
+@pytest.mark.parametrize("secret_form", ["spki-pem", "spki-der", "certificate-der"])
 def test_hs256_keyed_with_the_public_key(pki: ThreePartyPKI, secret_form: str) -> None:
     # Algorithm confusion: a verifier that picks the key type from the header would
     # check this HMAC with the (public) x5c key bytes as the secret.
@@ -240,7 +244,9 @@ def test_hs256_keyed_with_the_public_key(pki: ThreePartyPKI, secret_form: str) -
         ),
         "certificate-der": signer.chain[0].public_bytes(serialization.Encoding.DER),
     }[secret_form]
-    token = forge.compact(signer.header(alg="HS256"), flag_payload(moment), forge.hs256_signer(secret))
+    token = forge.compact(
+        signer.header(alg="HS256"), flag_payload(moment), forge.hs256_signer(secret)
+    )
     with pytest.raises(AlgorithmNotAllowedError, match="alg 'HS256' is not accepted"):
         verify_record(token, pki.bundle(), moment)
 
@@ -317,7 +323,9 @@ def test_party_missing_from_the_bundle(pki: ThreePartyPKI) -> None:
 def issued_signer(pki: ThreePartyPKI, *, not_before: datetime, days: int) -> Signer:
     ca_cert, ca_key = party_ca(pki, "PA")
     key = generate_private_key()
-    cert = issue_certificate("PA", "signing", key, ca_cert, ca_key, not_before=not_before, days=days)
+    cert = issue_certificate(
+        "PA", "signing", key, ca_cert, ca_key, not_before=not_before, days=days
+    )
     return Signer(key, (cert,))
 
 
@@ -325,10 +333,26 @@ def test_expired_signing_certificate(pki: ThreePartyPKI) -> None:
     moment = now()
     signer = issued_signer(pki, not_before=moment - timedelta(days=60), days=30)
     token = sign_record(flag_record(moment), SigningKey(signer.key, signer.chain)).jws
-    # Control: the same token verifies while the certificate was valid.
-    assert verify_record(token, pki.bundle(), moment - timedelta(days=45)).signer_party == "PA"
-    with pytest.raises(CertificateExpiredError, match="PA MOU Gateway record signing expired at"):
+    with pytest.raises(
+        CertificateExpiredError, match=r"PA MOU Gateway record signing.* expired at"
+    ):
         verify_record(token, pki.bundle(), moment)
+
+
+def test_expired_signing_certificate_verified_while_valid() -> None:
+    # Control for the test above, with a CA old enough to have issued the certificate.
+    moment = now()
+    ca_key = generate_private_key()
+    ca_cert = make_root_ca("PA", ca_key, now=moment - timedelta(days=90))
+    bundle = TrustBundle({"PA": PartyTrust("PA", (ca_cert,))})
+    key = generate_private_key()
+    cert = issue_certificate(
+        "PA", "signing", key, ca_cert, ca_key, not_before=moment - timedelta(days=60), days=30
+    )
+    token = sign_record(flag_record(moment), SigningKey(key, (cert,))).jws
+    assert verify_record(token, bundle, moment - timedelta(days=45)).signer_party == "PA"
+    with pytest.raises(CertificateExpiredError, match=r"record signing.* expired at"):
+        verify_record(token, bundle, moment)
 
 
 def test_not_yet_valid_signing_certificate(pki: ThreePartyPKI) -> None:
@@ -361,7 +385,7 @@ def test_revoked_signing_certificate(tmp_path: Path) -> None:
     assert verify_record(token, stale, moment).signer_party == "PA"
     bundle = own.rebuild_bundle()
 
-    with pytest.raises(CertificateRevokedError, match="record signing .*was revoked on") as caught:
+    with pytest.raises(CertificateRevokedError, match=r"record signing.*was revoked on") as caught:
         verify_record(token, bundle, now())
     assert caught.value.reason == "certificate_revoked"
 
@@ -373,11 +397,9 @@ def test_crl_of_another_ca_does_not_revoke(tmp_path: Path, rogue_pa: Path) -> No
     token = sign_record(flag_record(moment), own.signing_key("PA")).jws
     serial = load_certificates(own.parties["PA"].signing_cert)[0].serial_number
     rogue_ca = load_certificates(rogue_pa / "ca.pem")[0]
-    from gateway.trust.pki import make_crl
-
     forged_crl = make_crl(rogue_ca, load_private_key(rogue_pa / "ca.key"), [(serial, moment)])
     trust = own.bundle().parties["PA"]
-    bundle = TrustBundle({"PA": type(trust)("PA", trust.cas, (*trust.crls, forged_crl))})
+    bundle = TrustBundle({"PA": PartyTrust("PA", trust.cas, (*trust.crls, forged_crl))})
     assert verify_record(token, bundle, moment).signer_party == "PA"
 
 
@@ -390,7 +412,9 @@ def test_kid_changed(pki: ThreePartyPKI) -> None:
     header, _, _ = forge.split(token)
     # The kid of another real, trusted key: still not the key of x5c[0].
     tampered = forge.replace_header(token, {**header, "kid": pki.signing_key("CO").kid})
-    with pytest.raises(UnknownKeyError, match="kid is not the RFC 7638 thumbprint of the x5c\\[0\\] key"):
+    with pytest.raises(
+        UnknownKeyError, match="kid is not the RFC 7638 thumbprint of the x5c\\[0\\] key"
+    ):
         verify_record(tampered, pki.bundle(), moment)
 
 
@@ -428,16 +452,20 @@ def hand_issued(
     if usage is not None:
         builder = builder.add_extension(usage, critical=True)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    from cryptography.hazmat.primitives import hashes
-
     return builder.sign(ca_key, hashes.SHA256())
 
 
 def key_usage(*, digital_signature: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=digital_signature, content_commitment=False, key_encipherment=True,
-        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False,
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=True,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -467,17 +495,11 @@ def test_alg_that_does_not_match_the_key(pki: ThreePartyPKI) -> None:
         verify_record(token, pki.bundle(), moment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="step 6 checks digitalSignature only; a TLS certificate (serverAuth/clientAuth "
-    "EKU) of the party is accepted as a record signer",
-)
 def test_tls_certificate_used_to_sign(pki: ThreePartyPKI) -> None:
     moment = now()
     files = pki.parties["PA"]
     signer = Signer(load_private_key(files.tls_key), tuple(load_certificates(files.tls_cert)))
-    with pytest.raises(KeyUsageError):
+    with pytest.raises(KeyUsageError, match="TLS certificate"):
         verify_record(signer.forge(flag_payload(moment)), pki.bundle(), moment)
 
 
@@ -519,7 +541,7 @@ def test_header_reencoded_with_the_same_members(pki: ThreePartyPKI) -> None:
 def test_signature_bit_flipped(pki: ThreePartyPKI) -> None:
     moment = now()
     token = sign_record(flag_record(moment), pki.signing_key("PA")).jws
-    header, payload, signature = forge.split(token)
+    _, _, signature = forge.split(token)
     flipped = bytes([signature[0] ^ 0x01]) + signature[1:]
     raw_header, raw_payload, _ = token.split(".")
     with pytest.raises(BadSignatureError, match="signature does not verify"):
@@ -531,8 +553,6 @@ def test_der_encoded_ecdsa_signature(pki: ThreePartyPKI) -> None:
     moment = now()
     signer = party_signer(pki, "PA")
     assert isinstance(signer.key, ec.EllipticCurvePrivateKey)
-    from cryptography.hazmat.primitives import hashes
-
     key = signer.key
     token = forge.compact(
         signer.header(),

@@ -1,0 +1,244 @@
+"""Exchange benchmark: the partner API against a bare FastAPI endpoint over the same mTLS.
+
+Starts, in child processes, (1) a bare FastAPI app returning a fixed body
+behind the same uvicorn + mTLS setup (the baseline) and (2) a receiving node
+(CO); then measures from this process, over keep-alive mTLS connections:
+single-record POST throughput and p50/p99 latency for both, batch ingest
+records/s, and end-to-end submit (PA agency API) → receipt stored latency.
+
+    .venv/bin/python bench/exchange.py [--quick] [--database sqlite|postgres]
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import json
+import multiprocessing
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' PKI helper
+
+import httpx
+import psycopg
+import uvicorn
+from fastapi import FastAPI, Response
+from pydantic import SecretStr
+
+from gateway.demo import synthetic
+from gateway.exchange.tls import PeerCertProtocol, client_context, server_context
+from gateway.migrate import upgrade
+from gateway.node import build_node
+from gateway.records.service import prepare_outgoing
+from gateway.records.signing import sign_record
+from gateway.server import NodeServer, bind
+from gateway.settings import Settings
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.keys import SigningKey
+from gateway.trust.pki import PartyFiles
+from tests.support.pki import TestPKI, make_test_pki
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+def database_url(kind: str, workdir: Path, party: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / f'{party.lower()}.sqlite3'}"
+    name = f"bench_{party.lower()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def settings_for(pki: TestPKI, party: str, url: str, workdir: Path, partners: dict[str, str]) -> Settings:
+    files: PartyFiles = pki.parties[party]
+    return Settings(
+        party=party, data_dir=workdir / party.lower(), database_url=SecretStr(url),  # type: ignore[arg-type]
+        partner_port=0, agency_port=0, tls_cert=files.tls_cert, tls_key=files.tls_key,
+        signing_cert=files.signing_cert, signing_key=files.signing_key, trust_bundle=pki.bundle_path,
+        terms_files=[pki.terms_path], partners=partners, delivery_poll_seconds=0.05,
+        log_level="WARNING",
+    )
+
+
+# -- child processes -----------------------------------------------------------
+
+def run_baseline(pki: TestPKI, sock_fd: int, workdir: Path) -> None:
+    import socket
+
+    sock = socket.socket(fileno=sock_fd)
+    app = FastAPI()
+
+    @app.post("/v1/exchange/records")
+    async def fixed() -> Response:
+        return Response(b"x" * 700, status_code=201, media_type="application/jose")
+
+    files = pki.parties["CO"]
+    bundle = pki.bundle()
+    config = uvicorn.Config(
+        app, http=PeerCertProtocol, log_level="warning", access_log=False, lifespan="off",
+        ssl_context_factory=lambda _c, _d: server_context(files.tls_cert, files.tls_key, bundle, workdir / "base", ["PA", "US"]),
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_node(settings: Settings, partner_fd: int, agency_fd: int) -> None:
+    import socket
+
+    node = build_node(settings)
+    server = NodeServer(node, partner_socket=socket.socket(fileno=partner_fd),
+                        agency_socket=socket.socket(fileno=agency_fd))
+    server.run()
+
+
+# -- load ----------------------------------------------------------------------
+
+def hammer(client_factory: Any, url: str, bodies: list[bytes], concurrency: int,
+           content_type: str = "application/jose") -> tuple[float, list[float], dict[int, int]]:
+    """POST every body with ``concurrency`` keep-alive clients; returns (elapsed, latencies, status counts)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    chunks = [bodies[i::concurrency] for i in range(concurrency)]
+
+    def worker(chunk: list[bytes]) -> None:
+        with client_factory() as client:
+            for body in chunk:
+                start = time.perf_counter()
+                response = client.post(url, content=body, headers={"Content-Type": content_type})
+                elapsed = time.perf_counter() - start
+                with lock:
+                    latencies.append(elapsed)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, chunks))
+    return time.perf_counter() - started, latencies, statuses
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="finish in under a minute")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    singles = 400 if args.quick else 3000
+    batches = 4 if args.quick else 20
+    e2e_count = 30 if args.quick else 200
+
+    workdir = Path(tempfile.mkdtemp(prefix="mou-bench-"))
+    pki = make_test_pki(workdir / "pki")
+    pa_key: SigningKey = pki.signing_key("PA")
+    bundle = TrustBundle.load(pki.bundle_path)
+
+    base_sock = bind("127.0.0.1", 0)
+    co_partner, co_agency = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+    pa_partner, pa_agency = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+    co_url = f"https://127.0.0.1:{co_partner.getsockname()[1]}"
+    pa_url = f"https://127.0.0.1:{pa_partner.getsockname()[1]}"
+    co_settings = settings_for(pki, "CO", database_url(args.database, workdir, "CO"), workdir, {"PA": pa_url})
+    pa_settings = settings_for(pki, "PA", database_url(args.database, workdir, "PA"), workdir, {"CO": co_url})
+    for settings in (co_settings, pa_settings):
+        node = build_node(settings)
+        upgrade(node.engine)
+        node.close()
+
+    ctx = multiprocessing.get_context("fork")
+    children = [
+        ctx.Process(target=run_baseline, args=(pki, base_sock.fileno(), workdir), daemon=True),
+        ctx.Process(target=run_node, args=(co_settings, co_partner.fileno(), co_agency.fileno()), daemon=True),
+        ctx.Process(target=run_node, args=(pa_settings, pa_partner.fileno(), pa_agency.fileno()), daemon=True),
+    ]
+    for child in children:
+        child.start()
+    time.sleep(2.0)
+
+    # Pre-sign every record so signing is not part of what is measured.
+    pa_node = build_node(pa_settings)
+    now = datetime.now(UTC)
+    flight = synthetic.flights(1)[0]
+    subject = {"family_names": "Bench", "given_names": "Sujeto", "date_of_birth": "1980-01-01", "nationality": "COL"}
+
+    def signed_flag() -> str:
+        draft = synthetic.flag("PA", ["CO"], subject, None, [], now)
+        return sign_record(prepare_outgoing(pa_node, draft, now), pa_key).jws
+
+    single_bodies = [signed_flag().encode() for _ in range(singles)]
+    batch_bodies = [
+        json.dumps({"records": [signed_flag() for _ in range(500)]}).encode() for _ in range(batches)
+    ]
+    pa_ctx = client_context(pki.parties["PA"].tls_cert, pki.parties["PA"].tls_key, bundle, workdir / "cli", "CO")
+
+    def client() -> httpx.Client:
+        return httpx.Client(verify=pa_ctx, timeout=60)
+
+    base_url = f"https://127.0.0.1:{base_sock.getsockname()[1]}/v1/exchange/records"
+    hammer(client, base_url, single_bodies[:50], args.concurrency)  # warm up
+    base_elapsed, base_lat, _ = hammer(client, base_url, single_bodies, args.concurrency)
+    single_elapsed, single_lat, single_status = hammer(client, f"{co_url}/v1/exchange/records", single_bodies, args.concurrency)
+    batch_elapsed, _, batch_status = hammer(client, f"{co_url}/v1/exchange/records:batch", batch_bodies, 1, "application/json")
+
+    # End to end: agency API at PA → delivered to CO → receipt stored at PA.
+    with pa_node.transaction() as session:
+        from gateway.clients.service import create_client
+
+        client_id, secret = create_client(session, "bench", ["records:write", "records:read"], now)
+    agency = f"http://127.0.0.1:{pa_agency.getsockname()[1]}"
+    token = httpx.post(f"{agency}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).json()["access_token"]
+    e2e: list[float] = []
+    with httpx.Client(base_url=agency, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        for _ in range(e2e_count):
+            draft = synthetic.flag("PA", ["CO"], subject, None, [], now)
+            start = time.perf_counter()
+            record_id = api.post("/v1/records", json=draft).json()["record_id"]
+            while True:
+                detail = api.get(f"/v1/records/{record_id}").json()
+                if detail["deliveries"][0]["status"] != "pending":
+                    break
+                time.sleep(0.002)
+            e2e.append(time.perf_counter() - start)
+    del flight
+    for child in children:
+        child.terminate()
+
+    figures = {
+        "database": args.database,
+        "concurrency": args.concurrency,
+        "baseline_rps": round(len(base_lat) / base_elapsed, 1),
+        "baseline_p50_ms": round(percentile(base_lat, 0.5) * 1000, 2),
+        "baseline_p99_ms": round(percentile(base_lat, 0.99) * 1000, 2),
+        "single_rps": round(len(single_lat) / single_elapsed, 1),
+        "p50_ms": round(percentile(single_lat, 0.5) * 1000, 2),
+        "p99_ms": round(percentile(single_lat, 0.99) * 1000, 2),
+        "single_statuses": single_status,
+        "batch_records_per_s": round(batches * 500 / batch_elapsed, 1),
+        "batch_statuses": batch_status,
+        "e2e_p50_ms": round(statistics.median(e2e) * 1000, 2),
+        "e2e_p99_ms": round(percentile(e2e, 0.99) * 1000, 2),
+    }
+    figures["ratio"] = round(figures["single_rps"] / figures["baseline_rps"], 3)
+    for key, value in figures.items():
+        print(f"{key:>22}: {value}")
+    print(json.dumps(figures))
+    os._exit(0)  # children and pools are daemons; don't wait on their teardown
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Records signed and verified per second, next to the raw ``cryptography`` rate.
+
+For ES256 and Ed25519, and for the biggest example (removal_manifest, 34 people)
+and a small one (acknowledgement), measures in one run:
+
+- gateway sign:   ``sign_record`` (RFC 8785 canonicalization + compact JWS)
+- gateway verify: ``verify_record`` (all nine steps, schema validation included)
+- raw sign/verify: ``cryptography`` alone over the same JWS signing input
+
+The last line of output is one JSON object with every figure.
+
+    .venv/bin/python bench/sign_verify.py [--seconds 0.6] [--profile]
+
+``--profile`` adds a cProfile summary of ``verify_record`` on the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from gateway.records.signing import build_record, sign_record, verify_record
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.jws import b64url_decode
+from gateway.trust.keys import KeyKind, SigningKey
+from gateway.trust.pki import init_party
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"
+RECORD_TYPES = ("removal_manifest", "acknowledgement")
+KEY_KINDS: dict[str, KeyKind] = {"ES256": "ec-p256", "Ed25519": "ed25519"}
+
+
+def rate(operation: Callable[[], object], seconds: float) -> float:
+    """Return calls per second of ``operation`` over at least ``seconds`` (and 20 calls)."""
+    operation()  # warm-up: imports, caches
+    calls = 0
+    start = time.perf_counter()
+    elapsed = 0.0
+    while elapsed < seconds or calls < 20:
+        operation()
+        calls += 1
+        elapsed = time.perf_counter() - start
+    return calls / elapsed
+
+
+def raw_operations(key: SigningKey, jws: str) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Return (sign, verify) closures using ``cryptography`` only, over the JWS signing input."""
+    raw_header, raw_payload, raw_signature = jws.split(".")
+    signing_input = f"{raw_header}.{raw_payload}".encode("ascii")
+    signature = b64url_decode(raw_signature)
+    private = key.private_key
+    public = private.public_key()
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        assert isinstance(public, ed25519.Ed25519PublicKey)
+        ed_public = public
+        return (
+            lambda: private.sign(signing_input),
+            lambda: ed_public.verify(signature, signing_input),
+        )
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    ec_public = public
+    der = encode_dss_signature(
+        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    )
+    ecdsa = ec.ECDSA(hashes.SHA256())
+    return (
+        lambda: private.sign(signing_input, ecdsa),
+        lambda: ec_public.verify(der, signing_input, ecdsa),
+    )
+
+
+def measure(workdir: Path, seconds: float) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    for alg, kind in KEY_KINDS.items():
+        parties = {
+            party: init_party(party, workdir / alg / party.lower(), key_kind=kind)
+            for party in ("PA", "CO")
+        }
+        bundle = TrustBundle.merge(TrustBundle.load(f.bundle_entry) for f in parties.values())
+        for record_type in RECORD_TYPES:
+            draft = json.loads((EXAMPLES / f"{record_type}.json").read_text("utf-8"))
+            record = build_record(draft, now)
+            files = parties[record.originator.party]
+            key = SigningKey.from_files(files.signing_key, files.signing_cert)
+            signed = sign_record(record, key)
+            assert verify_record(signed.jws, bundle, now).payload == record
+            raw_sign, raw_verify = raw_operations(key, signed.jws)
+            results.append(
+                {
+                    "alg": alg,
+                    "record_type": record_type,
+                    "payload_bytes": len(signed.payload),
+                    "jws_bytes": len(signed.jws),
+                    "sign_per_s": rate(partial(sign_record, record, key), seconds),
+                    "verify_per_s": rate(partial(verify_record, signed.jws, bundle, now), seconds),
+                    "raw_sign_per_s": rate(raw_sign, seconds),
+                    "raw_verify_per_s": rate(raw_verify, seconds),
+                }
+            )
+    return results
+
+
+def profile_verify(workdir: Path, alg: str, top: int = 18) -> str:
+    """Return the cProfile summary (by own time) of verify_record on the manifest."""
+    files = {
+        party: init_party(
+            party, workdir / f"profile-{alg}" / party.lower(), key_kind=KEY_KINDS[alg]
+        )
+        for party in ("PA",)
+    }["PA"]
+    bundle = TrustBundle.load(files.bundle_entry)
+    now = datetime.now(UTC)
+    draft = json.loads((EXAMPLES / "removal_manifest.json").read_text("utf-8"))
+    signed = sign_record(
+        build_record(draft, now), SigningKey.from_files(files.signing_key, files.signing_cert)
+    )
+    verify_record(signed.jws, bundle, now)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(200):
+        verify_record(signed.jws, bundle, now)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=0.6, help="time per measurement")
+    parser.add_argument("--profile", action="store_true", help="cProfile verify_record too")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-sign-verify-") as tmp:
+        results = measure(Path(tmp), args.seconds)
+        profiles = (
+            {alg: profile_verify(Path(tmp), alg) for alg in KEY_KINDS} if args.profile else {}
+        )
+
+    header = (
+        f"{'alg':<8} {'record':<17} {'payload':>8} {'sign/s':>8} {'raw sign/s':>11} "
+        f"{'verify/s':>9} {'raw verify/s':>13} {'verify/raw':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['alg']:<8} {r['record_type']:<17} {r['payload_bytes']:>7}B "
+            f"{r['sign_per_s']:>8.0f} {r['raw_sign_per_s']:>11.0f} "
+            f"{r['verify_per_s']:>9.0f} {r['raw_verify_per_s']:>13.0f} "
+            f"{r['raw_verify_per_s'] / r['verify_per_s']:>9.1f}x"
+        )
+    for alg, text in profiles.items():
+        print(f"\ncProfile of 200 x verify_record(removal_manifest, {alg}):")
+        print(text)
+    elapsed = time.perf_counter() - started
+    print(f"\n(measured in {elapsed:.1f} s; verify/raw = how many times slower than raw verify)")
+    summary = {
+        "benchmark": "sign_verify",
+        "seconds_per_measurement": args.seconds,
+        "results": [
+            {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in results
+        ],
+    }
+    print(json.dumps(summary, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()

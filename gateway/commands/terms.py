@@ -1,0 +1,120 @@
+"""``gateway terms``: show, check and sign the MOU data-sharing terms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gateway.commands.common import ConfigOption, fail, settings_from, stdout
+from gateway.terms.document import (
+    check_signatures,
+    dump_terms,
+    leading_comments,
+    load_terms,
+    sign_terms,
+    terms_digest,
+)
+from gateway.terms.schemas import Terms
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.keys import SigningKey
+
+app = typer.Typer(help="The MOU data-sharing terms: show, check, sign.", no_args_is_help=True)
+
+
+def _flows_table(terms: Terms, live: dict[str, bool] | None = None) -> Table:
+    table = Table("flow", "from → to", "record types", "purposes", "offences", "fields", *(["live"] if live else []))
+    for flow in terms.flows:
+        row = [
+            flow.id,
+            f"{flow.from_party} → {', '.join(flow.to)}",
+            ", ".join(t.value for t in flow.record_types),
+            ", ".join(flow.purposes),
+            ", ".join(c.value for c in flow.offence_categories) if flow.offence_categories else "any",
+            "all" if flow.fields is None else f"{len(flow.fields)} listed ({flow.outside_fields} others)",
+        ]
+        if live:
+            row.append("[green]yes[/green]" if live[flow.id] else "[red]no[/red]")
+        table.add_row(*row)
+    return table
+
+
+@app.command("show")
+def show(
+    file: Annotated[Path | None, typer.Argument(help="Terms YAML (default: the node's terms files).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the terms in a readable table: parties, dates, flows, retention, prohibitions."""
+    paths = [file] if file else settings_from(config).terms_files
+    if not paths:
+        fail("no terms file given", "pass FILE or set GATEWAY_TERMS_FILES")
+    for path in paths:
+        terms = load_terms(path)
+        stdout.print(f"[bold]{terms.title}[/bold]  ({terms.terms_id} v{terms.version}, sha256 {terms_digest(terms)})")
+        stdout.print(f"in force {terms.effective_from} … {terms.expires_on}; parties: "
+                     + "; ".join(f"{p.code} {p.authority}" for p in terms.parties))
+        stdout.print(_flows_table(terms))
+        retention = Table("record type", "subject status", "retention (days)")
+        for rule in terms.retention:
+            retention.add_row(rule.record_type.value, rule.subject_status.value if rule.subject_status else "any",
+                              str(rule.days))
+        stdout.print(retention)
+        stdout.print(
+            f"prohibitions: no flag about a person under {terms.prohibitions.minimum_flag_subject_age}; "
+            + ("nothing to a person's state of nationality while a protection claim is pending; "
+               if terms.prohibitions.no_records_to_nationality_state_with_pending_protection_claim else "")
+            + f"onward sharing needs originator consent: {terms.onward_sharing.requires_originator_consent}, "
+            f"never for {', '.join(h.value for h in terms.onward_sharing.forbidden_handling)}; "
+            f"human review before action: {', '.join(t.value for t in terms.human_review_required)}"
+        )
+        stdout.print("signed by: " + (", ".join(s.party for s in terms.signatures) or "nobody yet"))
+
+
+@app.command("check")
+def check(
+    file: Annotated[Path, typer.Argument(help="Terms YAML file.")],
+    trust: Annotated[Path, typer.Option(help="Trust bundle (JSON).")],
+    at: Annotated[str | None, typer.Option(help="Check as of this RFC 3339 time (default now).")] = None,
+) -> None:
+    """Check validity, dates and signatures; list each flow and whether it is live. Exit 1 if not usable."""
+    from gateway.commands.records import parse_time
+
+    moment = parse_time(at) if at else datetime.now(UTC)
+    terms = load_terms(file)
+    bundle = TrustBundle.load(trust)
+    checks = check_signatures(terms, bundle, moment)
+    for party, result in sorted(checks.items()):
+        colour = "green" if result.valid else "red"
+        stdout.print(f"  {party}: [{colour}]{result.detail}[/{colour}]")
+    live = {f.id: all(checks[p].valid for p in (f.from_party, *f.to)) for f in terms.flows}
+    stdout.print(_flows_table(terms, live))
+    problems = []
+    if not terms.effective_from <= moment.date() <= terms.expires_on:
+        problems.append(f"not in force on {moment.date()} (in force {terms.effective_from} … {terms.expires_on})")
+    tampered = [p for p, r in checks.items() if r.valid is False and r.detail != "not signed"]
+    if tampered:
+        problems.append(f"invalid signature of {', '.join(sorted(tampered))} (edited after signing?)")
+    if not any(live.values()):
+        problems.append("no flow is live: every party to a flow must sign this exact version")
+    if problems:
+        fail("; ".join(problems))
+    stdout.print(f"[green]ok[/green]: {sum(live.values())} of {len(live)} flows live")
+
+
+@app.command("sign")
+def sign(
+    file: Annotated[Path, typer.Argument(help="Terms YAML file (rewritten with the signature).")],
+    party: Annotated[str, typer.Option(help="Your party code.")],
+    key: Annotated[Path, typer.Option(help="Your record-signing private key (PEM).")],
+    cert: Annotated[Path, typer.Option(help="Your record-signing certificate (PEM).")],
+    chain: Annotated[Path | None, typer.Option(help="Intermediate CA certificates (PEM).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of rewriting FILE.")] = None,
+) -> None:
+    """Add your party's detached signature over the canonical digest of the terms."""
+    terms = load_terms(file)
+    signed = sign_terms(terms, party.upper(), SigningKey.from_files(key, cert, chain))
+    dump_terms(signed, out or file, header=leading_comments(file))
+    stdout.print(f"{party.upper()} signed {terms.terms_id} v{terms.version} (sha256 {terms_digest(terms)}) → {out or file}")

@@ -1,0 +1,1 @@
+"""The liaison officers' web console: accounts, sessions, review pages and actions."""

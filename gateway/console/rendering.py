@@ -1,0 +1,147 @@
+"""Turning console pages into responses: Jinja2 (autoescaped), language, security headers.
+
+The console sends no script at all, so its Content-Security-Policy allows
+none; styles come from one static file. Every console response carries the
+same headers (``install_security_headers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from gateway.console.i18n import LANGUAGES, pick_language, translator
+from gateway.console.schemas import OfficerPrincipal
+from gateway.node import node_of
+
+PACKAGE_DIR: Final = Path(__file__).resolve().parent
+TEMPLATES_DIR: Final = PACKAGE_DIR / "templates"
+STATIC_DIR: Final = PACKAGE_DIR / "static"
+CONSOLE_PREFIX: Final = "/console"
+LANG_COOKIE: Final = "mou_console_lang"
+
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS: Final[dict[str, str]] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cache-Control": "no-store",
+}
+
+
+def when(value: object) -> str:
+    """Jinja filter: a datetime or RFC 3339 string as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    text = str(value)
+    if "T" in text and text.endswith("Z"):
+        return text.replace("T", " ").removesuffix("Z") + " UTC"
+    return text
+
+
+def build_templates() -> Jinja2Templates:
+    """Return the console's templates; autoescaping is on for every template."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["when"] = when
+    return Jinja2Templates(env=environment)
+
+
+def templates_of(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.console_templates
+    return templates
+
+
+def language_of(request: Request) -> str:
+    return pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def link_with(request: Request, **changes: str | int | None) -> str:
+    """Return this page's path and query with ``changes`` applied (None removes a parameter)."""
+    params = {k: v for k, v in request.query_params.items() if k != "lang"}
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    query = urlencode(params)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    officer: OfficerPrincipal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a console page for ``officer`` in the request's language."""
+    language = language_of(request)
+    full = {
+        "officer": officer,
+        "party": node_of(request).party,
+        "lang": language,
+        "t": translator(language),
+        "lang_links": [(code, link_with(request, lang=code)) for code in LANGUAGES],
+        **context,
+    }
+    response = templates_of(request).TemplateResponse(
+        request, template, full, status_code=status_code
+    )
+    remember_language(request, response)
+    return response
+
+
+def remember_language(request: Request, response: Response) -> None:
+    """Keep an explicit ``?lang=`` choice in a cookie for the next pages."""
+    requested = request.query_params.get("lang")
+    if requested in LANGUAGES:
+        response.set_cookie(
+            LANG_COOKIE, requested, max_age=365 * 24 * 3600, path=CONSOLE_PREFIX,
+            httponly=True, samesite="strict", secure=node_of(request).settings.agency_tls,
+        )
+
+
+def redirect(location: str) -> RedirectResponse:
+    """Return a 303 See Other to a console path (after a POST, or to the login page)."""
+    return RedirectResponse(location, status_code=303)
+
+
+def install_security_headers(app: FastAPI) -> None:
+    """Add the console's security headers to every response under ``/console``."""
+
+    @app.middleware("http")
+    async def console_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if request.url.path == CONSOLE_PREFIX or request.url.path.startswith(CONSOLE_PREFIX + "/"):
+            for name, value in SECURITY_HEADERS.items():
+                response.headers[name] = value
+        return response

@@ -1,0 +1,383 @@
+"""Officer accounts and console sessions: creation, login (password + TOTP), lockout, expiry.
+
+Secrets are never stored in clear: passwords as argon2id hashes, session
+tokens as their SHA-256. The TOTP seed has to stay readable to check codes
+(RFC 6238); each code is accepted once (``totp_last_step``).
+
+A login is three steps so that the deliberately slow argon2 check runs outside
+any transaction (on SQLite a transaction holds the write lock): ``find_candidate``
+(transaction 1), ``check_factors`` (no database), ``complete_login``
+(transaction 2, which re-reads the officer and counts the failure or opens the
+session). ``authenticate`` runs all three in one session, for callers that do
+not care.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Final
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from gateway.console import repository
+from gateway.console.errors import OfficerExists, OfficerNotFound, WeakPassword
+from gateway.console.models import ConsoleSession, LoginAttempt, Officer
+from gateway.console.schemas import (
+    LoginOutcome,
+    NewOfficer,
+    OfficerPrincipal,
+    OfficerSummary,
+    OpenedSession,
+    Role,
+)
+from gateway.errors import InputError
+from gateway.ledger.events import AuditEvent
+from gateway.ledger.service import append_event
+
+LOCKOUT_THRESHOLD: Final = 5
+LOCKOUT_SECONDS: Final = 15 * 60
+IDLE_SECONDS: Final = 15 * 60
+SESSION_MAX_SECONDS: Final = 12 * 3600
+PASSWORD_MIN_LENGTH: Final = 12
+PASSWORD_MAX_LENGTH: Final = 256
+MAX_TOKEN_LENGTH: Final = 128
+
+USERNAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+OFFICER_REF_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+_CODE_PATTERN: Final = re.compile(r"^[0-9]{6}$")
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash no password matches: unknown usernames cost one argon2 check too."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def token_digest(token: str) -> str:
+    """Return the hex SHA-256 under which a session token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def otpauth_uri(username: str, secret: str, issuer: str) -> str:
+    """Return the ``otpauth://totp/…`` enrolment URI an authenticator app scans."""
+    return str(pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer))
+
+
+# -- accounts ------------------------------------------------------------------------
+
+
+def create_officer(
+    session: Session,
+    username: str,
+    role: Role | str,
+    now: datetime,
+    *,
+    issuer: str,
+    actor: str = "cli",
+    officer_ref: str | None = None,
+    password_change_required: bool = True,
+) -> NewOfficer:
+    """Create an officer with a random password and TOTP seed; return them (shown once).
+
+    The password is a one-time password when ``password_change_required``: the
+    officer must choose a new one at first login. Raises InputError (bad
+    username, role or officer_ref) and OfficerExists.
+    """
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise InputError(
+            f"invalid officer name {username[:64]!r}",
+            hint="use 3-64 characters: lower-case letters, digits, '.', '_' or '-'",
+        )
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise InputError(
+            f"unknown role {str(role)[:32]!r}", hint="use viewer, reviewer or admin"
+        ) from None
+    reference = officer_ref or username
+    if not OFFICER_REF_PATTERN.fullmatch(reference):
+        raise InputError(f"invalid officer reference {reference[:64]!r}")
+    if repository.officer_by_username(session, username) is not None:
+        raise OfficerExists(f"an officer named {username!r} already exists")
+    password = secrets.token_urlsafe(15)
+    secret = pyotp.random_base32()
+    repository.add(
+        session,
+        Officer(
+            username=username,
+            officer_ref=reference,
+            role=chosen.value,
+            password_hash=_hasher.hash(password),
+            password_change_required=password_change_required,
+            totp_secret=secret,
+            totp_last_step=0,
+            failed_logins=0,
+            locked_until=None,
+            created_at=now,
+            disabled_at=None,
+        ),
+    )
+    append_event(
+        session, AuditEvent.OFFICER_CREATED, actor=actor, subject=f"officer:{username}", at=now,
+        detail={"role": chosen.value, "officer_ref": reference},
+    )
+    return NewOfficer(
+        username=username,
+        role=chosen,
+        password=password,
+        totp_secret=secret,
+        otpauth_uri=otpauth_uri(username, secret, issuer),
+    )
+
+
+def _officer(session: Session, username: str) -> Officer:
+    officer = repository.officer_by_username(session, username.strip().lower())
+    if officer is None:
+        raise OfficerNotFound(f"no officer named {username[:64]!r}")
+    return officer
+
+
+def unlock_officer(session: Session, username: str) -> None:
+    """Lift a lockout and reset the failure count; raises OfficerNotFound."""
+    officer = _officer(session, username)
+    officer.locked_until = None
+    officer.failed_logins = 0
+
+
+def set_disabled(session: Session, username: str, disabled: bool, now: datetime) -> None:
+    """Disable (ending every session) or re-enable an officer; raises OfficerNotFound."""
+    officer = _officer(session, username)
+    officer.disabled_at = now if disabled else None
+    if disabled:
+        repository.delete_sessions_of(session, officer.pk)
+
+
+def list_officers(session: Session) -> list[OfficerSummary]:
+    """Return every officer by name, without hashes or TOTP seeds."""
+    return [
+        OfficerSummary(
+            username=o.username,
+            officer_ref=o.officer_ref,
+            role=Role(o.role),
+            created_at=o.created_at,
+            locked_until=o.locked_until,
+            disabled_at=o.disabled_at,
+            password_change_required=o.password_change_required,
+        )
+        for o in repository.list_officers(session)
+    ]
+
+
+# -- login ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginCandidate:
+    """What a login needs to know about the named officer (``officer_pk`` None: unknown)."""
+
+    username: str
+    officer_pk: int | None
+    password_hash: str
+    totp_secret: str | None
+
+
+@dataclass(frozen=True)
+class FactorCheck:
+    password_ok: bool
+    totp_step: int | None  # the time step the code matched, or None
+
+
+def find_candidate(session: Session, username: str) -> LoginCandidate:
+    """Return the login candidate for ``username``; an unknown name gets a dummy one."""
+    name = username.strip().lower()[:64]
+    officer = repository.officer_by_username(session, name)
+    if officer is None:
+        return LoginCandidate(name, None, _dummy_hash(), None)
+    return LoginCandidate(name, officer.pk, officer.password_hash, officer.totp_secret)
+
+
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    if not _CODE_PATTERN.fullmatch(code):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int(totp.timecode(now))
+    # One 30-second step of clock drift either way (RFC 6238 §5.2).
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(str(totp.generate_otp(step)), code):
+            return step
+    return None
+
+
+def check_factors(candidate: LoginCandidate, password: str, code: str, now: datetime) -> FactorCheck:
+    """Check the password (argon2id) and the TOTP code; needs no database."""
+    password_ok: bool
+    try:
+        password_ok = _hasher.verify(candidate.password_hash, password[:PASSWORD_MAX_LENGTH])
+    except (VerificationError, InvalidHashError):
+        password_ok = False
+    step = _totp_step(candidate.totp_secret, code.strip(), now) if candidate.totp_secret else None
+    return FactorCheck(password_ok and candidate.officer_pk is not None, step)
+
+
+def _refusal(officer: Officer | None, factors: FactorCheck, now: datetime) -> str | None:
+    if officer is None:
+        return "unknown_officer"
+    if officer.disabled_at is not None:
+        return "disabled"
+    if officer.locked_until is not None and officer.locked_until > now:
+        return "locked"
+    if not factors.password_ok:
+        return "wrong_password"
+    if factors.totp_step is None:
+        return "wrong_code"
+    if factors.totp_step <= officer.totp_last_step:
+        return "code_reused"
+    return None
+
+
+def complete_login(
+    session: Session,
+    candidate: LoginCandidate,
+    factors: FactorCheck,
+    now: datetime,
+    *,
+    remote_addr: str | None = None,
+) -> LoginOutcome:
+    """Open a session when both factors passed, else count the failure; return the outcome.
+
+    Never raises for a failed login (the caller must commit the failure count):
+    the outcome's ``failure`` names the reason for the audit trail only — the
+    officer is told the same thing whatever it was. Five consecutive failures
+    lock the account for LOCKOUT_SECONDS.
+    """
+    officer = (
+        repository.officer_for_update(session, candidate.officer_pk)
+        if candidate.officer_pk is not None
+        else None
+    )
+    failure = _refusal(officer, factors, now)
+    repository.add(
+        session,
+        LoginAttempt(
+            username=candidate.username, officer_pk=officer.pk if officer else None, at=now,
+            succeeded=failure is None, reason=failure or "ok",
+            remote_addr=(remote_addr or None) and remote_addr[:64],
+        ),
+    )
+    if officer is None:
+        return LoginOutcome(failure=failure)
+    if failure is not None:
+        if failure in ("wrong_password", "wrong_code", "code_reused"):
+            officer.failed_logins += 1
+            if officer.failed_logins >= LOCKOUT_THRESHOLD:
+                officer.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
+                officer.failed_logins = 0
+        return LoginOutcome(failure=failure)
+    assert factors.totp_step is not None  # _refusal checked it
+    officer.failed_logins = 0
+    officer.locked_until = None
+    officer.totp_last_step = factors.totp_step
+    repository.delete_stale_sessions(
+        session, officer.pk, now - timedelta(seconds=IDLE_SECONDS), now
+    )
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(seconds=SESSION_MAX_SECONDS)
+    repository.add(
+        session,
+        ConsoleSession(
+            token_sha256=token_digest(token), officer_pk=officer.pk,
+            csrf_token=secrets.token_urlsafe(32), created_at=now, last_seen_at=now,
+            expires_at=expires_at,
+        ),
+    )
+    return LoginOutcome(opened=OpenedSession(token=token, expires_at=expires_at))
+
+
+def authenticate(
+    session: Session, username: str, password: str, code: str, now: datetime,
+    *, remote_addr: str | None = None,
+) -> LoginOutcome:
+    """Run the whole login in one session; see ``complete_login`` for the outcome."""
+    candidate = find_candidate(session, username)
+    return complete_login(
+        session, candidate, check_factors(candidate, password, code, now), now,
+        remote_addr=remote_addr,
+    )
+
+
+# -- sessions ------------------------------------------------------------------------
+
+
+def resolve_session(session: Session, token: str | None, now: datetime) -> OfficerPrincipal | None:
+    """Return the officer of a live session and mark it used now; None when there is none.
+
+    A session ends when idle for IDLE_SECONDS, after SESSION_MAX_SECONDS, or
+    when its officer is disabled; an ended session's row is deleted.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    digest = token_digest(token)
+    found = repository.session_with_officer(session, digest)
+    if found is None:
+        return None
+    row, officer = found
+    idle_limit = row.last_seen_at + timedelta(seconds=IDLE_SECONDS)
+    if row.expires_at <= now or idle_limit <= now or officer.disabled_at is not None:
+        repository.delete_session(session, digest)
+        return None
+    row.last_seen_at = now
+    return OfficerPrincipal(
+        officer_pk=officer.pk,
+        username=officer.username,
+        officer_ref=officer.officer_ref,
+        role=Role(officer.role),
+        csrf_token=row.csrf_token,
+        password_change_required=officer.password_change_required,
+    )
+
+
+def end_session(session: Session, token: str | None) -> None:
+    """Delete the session of ``token`` (logout); unknown tokens are ignored."""
+    if token and len(token) <= MAX_TOKEN_LENGTH:
+        repository.delete_session(session, token_digest(token))
+
+
+def change_password(
+    session: Session, officer_pk: int, current: str, new: str, repeated: str, *, keep_token: str
+) -> None:
+    """Replace the officer's password and end their other sessions.
+
+    Raises WeakPassword when the current password is wrong, the two new ones
+    differ, or the new one is too short, too long or unchanged. (Rare enough
+    that hashing inside the transaction is acceptable.)
+    """
+    officer = session.get(Officer, officer_pk)
+    if officer is None:
+        raise OfficerNotFound("the signed-in officer no longer exists")
+    try:
+        _hasher.verify(officer.password_hash, current[:PASSWORD_MAX_LENGTH])
+    except (VerificationError, InvalidHashError):
+        raise WeakPassword("the current password is wrong") from None
+    if new != repeated:
+        raise WeakPassword("the two new passwords differ")
+    if not PASSWORD_MIN_LENGTH <= len(new) <= PASSWORD_MAX_LENGTH:
+        raise WeakPassword(
+            f"a password needs {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
+        )
+    if new == current:
+        raise WeakPassword("the new password must differ from the current one")
+    officer.password_hash = _hasher.hash(new)
+    officer.password_change_required = False
+    repository.delete_sessions_of(session, officer.pk, keep=token_digest(keep_token))

@@ -1,0 +1,1 @@
+"""The memorandum's data-sharing terms as a signed, enforced policy document."""

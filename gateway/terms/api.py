@@ -1,0 +1,39 @@
+"""Partner listener: ``GET /v1/exchange/terms`` — the signed terms this node holds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from gateway.exchange.api import peer_party
+from gateway.node import Node, node_of
+
+router = APIRouter(prefix="/v1/exchange", tags=["partner exchange"])
+
+
+def terms_summary(node: Node) -> list[dict[str, Any]]:
+    """Return every terms version this node holds, with signatures and which flows are live."""
+    if node.terms is None:
+        return []
+    at = node.now()
+    return [
+        {
+            **version.ref,
+            "in_force": version.in_force(at),
+            "effective_from": version.terms.effective_from.isoformat(),
+            "expires_on": version.terms.expires_on.isoformat(),
+            "signatures": [s.model_dump() for s in version.terms.signatures],
+            "signatures_valid": {p: c.valid for p, c in version.signatures.items()},
+            "live_flows": [f.id for f in version.terms.flows if version.flow_live(f)],
+        }
+        for version in node.terms.versions
+    ]
+
+
+@router.get("/terms")
+def get_terms(
+    node: Annotated[Node, Depends(node_of)], _peer: Annotated[str, Depends(peer_party)]
+) -> dict[str, Any]:
+    """The terms versions this node holds, so partners can see they run the same ones."""
+    return {"party": node.party, "terms": terms_summary(node)}

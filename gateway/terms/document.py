@@ -1,0 +1,141 @@
+"""Terms files: loading YAML, the content digest, and the parties' detached signatures.
+
+The digest is SHA-256 over the RFC 8785 canonical JSON of the validated terms
+without their signatures, so reformatting the YAML changes nothing and any
+change of content invalidates every signature. Each party signs a small
+statement ``{terms_id, version, sha256, party}`` as a detached compact JWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.records.schemas import describe_validation_error
+from gateway.terms.errors import TermsFileError, TermsSignatureError
+from gateway.terms.schemas import Signature, Terms
+from gateway.trust.bundle import TrustBundle
+from gateway.trust.canonical import canonicalize
+from gateway.trust.errors import SchemaViolationError, TrustError
+from gateway.trust.jws import TERMS_SIGNATURE_TYP, b64url_encode, sign_compact
+from gateway.trust.keys import SigningKey
+from gateway.trust.verify import verify_compact
+
+
+def parse_terms(document: Any, source: str = "terms") -> Terms:  # noqa: ANN401 - parsed YAML
+    """Validate a parsed terms document; raises TermsFileError naming the fields."""
+    try:
+        return Terms.model_validate(document)
+    except ValidationError as exc:
+        raise TermsFileError(f"{source}: {describe_validation_error(exc)}") from exc
+
+
+def load_terms(path: Path) -> Terms:
+    """Load and validate a terms YAML file; raises TermsFileError."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise TermsFileError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TermsFileError(f"{path} is not valid YAML: {exc}") from exc
+    return parse_terms(document, str(path))
+
+
+def terms_json(terms: Terms, *, with_signatures: bool = False) -> dict[str, Any]:
+    exclude = None if with_signatures else {"signatures"}
+    return terms.model_dump(mode="json", by_alias=True, exclude=exclude)
+
+
+def terms_digest(terms: Terms) -> str:
+    """Return the hex SHA-256 of the canonical terms content (signatures excluded)."""
+    return hashlib.sha256(canonicalize(terms_json(terms))).hexdigest()
+
+
+def statement(terms: Terms, party: str) -> bytes:
+    """Return the canonical statement a party signs for ``terms``."""
+    return canonicalize(
+        {"terms_id": terms.terms_id, "version": terms.version, "sha256": terms_digest(terms), "party": party}
+    )
+
+
+def sign_terms(terms: Terms, party: str, key: SigningKey) -> Terms:
+    """Return ``terms`` with ``party``'s detached signature added (replacing an older one)."""
+    if party not in terms.party_codes():
+        raise TermsSignatureError(f"{party} is not a party to {terms.terms_id}")
+    header, _payload, signature = sign_compact(statement(terms, party), key, TERMS_SIGNATURE_TYP).split(".")
+    others = [s for s in terms.signatures if s.party != party]
+    signed = [*others, Signature(party=party, jws=f"{header}..{signature}")]
+    return terms.model_copy(update={"signatures": sorted(signed, key=lambda s: s.party)})
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    party: str
+    valid: bool
+    detail: str
+
+
+def check_signature(terms: Terms, signature: Signature, bundle: TrustBundle, at: datetime) -> SignatureCheck:
+    """Verify one party's detached signature over this exact terms content."""
+    expected = statement(terms, signature.party)
+    header, _, sig = signature.jws.partition("..")
+    compact = f"{header}.{b64url_encode(expected)}.{sig}"
+
+    def parse(document: Any) -> dict[str, Any]:  # noqa: ANN401 - canonical JSON
+        if canonicalize(document) != expected:
+            raise SchemaViolationError("statement does not match these terms")
+        return dict(document)
+
+    try:
+        verify_compact(
+            compact, bundle=bundle, at=at, typ=TERMS_SIGNATURE_TYP, parse=parse,
+            claimed_party=lambda document: str(document["party"]),
+        )
+    except TrustError as exc:
+        return SignatureCheck(signature.party, False, f"{exc.reason}: {exc.detail}")
+    return SignatureCheck(signature.party, True, "valid")
+
+
+def check_signatures(terms: Terms, bundle: TrustBundle, at: datetime) -> dict[str, SignatureCheck]:
+    """Return party → result for every party of the terms (missing ones included)."""
+    results = {party: SignatureCheck(party, False, "not signed") for party in terms.party_codes()}
+    for signature in terms.signatures:
+        results[signature.party] = check_signature(terms, signature, bundle, at)
+    return results
+
+
+def dump_terms(terms: Terms, path: Path, *, header: str = "") -> None:
+    """Write ``terms`` as YAML (keeping a leading comment block when given)."""
+    body = yaml.safe_dump(terms_json(terms, with_signatures=True), sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(header + body, "utf-8")
+
+
+def leading_comments(path: Path) -> str:
+    """Return the file's leading ``#`` comment lines (kept when the file is rewritten)."""
+    lines = []
+    for line in path.read_text("utf-8").splitlines(keepends=True):
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "".join(lines)
+
+
+EXAMPLE_TERMS = Path(__file__).resolve().parents[2] / "deploy" / "terms" / "pa-co-us.yaml"
+
+
+def signed_copy(source: Path, out: Path, keys: dict[str, SigningKey]) -> Terms:
+    """Write ``source`` signed by every party in ``keys`` to ``out``; returns the signed terms."""
+    terms = load_terms(source)
+    for party, key in sorted(keys.items()):
+        terms = sign_terms(terms, party, key)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dump_terms(terms, out, header=leading_comments(source))
+    return terms
