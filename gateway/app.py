@@ -10,7 +10,10 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 
 from gateway import __version__
+from gateway.ledger.status import ledger_status
 from gateway.node import Node
+from gateway.observability.certificates import certificate_checks
+from gateway.observability.middleware import install_observability
 from gateway.problems import install_problem_handlers
 
 
@@ -33,6 +36,7 @@ def _with_correlation_ids(app: FastAPI) -> None:
 def create_partner_app(node: Node) -> FastAPI:
     """The partner listener's app: only ``/v1/exchange/*``, behind mutual TLS."""
     from gateway.exchange.api import router as exchange_router
+    from gateway.ledger.api import router as ledger_router
     from gateway.terms.api import router as terms_router
 
     app = FastAPI(
@@ -41,9 +45,11 @@ def create_partner_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     install_problem_handlers(app)
+    install_observability(app, node, "partner")  # before the correlation ids: it runs inside them
     _with_correlation_ids(app)
     app.include_router(exchange_router)
     app.include_router(terms_router)
+    app.include_router(ledger_router)
     return app
 
 
@@ -59,10 +65,17 @@ def readiness(node: Node) -> dict[str, Any]:
     remaining = node.signing_key.certificate.not_valid_after_utc - node.now()
     checks["signing_certificate_days_left"] = remaining.days
     checks["signing_certificate"] = "ok" if remaining.days > 0 else "expired"
+    checks.update(certificate_checks(node))  # tls_certificate(_days_left), certificate_warnings
     current = node.terms.current(node.now()) if node.terms is not None else None
     checks["terms"] = f"{current.terms.terms_id} v{current.terms.version}" if current else "none in force"
     mismatches = {p: s.detail for p, s in node.partner_terms.items() if not s.ok}
     checks["partner_terms"] = mismatches or "same as partners (or not yet checked)"
+    try:
+        with node.transaction() as session:
+            # Detail only: a partner's fork does not stop this node from serving.
+            checks["ledger"] = ledger_status(session)
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        checks["ledger"] = f"error: {type(exc).__name__}"
     return checks
 
 
@@ -70,14 +83,17 @@ def create_agency_app(node: Node) -> FastAPI:
     """The agency listener's app: OAuth token, records API, console, health."""
     from gateway.clients.api import router as oauth_router
     from gateway.console.api import install_console
+    from gateway.observability.api import router as metrics_router
     from gateway.records.api import router as records_router
 
     app = FastAPI(title=f"MOU Gateway {node.party} — agency API", version=__version__)
     app.state.node = node
     install_problem_handlers(app)
+    install_observability(app, node, "agency")  # before the correlation ids: it runs inside them
     _with_correlation_ids(app)
     app.include_router(oauth_router)
     app.include_router(records_router)
+    app.include_router(metrics_router)
     install_console(app)
 
     @app.get("/healthz", tags=["operations"])
@@ -91,6 +107,7 @@ def create_agency_app(node: Node) -> FastAPI:
             checks["database"] == "ok"
             and checks["signing_certificate"] == "ok"
             and checks["terms"] != "none in force"
+            and checks["tls_certificate"] != "expired"
         )
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}

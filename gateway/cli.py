@@ -7,7 +7,19 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from gateway.commands import clients, database, deliveries, demo, node, pki, records, schemas, terms
+from gateway.commands import (
+    audit,
+    clients,
+    database,
+    deliveries,
+    demo,
+    node,
+    officers,
+    pki,
+    records,
+    schemas,
+    terms,
+)
 from gateway.commands.common import stderr
 from gateway.errors import GatewayError
 
@@ -23,12 +35,14 @@ app.command("verify")(records.verify)
 app.add_typer(database.app, name="db")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(clients.app, name="clients")
+app.add_typer(officers.app, name="officers")
 app.add_typer(deliveries.app, name="deliveries")
 app.command("serve")(node.serve)
 app.command("worker")(node.worker)
 app.command("send")(node.send)
 app.command("demo")(demo.demo)
 app.add_typer(terms.app, name="terms")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

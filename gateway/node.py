@@ -26,6 +26,7 @@ from gateway.trust.bundle import TrustBundle
 from gateway.trust.keys import SigningKey
 
 Clock = Callable[[], datetime]
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
 
 
 def utc_now() -> datetime:
@@ -59,6 +60,14 @@ class Node:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
+        if self.engine.dialect.name == "sqlite":
+            # SQLite has one writer at a time. Queuing our own threads on a lock
+            # is far cheaper than letting them poll SQLite's busy handler,
+            # whose growing sleeps turn contention into 100 ms stalls.
+            with _SQLITE_WRITERS.setdefault(str(self.engine.url), threading.RLock()):
+                with transaction(self.sessions) as session:
+                    yield session
+            return
         with transaction(self.sessions) as session:
             yield session
 

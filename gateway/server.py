@@ -23,7 +23,9 @@ from gateway.app import create_agency_app, create_partner_app
 from gateway.errors import ConfigurationError
 from gateway.exchange.tls import PeerCertProtocol, server_context
 from gateway.exchange.worker import DeliveryWorker
+from gateway.ledger.scheduler import LedgerScheduler
 from gateway.node import Node
+from gateway.terms.sync import TermsWatcher
 
 log = logging.getLogger("gateway.server")
 
@@ -61,6 +63,9 @@ class NodeServer:
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _worker: DeliveryWorker | None = None
     _worker_thread: threading.Thread | None = None
+    _ledger: LedgerScheduler | None = None
+    _ledger_thread: threading.Thread | None = None
+    _terms_watcher: TermsWatcher | None = None
     _loop_thread: threading.Thread | None = None
     _started: threading.Event = field(default_factory=threading.Event)
 
@@ -120,6 +125,17 @@ class NodeServer:
                 target=self._worker.run_forever, name=f"{self.node.party}-delivery", daemon=True
             )
             self._worker_thread.start()
+        if self.node.settings.run_ledger_scheduler:
+            self._ledger = LedgerScheduler(self.node)
+            self._ledger_thread = threading.Thread(
+                target=self._ledger.run_forever, name=f"{self.node.party}-ledger", daemon=True
+            )
+            self._ledger_thread.start()
+        if self.node.settings.partners and self.node.settings.terms_check_seconds > 0:
+            self._terms_watcher = TermsWatcher(self.node, self.node.settings.terms_check_seconds)
+            threading.Thread(
+                target=self._terms_watcher.run_forever, name=f"{self.node.party}-terms", daemon=True
+            ).start()
         tasks = [
             asyncio.create_task(self._servers[0].serve(sockets=[self.partner_socket])),  # type: ignore[list-item]
             asyncio.create_task(self._servers[1].serve(sockets=[self.agency_socket])),  # type: ignore[list-item]
@@ -137,8 +153,14 @@ class NodeServer:
     def _stop_worker(self) -> None:
         if self._worker is not None:
             self._worker.stop()
+        if self._ledger is not None:
+            self._ledger.stop()
+        if self._terms_watcher is not None:
+            self._terms_watcher.stop()
         if self._worker_thread is not None:
             self._worker_thread.join(timeout=30)
+        if self._ledger_thread is not None:
+            self._ledger_thread.join(timeout=30)
 
     def stop(self) -> None:
         """Ask both listeners and the worker to finish."""

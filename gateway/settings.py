@@ -54,10 +54,38 @@ class Settings(BaseSettings):
     delivery_deadline_seconds: float = Field(default=48 * 3600.0, gt=0)
     delivery_timeout_seconds: float = Field(default=15.0, gt=0)
 
+    run_ledger_scheduler: bool = Field(
+        default=True, description="Sign checkpoints and witness partners in `serve`"
+    )
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+    witness_interval_seconds: float = Field(default=60.0, gt=0)
+    witness_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    terms_check_seconds: float = Field(
+        default=300.0, ge=0, description="How often partners' terms are compared with ours (0 = never)"
+    )
     max_record_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_records: int = Field(default=500, ge=1, le=10000)
     token_lifetime_seconds: int = Field(default=900, ge=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object per line (for log shippers); text: for a terminal"
+    )
+    rate_limit_partner_per_minute: int = Field(
+        default=6000, ge=0, description="Requests per minute per partner on the partner listener, per process (0 = off)"
+    )
+    rate_limit_client_per_minute: int = Field(
+        default=6000, ge=0,
+        description="Requests per minute per API client (per address without a token) on the agency listener, "
+        "per process (0 = off)",
+    )
+    certificate_warning_days: int = Field(
+        default=30, ge=1, description="/readyz warns when a certificate has fewer days left"
+    )
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="`gateway worker`: serve /metrics and /healthz on this port (0 = off)"
+    )
 
     @property
     def agency(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -14,12 +13,15 @@ from gateway.commands.records import read_json_file
 from gateway.exchange.worker import DeliveryWorker
 from gateway.migrate import upgrade
 from gateway.node import build_node
+from gateway.observability.exposition import start_worker_endpoint
+from gateway.observability.logging import configure_logging
 from gateway.records.service import submit_draft
 from gateway.server import NodeServer
+from gateway.settings import Settings
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def serve(
@@ -29,7 +31,7 @@ def serve(
 ) -> None:
     """Start the partner listener (mTLS), the agency listener and (by default) the worker."""
     settings = settings_from(config)
-    _logging(settings.log_level)
+    _logging(settings)
     node = build_node(settings)
     if migrate:
         upgrade(node.engine)
@@ -48,8 +50,9 @@ def worker(
 ) -> None:
     """Run delivery workers only (several processes may share one PostgreSQL database)."""
     settings = settings_from(config)
-    _logging(settings.log_level)
+    _logging(settings)
     node = build_node(settings)
+    start_worker_endpoint(node)  # /metrics and /healthz when worker_metrics_port is set
     workers = [DeliveryWorker(node, name=f"{settings.party}-worker-{i}") for i in range(threads)]
     running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]
     for thread in running:

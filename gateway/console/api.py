@@ -33,6 +33,7 @@ from gateway.console.guards import (
 from gateway.console.rendering import (
     CONSOLE_PREFIX,
     STATIC_DIR,
+    STATIC_PREFIX,
     build_templates,
     install_security_headers,
     link_with,
@@ -53,9 +54,7 @@ OFFENCE_CATEGORIES: Final = tuple(c.value for c in OffenceCategory)
 INBOX_STATUSES: Final = ("new", "acknowledged", "queried", "rejected", "invalid")
 DELIVERY_STATUSES: Final = ("pending", "delivered", "rejected", "dead")
 
-router = APIRouter(
-    prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)]
-)
+router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)])
 NodeDep = Annotated[Node, Depends(node_of)]
 
 
@@ -117,11 +116,16 @@ def inbox(
     with node.transaction() as session:
         result = review.inbox(session, query)
     return render(
-        request, "inbox.html",
+        request,
+        "inbox.html",
         {
-            "section": "inbox", "query": query, "page": result,
-            "record_types": RECORD_TYPES, "partners": partners_of(node),
-            "offence_categories": OFFENCE_CATEGORIES, "statuses": INBOX_STATUSES,
+            "section": "inbox",
+            "query": query,
+            "page": result,
+            "record_types": RECORD_TYPES,
+            "partners": partners_of(node),
+            "offence_categories": OFFENCE_CATEGORIES,
+            "statuses": INBOX_STATUSES,
             "page_link": lambda n: link_with(request, page=n),
         },
         officer=officer,
@@ -130,19 +134,27 @@ def inbox(
 
 @router.get("/records/{record_pk}")
 def record(
-    request: Request, node: NodeDep, officer: CurrentOfficer, record_pk: str,
+    request: Request,
+    node: NodeDep,
+    officer: CurrentOfficer,
+    record_pk: str,
     done: str | None = None,
 ) -> HTMLResponse:
     """One record: content, verification panel, answers, deliveries, custody timeline."""
     with node.transaction() as session:
         page = review.view_record(session, node, officer, _pk(record_pk))
     return render(
-        request, "record.html",
+        request,
+        "record.html",
         {
             "section": "inbox" if page.view.stored.direction == "in" else "outbox",
-            "view": page.view, "timeline": page.timeline, "answers": page.answers,
-            "partner_answers": page.partner_answers, "answerable": page.answerable,
-            "raw_claimed": page.raw_claimed, "done": _one_of(done, review.DECISIONS),
+            "view": page.view,
+            "timeline": page.timeline,
+            "answers": page.answers,
+            "partner_answers": page.partner_answers,
+            "answerable": page.answerable,
+            "raw_claimed": page.raw_claimed,
+            "done": _one_of(done, review.DECISIONS),
         },
         officer=officer,
     )
@@ -177,9 +189,12 @@ def outbox(
     with node.transaction() as session:
         result = review.outbox_page(session, status, _page(page))
     return render(
-        request, "outbox.html",
+        request,
+        "outbox.html",
         {
-            "section": "outbox", "page": result, "delivery_status": status,
+            "section": "outbox",
+            "page": result,
+            "delivery_status": status,
             "delivery_statuses": DELIVERY_STATUSES,
             "page_link": lambda n: link_with(request, page=n),
         },
@@ -209,7 +224,8 @@ def ledger(request: Request, node: NodeDep, officer: CurrentOfficer) -> HTMLResp
 def terms(request: Request, node: NodeDep, officer: CurrentOfficer) -> HTMLResponse:
     """The terms in force (placeholder until the terms engine reports them)."""
     return render(
-        request, "terms.html",
+        request,
+        "terms.html",
         {"section": "terms", "terms_files": [p.name for p in node.settings.terms_files]},
         officer=officer,
     )
@@ -221,7 +237,8 @@ def officers(request: Request, node: NodeDep, officer: Admin) -> HTMLResponse:
     with node.transaction() as session:
         accounts = service.list_officers(session)
     return render(
-        request, "officers.html",
+        request,
+        "officers.html",
         {"section": "officers", "officers": accounts, "now": node.now()},
         officer=officer,
     )
@@ -263,10 +280,14 @@ async def _password_change_required(request: Request, exc: Exception) -> Respons
 async def _console_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsoleError)
     return render(
-        request, "error.html",
+        request,
+        "error.html",
         {
-            "title_key": f"error.{exc.slug}", "detail": exc.detail, "status": exc.status,
-            "correlation_id": correlation_id(request), "back": f"{CONSOLE_PREFIX}/inbox",
+            "title_key": f"error.{exc.slug}",
+            "detail": exc.detail,
+            "status": exc.status,
+            "correlation_id": correlation_id(request),
+            "back": f"{CONSOLE_PREFIX}/inbox",
         },
         status_code=exc.status,
     )
@@ -275,7 +296,7 @@ async def _console_error(request: Request, exc: Exception) -> Response:
 def install_console(app: FastAPI) -> None:
     """Add the console to the agency app: pages, static CSS, error pages, security headers."""
     app.state.console_templates = build_templates()
-    app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+    app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(public_router)
     app.include_router(session_router)
     app.include_router(router)

@@ -36,14 +36,21 @@ def session_cookie_name(node: Node) -> str:
 def set_session_cookie(response: Response, node: Node, token: str) -> None:
     """Put the session token in an HttpOnly, SameSite=Strict cookie (Secure under TLS)."""
     response.set_cookie(
-        session_cookie_name(node), token, path="/", httponly=True, samesite="strict",
+        session_cookie_name(node),
+        token,
+        path="/",
+        httponly=True,
+        samesite="strict",
         secure=node.settings.agency_tls,
     )
 
 
 def clear_session_cookie(response: Response, node: Node) -> None:
     response.delete_cookie(
-        session_cookie_name(node), path="/", httponly=True, samesite="strict",
+        session_cookie_name(node),
+        path="/",
+        httponly=True,
+        samesite="strict",
         secure=node.settings.agency_tls,
     )
 
@@ -71,9 +78,7 @@ async def csrf_checked(request: Request, officer: SignedIn) -> None:
         return
     form = await request.form()
     token = form.get(CSRF_FIELD)
-    if not isinstance(token, str) or not hmac.compare_digest(
-        token.encode("utf-8"), officer.csrf_token.encode("utf-8")
-    ):
+    if not isinstance(token, str) or not hmac.compare_digest(token.encode("utf-8"), officer.csrf_token.encode("utf-8")):
         raise CsrfRejected("the form did not carry this session's token; reload the page and retry")
 
 

@@ -17,8 +17,8 @@ Translator = Callable[[str], str]
 LABELS: Final[dict[str, tuple[str, str]]] = {
     "app.name": ("MOU Gateway", "Pasarela MOU"),
     "app.footer": (
-        "Records exchanged under the PA–CO–US memorandum. Every view is logged.",
-        "Registros intercambiados bajo el memorando PA–CO–US. Cada consulta queda registrada.",
+        "Records exchanged under the PA-CO-US memorandum. Every view is logged.",
+        "Registros intercambiados bajo el memorando PA-CO-US. Cada consulta queda registrada.",
     ),
     "nav.label": ("Sections", "Secciones"),
     "nav.inbox": ("Inbox", "Bandeja de entrada"),
@@ -113,7 +113,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "offence.drug_trafficking": ("drug trafficking", "narcotráfico"),
     "offence.migrant_smuggling": ("migrant smuggling", "tráfico de migrantes"),
     "offence.environmental_crime": ("environmental crime", "delito ambiental"),
-    "handling.H0": ("may be shared within the recipient's authorities", "puede compartirse dentro de las autoridades receptoras"),
+    "handling.H0": (
+        "may be shared within the recipient's authorities",
+        "puede compartirse dentro de las autoridades receptoras",
+    ),
     "handling.H1": ("law-enforcement and migration authorities only", "solo autoridades policiales y migratorias"),
     "handling.H2": ("named unit only", "solo la unidad designada"),
     "handling.H3": ("do not disseminate further", "no difundir"),
@@ -237,7 +240,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "ack.digest": ("Answered JWS SHA-256", "SHA-256 del JWS respondido"),
     # actions
     "action.title": ("Answer", "Respuesta"),
-    "action.comment": ("Comment (the question for a query, the reason for a rejection)", "Comentario (la pregunta de una consulta, el motivo de un rechazo)"),
+    "action.comment": (
+        "Comment (the question for a query, the reason for a rejection)",
+        "Comentario (la pregunta de una consulta, el motivo de un rechazo)",
+    ),
     "action.accept": ("Acknowledge", "Aceptar"),
     "action.query": ("Query", "Consultar"),
     "action.reject": ("Reject", "Rechazar"),

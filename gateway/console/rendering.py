@@ -26,6 +26,7 @@ PACKAGE_DIR: Final = Path(__file__).resolve().parent
 TEMPLATES_DIR: Final = PACKAGE_DIR / "templates"
 STATIC_DIR: Final = PACKAGE_DIR / "static"
 CONSOLE_PREFIX: Final = "/console"
+STATIC_PREFIX: Final = f"{CONSOLE_PREFIX}/static/"
 LANG_COOKIE: Final = "mou_console_lang"
 
 CONTENT_SECURITY_POLICY: Final = (
@@ -111,9 +112,7 @@ def render(
         "lang_links": [(code, link_with(request, lang=code)) for code in LANGUAGES],
         **context,
     }
-    response = templates_of(request).TemplateResponse(
-        request, template, full, status_code=status_code
-    )
+    response = templates_of(request).TemplateResponse(request, template, full, status_code=status_code)
     remember_language(request, response)
     return response
 
@@ -123,8 +122,13 @@ def remember_language(request: Request, response: Response) -> None:
     requested = request.query_params.get("lang")
     if requested in LANGUAGES:
         response.set_cookie(
-            LANG_COOKIE, requested, max_age=365 * 24 * 3600, path=CONSOLE_PREFIX,
-            httponly=True, samesite="strict", secure=node_of(request).settings.agency_tls,
+            LANG_COOKIE,
+            requested,
+            max_age=365 * 24 * 3600,
+            path=CONSOLE_PREFIX,
+            httponly=True,
+            samesite="strict",
+            secure=node_of(request).settings.agency_tls,
         )
 
 
@@ -137,11 +141,12 @@ def install_security_headers(app: FastAPI) -> None:
     """Add the console's security headers to every response under ``/console``."""
 
     @app.middleware("http")
-    async def console_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def console_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        if request.url.path == CONSOLE_PREFIX or request.url.path.startswith(CONSOLE_PREFIX + "/"):
+        path = request.url.path
+        if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers[name] = value
+            if path.startswith(STATIC_PREFIX):  # the stylesheet may be cached
+                response.headers["Cache-Control"] = "public, max-age=3600"
         return response

@@ -71,10 +71,7 @@ def delete_stale_sessions(session: Session, officer_pk: int, idle_before: dateti
 
 def recent_attempts(session: Session, username: str, limit: int) -> Sequence[LoginAttempt]:
     return session.scalars(
-        select(LoginAttempt)
-        .where(LoginAttempt.username == username)
-        .order_by(LoginAttempt.pk.desc())
-        .limit(limit)
+        select(LoginAttempt).where(LoginAttempt.username == username).order_by(LoginAttempt.pk.desc()).limit(limit)
     ).all()
 
 
@@ -101,9 +98,7 @@ def _inbox_conditions(flt: InboxFilter) -> list[ColumnElement[bool]]:
     if flt.record_type:
         conditions.append(StoredRecord.record_type == flt.record_type)
     if flt.partner:
-        conditions.append(
-            (StoredRecord.originator_party == flt.partner) | (StoredRecord.peer_party == flt.partner)
-        )
+        conditions.append((StoredRecord.originator_party == flt.partner) | (StoredRecord.peer_party == flt.partner))
     if flt.offence_category:
         conditions.append(StoredRecord.offence_category == flt.offence_category)
     if flt.status == "invalid":
@@ -124,18 +119,12 @@ def _inbox_conditions(flt: InboxFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def inbox_page(
-    session: Session, flt: InboxFilter, offset: int, limit: int
-) -> tuple[Sequence[StoredRecord], int]:
+def inbox_page(session: Session, flt: InboxFilter, offset: int, limit: int) -> tuple[Sequence[StoredRecord], int]:
     """Return one page of received records matching ``flt`` (newest first) and the total."""
     conditions = _inbox_conditions(flt)
     total = session.scalar(select(func.count()).select_from(StoredRecord).where(*conditions))
     rows = session.scalars(
-        select(StoredRecord)
-        .where(*conditions)
-        .order_by(StoredRecord.pk.desc())
-        .offset(offset)
-        .limit(limit)
+        select(StoredRecord).where(*conditions).order_by(StoredRecord.pk.desc()).offset(offset).limit(limit)
     ).all()
     return rows, int(total or 0)
 
@@ -180,11 +169,7 @@ def outbox_page(
         )
     total = session.scalar(select(func.count()).select_from(StoredRecord).where(*conditions))
     rows = session.scalars(
-        select(StoredRecord)
-        .where(*conditions)
-        .order_by(StoredRecord.pk.desc())
-        .offset(offset)
-        .limit(limit)
+        select(StoredRecord).where(*conditions).order_by(StoredRecord.pk.desc()).offset(offset).limit(limit)
     ).all()
     return rows, int(total or 0)
 
@@ -195,9 +180,7 @@ def deliveries_for(session: Session, record_pks: Sequence[int]) -> dict[int, lis
     if not record_pks:
         return result
     rows = session.scalars(
-        select(Delivery)
-        .where(Delivery.record_pk.in_(record_pks))
-        .order_by(Delivery.record_pk, Delivery.recipient)
+        select(Delivery).where(Delivery.record_pk.in_(record_pks)).order_by(Delivery.record_pk, Delivery.recipient)
     ).all()
     for delivery in rows:
         result[delivery.record_pk].append(delivery)
@@ -219,9 +202,7 @@ def actions_on(session: Session, record_pk: int) -> Sequence[tuple[ConsoleAction
     return [(row[0], row[1], row[2]) for row in rows]
 
 
-def acknowledgements_received_after(
-    session: Session, record_pk: int, limit: int
-) -> Sequence[StoredRecord]:
+def acknowledgements_received_after(session: Session, record_pk: int, limit: int) -> Sequence[StoredRecord]:
     """Return valid acknowledgements received after the record ``record_pk`` was stored."""
     return session.scalars(
         select(StoredRecord)

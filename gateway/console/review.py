@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from gateway.console.views import (
     partner_answers,
     record_view,
 )
+from gateway.errors import GatewayError
 from gateway.exchange import repository as outbox
 from gateway.exchange.models import Delivery
 from gateway.ledger import repository as ledger
@@ -33,7 +34,6 @@ from gateway.ledger.service import append_event
 from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.acknowledgements import acknowledge
-from gateway.records.errors import NotAcknowledgeableError, RecordNotFoundError
 from gateway.records.models import StoredRecord
 
 PAGE_SIZE: Final = 25
@@ -60,14 +60,20 @@ def _pages(total: int) -> int:
 def inbox(session: Session, query: InboxQuery) -> InboxPage:
     """Return one page of received records for ``query`` with the action counts."""
     flt = repository.InboxFilter(
-        record_type=query.record_type, partner=query.partner,
-        offence_category=query.offence_category, status=query.status,
-        received_from=query.received_from, received_until=query.received_until,
+        record_type=query.record_type,
+        partner=query.partner,
+        offence_category=query.offence_category,
+        status=query.status,
+        received_from=query.received_from,
+        received_until=query.received_until,
         search=query.search,
     )
     rows, total = repository.inbox_page(session, flt, (query.page - 1) * PAGE_SIZE, PAGE_SIZE)
     return InboxPage(
-        rows=rows, total=total, page=query.page, pages=_pages(total),
+        rows=rows,
+        total=total,
+        page=query.page,
+        pages=_pages(total),
         needing_action=repository.needing_action(session),
         invalid=repository.invalid_received(session),
         dead_deliveries=outbox.count_by_status(session).get("dead", 0),
@@ -89,7 +95,10 @@ def outbox_page(session: Session, delivery_status: str | None, page: int) -> Out
     rows, total = repository.outbox_page(session, delivery_status, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     deliveries = repository.deliveries_for(session, [r.pk for r in rows])
     return OutboxPage(
-        rows=[(r, deliveries[r.pk]) for r in rows], total=total, page=page, pages=_pages(total),
+        rows=[(r, deliveries[r.pk]) for r in rows],
+        total=total,
+        page=page,
+        pages=_pages(total),
         counts=outbox.count_by_status(session),
         dead=outbox.listing(session, "dead", 200),
     )
@@ -115,7 +124,11 @@ def view_record(session: Session, node: Node, officer: OfficerPrincipal, record_
         raise PageNotFound(f"no record {record_pk} at this node")
     subject = ledger_subject(stored)
     append_event(
-        session, AuditEvent.RECORD_VIEWED, actor=officer.actor, subject=subject, at=node.now(),
+        session,
+        AuditEvent.RECORD_VIEWED,
+        actor=officer.actor,
+        subject=subject,
+        at=node.now(),
         detail={"record_pk": stored.pk, "via": "console"},
     )
     own_answers = [
@@ -179,16 +192,25 @@ def answer_record(
         raise ActionRefused(refusal or "the record has no record id")
     try:
         submission = acknowledge(
-            session, node, stored.record_id, decision=decision, comment=text or None,
-            actor=officer.actor, officer_ref=officer.officer_ref, agency=node.settings.agency,
+            session,
+            node,
+            stored.record_id,
+            decision=decision,
+            comment=text or None,
+            actor=officer.actor,
+            officer_ref=officer.officer_ref,
+            agency=node.settings.agency,
         )
-    except (NotAcknowledgeableError, RecordNotFoundError) as exc:
-        raise ActionRefused(exc.detail) from exc
+    except GatewayError as exc:  # not acknowledgeable, refused by the terms, …
+        raise ActionRefused(f"{exc.title}: {exc.detail}") from exc
     repository.add(
         session,
         ConsoleAction(
-            record_pk=stored.pk, officer_pk=officer.officer_pk, decision=decision,
-            acknowledgement_pk=submission.record.pk, at=node.now(),
+            record_pk=stored.pk,
+            officer_pk=officer.officer_pk,
+            decision=decision,
+            acknowledgement_pk=submission.record.pk,
+            at=node.now(),
         ),
     )
     return submission.record
@@ -206,8 +228,3 @@ def ledger_page(session: Session, limit: int = 50) -> LedgerPage:
     recent = list(ledger.entries(session, max(0, size - limit), size))
     recent.reverse()
     return LedgerPage(size, recent)
-
-
-def record_counts(session: Session) -> dict[str, Any]:
-    """Return the summary counts shown on the terms and ledger pages."""
-    return {"records": records.counts(session), "deliveries": outbox.count_by_status(session)}

@@ -103,9 +103,7 @@ def create_officer(
     try:
         chosen = Role(role)
     except ValueError:
-        raise InputError(
-            f"unknown role {str(role)[:32]!r}", hint="use viewer, reviewer or admin"
-        ) from None
+        raise InputError(f"unknown role {str(role)[:32]!r}", hint="use viewer, reviewer or admin") from None
     reference = officer_ref or username
     if not OFFICER_REF_PATTERN.fullmatch(reference):
         raise InputError(f"invalid officer reference {reference[:64]!r}")
@@ -130,7 +128,11 @@ def create_officer(
         ),
     )
     append_event(
-        session, AuditEvent.OFFICER_CREATED, actor=actor, subject=f"officer:{username}", at=now,
+        session,
+        AuditEvent.OFFICER_CREATED,
+        actor=actor,
+        subject=f"officer:{username}",
+        at=now,
         detail={"role": chosen.value, "officer_ref": reference},
     )
     return NewOfficer(
@@ -262,17 +264,16 @@ def complete_login(
     officer is told the same thing whatever it was. Five consecutive failures
     lock the account for LOCKOUT_SECONDS.
     """
-    officer = (
-        repository.officer_for_update(session, candidate.officer_pk)
-        if candidate.officer_pk is not None
-        else None
-    )
+    officer = repository.officer_for_update(session, candidate.officer_pk) if candidate.officer_pk is not None else None
     failure = _refusal(officer, factors, now)
     repository.add(
         session,
         LoginAttempt(
-            username=candidate.username, officer_pk=officer.pk if officer else None, at=now,
-            succeeded=failure is None, reason=failure or "ok",
+            username=candidate.username,
+            officer_pk=officer.pk if officer else None,
+            at=now,
+            succeeded=failure is None,
+            reason=failure or "ok",
             remote_addr=(remote_addr or None) and remote_addr[:64],
         ),
     )
@@ -289,16 +290,17 @@ def complete_login(
     officer.failed_logins = 0
     officer.locked_until = None
     officer.totp_last_step = factors.totp_step
-    repository.delete_stale_sessions(
-        session, officer.pk, now - timedelta(seconds=IDLE_SECONDS), now
-    )
+    repository.delete_stale_sessions(session, officer.pk, now - timedelta(seconds=IDLE_SECONDS), now)
     token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=SESSION_MAX_SECONDS)
     repository.add(
         session,
         ConsoleSession(
-            token_sha256=token_digest(token), officer_pk=officer.pk,
-            csrf_token=secrets.token_urlsafe(32), created_at=now, last_seen_at=now,
+            token_sha256=token_digest(token),
+            officer_pk=officer.pk,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            last_seen_at=now,
             expires_at=expires_at,
         ),
     )
@@ -306,13 +308,21 @@ def complete_login(
 
 
 def authenticate(
-    session: Session, username: str, password: str, code: str, now: datetime,
-    *, remote_addr: str | None = None,
+    session: Session,
+    username: str,
+    password: str,
+    code: str,
+    now: datetime,
+    *,
+    remote_addr: str | None = None,
 ) -> LoginOutcome:
     """Run the whole login in one session; see ``complete_login`` for the outcome."""
     candidate = find_candidate(session, username)
     return complete_login(
-        session, candidate, check_factors(candidate, password, code, now), now,
+        session,
+        candidate,
+        check_factors(candidate, password, code, now),
+        now,
         remote_addr=remote_addr,
     )
 
@@ -373,9 +383,7 @@ def change_password(
     if new != repeated:
         raise WeakPassword("the two new passwords differ")
     if not PASSWORD_MIN_LENGTH <= len(new) <= PASSWORD_MAX_LENGTH:
-        raise WeakPassword(
-            f"a password needs {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
-        )
+        raise WeakPassword(f"a password needs {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters")
     if new == current:
         raise WeakPassword("the new password must differ from the current one")
     officer.password_hash = _hasher.hash(new)

@@ -31,9 +31,7 @@ LOGIN_PATH: Final = f"{CONSOLE_PREFIX}/login"
 HOME_PATH: Final = f"{CONSOLE_PREFIX}/inbox"
 
 public_router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-session_router = APIRouter(
-    prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)]
-)
+session_router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)])
 
 NodeDep = Annotated[Node, Depends(node_of)]
 FormText = Annotated[str, Form()]
@@ -53,18 +51,28 @@ def safe_next(value: str | None) -> str:
 
 
 def _login_page(
-    request: Request, *, next_path: str, error: str | None = None, notice: str | None = None,
-    username: str = "", status_code: int = 200,
+    request: Request,
+    *,
+    next_path: str,
+    error: str | None = None,
+    notice: str | None = None,
+    username: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = render(
-        request, "login.html",
-        {"login_token": token, "next": next_path, "error": error, "notice": notice,
-         "username": username},
+        request,
+        "login.html",
+        {"login_token": token, "next": next_path, "error": error, "notice": notice, "username": username},
         status_code=status_code,
     )
     response.set_cookie(
-        LOGIN_COOKIE, token, max_age=3600, path=LOGIN_PATH, httponly=True, samesite="strict",
+        LOGIN_COOKIE,
+        token,
+        max_age=3600,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="strict",
         secure=node_of(request).settings.agency_tls,
     )
     return response
@@ -72,7 +80,10 @@ def _login_page(
 
 @public_router.get("/login", response_model=None)
 def login_form(
-    request: Request, node: NodeDep, next: str | None = None, bye: str | None = None,
+    request: Request,
+    node: NodeDep,
+    next: str | None = None,
+    bye: str | None = None,
     expired: str | None = None,
 ) -> Response:
     """Show the sign-in form (or go to the console when already signed in)."""
@@ -98,9 +109,7 @@ def login(
     next_path = safe_next(next)
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     if not login_token or not hmac.compare_digest(login_token.encode(), cookie.encode()):
-        return _login_page(
-            request, next_path=next_path, error="login.form_expired", status_code=400
-        )
+        return _login_page(request, next_path=next_path, error="login.form_expired", status_code=400)
     # Three steps: the slow argon2 check runs with no transaction open.
     with node.transaction() as session:
         candidate = service.find_candidate(session, username)
@@ -108,12 +117,18 @@ def login(
     with node.transaction() as session:
         service.end_session(session, session_token(request))  # no session fixation
         outcome = service.complete_login(
-            session, candidate, factors, node.now(),
+            session,
+            candidate,
+            factors,
+            node.now(),
             remote_addr=request.client.host if request.client else None,
         )
     if outcome.opened is None:
         return _login_page(
-            request, next_path=next_path, error="login.failed", username=candidate.username,
+            request,
+            next_path=next_path,
+            error="login.failed",
+            username=candidate.username,
             status_code=401,
         )
     response = redirect(next_path)
@@ -136,7 +151,9 @@ def logout(request: Request, node: NodeDep, officer: SignedIn) -> Response:
 def password_form(request: Request, officer: SignedIn) -> HTMLResponse:
     """Show the password change form (the only page open before a one-time password is replaced)."""
     return render(
-        request, "password.html", {"min_length": service.PASSWORD_MIN_LENGTH, "error": None},
+        request,
+        "password.html",
+        {"min_length": service.PASSWORD_MIN_LENGTH, "error": None},
         officer=officer,
     )
 
@@ -154,13 +171,13 @@ def change_password(
     token = session_token(request) or ""
     try:
         with node.transaction() as session:
-            service.change_password(
-                session, officer.officer_pk, current, new, repeated, keep_token=token
-            )
+            service.change_password(session, officer.officer_pk, current, new, repeated, keep_token=token)
     except WeakPassword as exc:
         return render(
-            request, "password.html",
+            request,
+            "password.html",
             {"min_length": service.PASSWORD_MIN_LENGTH, "error": exc.detail},
-            officer=officer, status_code=400,
+            officer=officer,
+            status_code=400,
         )
     return redirect(HOME_PATH)

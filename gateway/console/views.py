@@ -87,10 +87,15 @@ def ledger_subject(stored: StoredRecord) -> str:
 
 def delivery_view(delivery: Delivery) -> DeliveryView:
     return DeliveryView(
-        pk=delivery.pk, recipient=delivery.recipient, status=delivery.status,
-        attempts=delivery.attempts, last_error=delivery.last_error,
-        delivered_at=delivery.delivered_at, receipt_verdict=delivery.receipt_verdict,
-        receipt_reason=delivery.receipt_reason, receipt_ledger_index=delivery.receipt_ledger_index,
+        pk=delivery.pk,
+        recipient=delivery.recipient,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        delivered_at=delivery.delivered_at,
+        receipt_verdict=delivery.receipt_verdict,
+        receipt_reason=delivery.receipt_reason,
+        receipt_ledger_index=delivery.receipt_ledger_index,
     )
 
 
@@ -113,9 +118,7 @@ def _presented_signer(stored: StoredRecord, bundle: TrustBundle) -> _PresentedSi
     if anchor is not None:
         subjects.append(anchor[1].subject.rfc4514_string())
     leaf_anchor = bundle.issuing_party(certificates[0])
-    return _PresentedSigner(
-        parsed.algorithm, tuple(subjects), leaf_anchor[0] if leaf_anchor is not None else None
-    )
+    return _PresentedSigner(parsed.algorithm, tuple(subjects), leaf_anchor[0] if leaf_anchor is not None else None)
 
 
 def verification_panel(stored: StoredRecord, bundle: TrustBundle) -> VerificationPanel:
@@ -129,7 +132,7 @@ def verification_panel(stored: StoredRecord, bundle: TrustBundle) -> Verificatio
         kid=stored.signer_kid,
         signer_subject=stored.signer_subject,
         signer_fingerprint=stored.signer_fingerprint,
-        signer_party=signer.party,
+        signer_party=signer.party if stored.verification == "valid" else None,
         originator_party=stored.originator_party,
         peer_party=stored.peer_party,
         chain=signer.chain,
@@ -171,8 +174,12 @@ def answer_view(
     document = payload_of(ack)
     body = document.get("body", {}) if document else {}
     return AnswerView(
-        decision=decision, by=by, at=at, comment=body.get("comment"),
-        acknowledgement_pk=ack.pk, acknowledgement_id=ack.record_id,
+        decision=decision,
+        by=by,
+        at=at,
+        comment=body.get("comment"),
+        acknowledgement_pk=ack.pk,
+        acknowledgement_id=ack.record_id,
         deliveries=tuple(delivery_view(d) for d in deliveries),
     )
 
@@ -189,9 +196,13 @@ def partner_answers(sent: StoredRecord, received_acks: Sequence[StoredRecord]) -
         ):
             answers.append(
                 AnswerView(
-                    decision=str(body.get("decision")), by=ack.originator_party or "?",
-                    at=ack.stored_at, comment=body.get("comment"), acknowledgement_pk=ack.pk,
-                    acknowledgement_id=ack.record_id, deliveries=(),
+                    decision=str(body.get("decision")),
+                    by=ack.originator_party or "?",
+                    at=ack.stored_at,
+                    comment=body.get("comment"),
+                    acknowledgement_pk=ack.pk,
+                    acknowledgement_id=ack.record_id,
+                    deliveries=(),
                 )
             )
     return answers

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 
 from gateway.clients.service import create_client
+from gateway.console.schemas import Role
+from gateway.console.service import create_officer
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
 from gateway.server import NodeServer, bind
@@ -82,6 +84,16 @@ def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
                 session, f"{party} demo case-management system",
                 ["records:write", "records:read"], node.now(), actor="demo",
             )
+            # A demo officer for the console; nodes.json carries the login and TOTP seed.
+            officer = create_officer(
+                session, f"{party.lower()}-officer", Role.ADMIN, node.now(),
+                issuer=f"MOU Gateway {party}", actor="demo", password_change_required=False,
+            )
+            demo.extras["officer"] = {
+                "username": officer.username,
+                "password": officer.password,
+                "totp_secret": officer.totp_secret,
+            }
         response = httpx.post(
             f"{demo.agency_url}/oauth/token", data={"grant_type": "client_credentials"},
             auth=(demo.client_id, demo.client_secret), timeout=30,

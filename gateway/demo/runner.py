@@ -16,6 +16,12 @@ from rich.table import Table
 from gateway.demo import scenario, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
 from gateway.exchange import repository as outbox
+from gateway.exchange.client import PartnerClients
+from gateway.ledger import repository as ledger
+from gateway.ledger.checkpoints import checkpoint_if_due
+from gateway.ledger.errors import LedgerTamperedError
+from gateway.ledger.verification import verify_ledger
+from gateway.ledger.witness import PartnerLedger, witness_partner
 from gateway.records import repository as records
 from gateway.terms.document import EXAMPLE_TERMS, signed_copy
 from gateway.trust.keys import SigningKey
@@ -73,6 +79,71 @@ def wait_settled(nodes: dict[str, DemoNode], timeout: float = 120.0) -> None:
     raise scenario.ScenarioError("deliveries still pending after the scenario")
 
 
+def _witness_round(nodes: dict[str, DemoNode]) -> None:
+    for demo in nodes.values():
+        clients = PartnerClients(demo.node)
+        try:
+            for party in sorted(demo.node.settings.partners):
+                witness_partner(demo.node, party, PartnerLedger(clients, party))
+        finally:
+            clients.close()
+
+
+def _unwitnessed(nodes: dict[str, DemoNode]) -> dict[str, list[str]]:
+    """Return, per party, the partners whose newest witnessed checkpoint of it is not its newest."""
+    latest: dict[str, tuple[int, str]] = {}
+    for party, demo in nodes.items():
+        with demo.node.transaction() as session:
+            own = ledger.latest_own_checkpoint(session)
+            latest[party] = (own.tree_size, own.root_hash) if own is not None else (-1, "")
+    missing: dict[str, list[str]] = {party: [] for party in nodes}
+    for witness, demo in nodes.items():
+        with demo.node.transaction() as session:
+            for party in nodes:
+                if party == witness:
+                    continue
+                seen = ledger.witnessed_baseline(session, party)
+                if seen is None or (seen.tree_size, seen.root_hash) != latest[party]:
+                    missing[party].append(witness)
+    return missing
+
+
+def check_ledgers(nodes: dict[str, DemoNode]) -> Table:
+    """Checkpoint every ledger, let each node witness the others, verify every ledger.
+
+    Returns the table to print. Raises ScenarioError when a ledger does not
+    verify or a partner did not witness another's newest checkpoint.
+    """
+    for demo in nodes.values():
+        checkpoint_if_due(demo.node, force=True)
+    missing: dict[str, list[str]] = {}
+    for _ in range(3):  # a scheduler thread may sign a newer checkpoint meanwhile
+        _witness_round(nodes)
+        missing = _unwitnessed(nodes)
+        if not any(missing.values()):
+            break
+    table = Table(title="Audit ledgers")
+    for column in ("party", "entries", "root", "verified", "newest checkpoint", "witnessed by"):
+        table.add_column(column, justify="right" if column == "entries" else "left")
+    for party, demo in nodes.items():
+        with demo.node.transaction() as session:
+            try:
+                report = verify_ledger(session, demo.node.bundle)
+            except LedgerTamperedError as exc:
+                raise scenario.ScenarioError(f"{party} ledger does not verify: {exc.detail}") from exc
+            own = ledger.latest_own_checkpoint(session)
+        if missing.get(party):
+            raise scenario.ScenarioError(
+                f"{', '.join(missing[party])} did not witness {party}'s newest checkpoint"
+            )
+        witnesses = [p for p in nodes if p != party]
+        table.add_row(
+            party, str(report.entries), report.root_hash[:16] + "…", "yes",
+            f"size {own.tree_size}" if own is not None else "-", ", ".join(witnesses),
+        )
+    return table
+
+
 def run_demo(
     console: Console, *, flights: int = 1, workdir: Path | None = None, serve: bool = False,
     stop_event: threading.Event | None = None,
@@ -110,6 +181,7 @@ def run_demo(
         wait_settled(nodes)
         summaries = summarize(nodes)
         console.print(summary_table(summaries, time.monotonic() - started))
+        console.print(check_ledgers(nodes))
         if serve:
             path = write_nodes_json(workdir, nodes, bundle_path)
             console.print(f"nodes are running; connection details in {path}. Ctrl-C stops.")

@@ -40,9 +40,11 @@ class Flight:
 
 
 def flights(count: int, start: datetime | None = None, seed: int = 2024) -> list[Flight]:
-    """Return ``count`` flights; the first is the 34-person (18 + 16) reference flight."""
+    """Return ``count`` weekly flights, the last one two days ahead; the first is the
+    34-person (18 serious-crime + 16 immigration) reference flight."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
-    start = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    last = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    start = start or last - timedelta(days=7 * (count - 1))
     result = [Flight(1, "IST4501", "MDE", start, 18, 16)]
     for n in range(2, count + 1):
         serious = rng.randint(10, 22)
@@ -102,7 +104,7 @@ def manifest(flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7) ->
     people = [_person(rng, flight, i, True) for i in range(1, flight.serious + 1)]
     people += [_person(rng, flight, flight.serious + i, False) for i in range(1, flight.immigration + 1)]
     draft = _envelope("removal_manifest", "PA", "Servicio Nacional de Migración", ["CO", "US"],
-                      "removal_coordination", "H1", terms_ref, flight.departure + timedelta(days=365),
+                      "removal_coordination", "H1", terms_ref, max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
                       "MOU PA-CO-US art. 4")
     draft["body"] = {
         "operation_ref": f"SNM-OP-{flight.departure:%Y}-{flight.number:04d}",
@@ -136,7 +138,7 @@ def confirmation(flight: Flight, manifest_draft: dict[str, Any], manifest_id: st
             handed.append({"person_ref": person["person_ref"], "status": "handed_over",
                            "entry_ban_years": 10 if serious else 5})
     draft = _envelope("removal_confirmation", "PA", "Servicio Nacional de Migración", ["CO", "US"],
-                      "removal_coordination", "H1", terms_ref, flight.departure + timedelta(days=365),
+                      "removal_coordination", "H1", terms_ref, max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
                       "MOU PA-CO-US art. 4")
     draft["body"] = {
         "manifest_record_id": manifest_id,

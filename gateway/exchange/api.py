@@ -20,6 +20,7 @@ from gateway.exchange.errors import (
 )
 from gateway.exchange.service import Outcome, receive_record
 from gateway.node import Node, node_of
+from gateway.observability.metrics import observe_received
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import parse_strict
 from gateway.trust.errors import CanonicalizationError
@@ -106,6 +107,7 @@ async def post_record(
     """Receive one record (compact JWS); answer with a signed receipt (201, or 200 on replay)."""
     raw = await read_body(request, node.settings.max_record_bytes, JOSE)
     outcome = await run_in_threadpool(_receive_with_retry, node, raw, peer)
+    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed)
     node.wake_delivery()  # an acknowledgement may now be due
     return _receipt_response(outcome)
 
@@ -130,6 +132,7 @@ def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, An
             try:
                 with session.begin_nested():
                     outcome = receive_record(session, node, item.encode("ascii", "replace"), peer)
+                observe_received(node, item, outcome.verdict, replayed=outcome.replayed)
                 results.append(
                     {
                         "index": index,

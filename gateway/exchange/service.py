@@ -123,14 +123,17 @@ def receive_record(
     accepted = reason_code is None and verified is not None
     record_id = str(verified.payload.record_id) if verified is not None else _claimed_record_id(parsed)
     if accepted and record_id is not None:
-        if repository.accepted_by_id(session, "in", record_id) is not None:
+        existing = repository.accepted_by_id(session, "in", record_id)
+        if existing is not None and existing.jws_sha256 == digest and existing.receipt_jws is not None:
+            # The same bytes, committed by a concurrent request after our digest lookup.
+            return Outcome(existing.receipt_jws, Verdict.ACCEPTED.value, True, record_id)
+        if existing is not None:
             raise RecordConflictError(
                 f"record {record_id} was already received with different bytes",
                 hint="a correction must be a new record that supersedes the old one",
             )
-    stored = _store_incoming(session, node, raw, digest, peer_party, verified, record_id, accepted, reason_code, reason)
-    if accepted and verified is not None and verified.payload.record_type is RecordType.ACKNOWLEDGEMENT:
-        apply_incoming_acknowledgement(session, stored, record_json(verified.payload)["body"])
+    # Ledger first: the receipt names the event's index, and the record row is
+    # then written once, receipt included.
     event = AuditEvent.RECORD_RECEIVED if accepted else AuditEvent.RECORD_REJECTED
     index = append_event(
         session, event, actor=f"party:{peer_party}", subject=record_id or f"jws:{digest}",
@@ -147,13 +150,17 @@ def receive_record(
         reason=(reason or "")[:200] or None,
         ledger_index=index,
     )
-    stored.receipt_jws = issue_receipt(receipt, node.signing_key)
+    receipt_jws = issue_receipt(receipt, node.signing_key)
+    stored = _incoming_row(node, raw, digest, peer_party, verified, record_id, accepted, reason_code, reason)
+    stored.receipt_jws = receipt_jws
     stored.ledger_index = index
-    return Outcome(stored.receipt_jws, receipt.verdict.value, False, record_id)
+    session.add(stored)
+    if accepted and verified is not None and verified.payload.record_type is RecordType.ACKNOWLEDGEMENT:
+        apply_incoming_acknowledgement(session, stored, record_json(verified.payload)["body"])
+    return Outcome(receipt_jws, receipt.verdict.value, False, record_id)
 
 
-def _store_incoming(
-    session: Session,
+def _incoming_row(
     node: Node,
     raw: bytes,
     digest: str,
@@ -174,22 +181,19 @@ def _store_incoming(
         if verified is not None
         else {}
     )
-    return repository.add(
-        session,
-        StoredRecord(
-            **columns,
-            **signer,
-            accepted_record_id=record_id if accepted else None,
-            direction="in",
-            peer_party=peer_party,
-            stored_at=node.now(),
-            jws=raw.decode("ascii"),
-            jws_sha256=digest,
-            verification="valid" if accepted else "invalid",
-            verification_reason=reason_code,
-            verification_detail=(reason or "")[:500] or None,
-            status="new" if accepted else "rejected",
-        ),
+    return StoredRecord(
+        **columns,
+        **signer,
+        accepted_record_id=record_id if accepted else None,
+        direction="in",
+        peer_party=peer_party,
+        stored_at=node.now(),
+        jws=raw.decode("ascii"),
+        jws_sha256=digest,
+        verification="valid" if accepted else "invalid",
+        verification_reason=reason_code,
+        verification_detail=(reason or "")[:500] or None,
+        status="new" if accepted else "rejected",
     )
 
 

@@ -105,3 +105,12 @@ class PeerCertProtocol(HttpToolsProtocol):
             extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
             extensions["tls"] = self._tls_extension
         super().on_headers_complete()
+
+    def shutdown(self) -> None:
+        # An idle keep-alive partner never answers our TLS close_notify, so a
+        # graceful close would hold the server's exit for asyncio's 30-second
+        # SSL shutdown timeout per connection: drop idle connections outright.
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+            return
+        super().shutdown()

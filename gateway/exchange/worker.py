@@ -26,6 +26,8 @@ from gateway.exchange.receipts import verify_receipt
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
+from gateway.observability.logging import begin_delivery
+from gateway.observability.metrics import observe_delivery, observe_receipt_latency
 from gateway.records.models import StoredRecord
 from gateway.trust.errors import TrustError
 
@@ -85,12 +87,13 @@ class DeliveryWorker:
 
     def deliver(self, job: Job) -> str:
         """Send one job and settle it; returns the resulting delivery status."""
-        correlation = uuid.uuid4().hex
+        correlation = begin_delivery()  # this delivery's log lines and the partner's carry it
         try:
             response = self.clients.post_record(job.recipient, job.jws, correlation)
         except httpx.HTTPError as exc:
             return self._failed(job, f"{type(exc).__name__}: {exc}"[:300], terminal=False)
         if response.status_code in (200, 201):
+            observe_receipt_latency(self.node, job.recipient, response.elapsed.total_seconds())
             try:
                 verified = verify_receipt(
                     response.text, self.node.bundle, self.node.now(),
@@ -165,7 +168,7 @@ class DeliveryWorker:
         """Claim and deliver one batch; returns how many jobs were processed."""
         jobs = self.claim()
         for job in jobs:
-            self.deliver(job)
+            observe_delivery(self.node, job, self.deliver(job))
         return len(jobs)
 
     def run_forever(self) -> None:

@@ -61,16 +61,15 @@ def sign_body(body: CheckpointBody, key: SigningKey) -> str:
     return sign_compact(canonicalize(body.model_dump(mode="json")), key, CHECKPOINT_TYP)
 
 
-def _parse_body(document: Any) -> CheckpointBody:
+def parse_checkpoint_body(document: Any) -> CheckpointBody:
+    """Return the checkpoint payload; raises SchemaViolationError when it is not one."""
     try:
         return CheckpointBody.model_validate(document)
     except ValidationError as exc:
         raise SchemaViolationError(describe_validation_error(exc)) from exc
 
 
-def verify_checkpoint(
-    value: str | bytes, bundle: TrustBundle, at: datetime, *, party: str
-) -> Verified[CheckpointBody]:
+def verify_checkpoint(value: str | bytes, bundle: TrustBundle, at: datetime, *, party: str) -> Verified[CheckpointBody]:
     """Verify a checkpoint JWS that ``party`` must have signed.
 
     The steps of :func:`gateway.trust.verify.verify_compact` (header, algorithm,
@@ -89,7 +88,7 @@ def verify_checkpoint(
         bundle=bundle,
         at=at,
         typ=CHECKPOINT_TYP,
-        parse=_parse_body,
+        parse=parse_checkpoint_body,
         claimed_party=lambda body: body.party,
     )
     if verified.signer_party != party:
@@ -103,13 +102,13 @@ def sign_checkpoint(session: Session, node: Node) -> Checkpoint:
     Returns:
         The stored own checkpoint.
     """
-    head = repository.lock_head(session)
-    root = head.root_hash if head.root_hash is not None else store.stored_root(session, head.size)
+    size, head_root = repository.lock_head(session)
+    root = head_root if head_root is not None else store.stored_root(session, size)
     now = node.now()
     body = CheckpointBody(
         origin=node.settings.origin,
         party=node.party,
-        tree_size=head.size,
+        tree_size=size,
         root_hash=root.hex(),
         signed_at=now.replace(microsecond=0),
     )

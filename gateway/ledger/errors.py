@@ -47,18 +47,19 @@ class RecordNotInLedgerError(NotFoundError):
 class LedgerTamperedError(GatewayError):
     """The ledger in the database does not match itself or its signed checkpoints.
 
-    ``first_bad_index`` is the lowest entry index known to be wrong (for a
-    checkpoint mismatch: the first entry of the smallest range that must hold
-    the change).
+    ``first_bad_index`` is the lowest entry index that was changed, deleted or
+    moved, or the first entry of the narrowest range that must hold the change
+    when only a hash above the entries betrays it; None when no entry is
+    affected (e.g. only a stored node or checkpoint row was changed).
+    ``problems`` lists every finding, in the order found.
     """
 
     slug = "ledger-tampered"
     title = "Ledger tampered"
     status = 500
-    hint = (
-        "restore the database from a backup and compare it with the partners' witnessed checkpoints"
-    )
+    hint = "compare the database with a backup and with the partners' witnessed checkpoints"
 
-    def __init__(self, detail: str, *, first_bad_index: int) -> None:
+    def __init__(self, detail: str, *, first_bad_index: int | None, problems: list[str] | None = None) -> None:
         super().__init__(detail)
         self.first_bad_index = first_bad_index
+        self.problems = problems or [detail]

@@ -42,9 +42,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
-def root_from_inclusion_proof(
-    leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes]) -> bytes:
     """Return the root that ``proof`` yields for ``leaf`` at ``index`` in a tree of ``tree_size``.
 
     Steps 1-3 of :func:`verify_inclusion`; the caller compares the result
@@ -68,8 +66,7 @@ def root_from_inclusion_proof(
     for node in proof:
         if sn == 0:
             raise ProofError(
-                f"inclusion proof has {len(proof)} nodes, more than index {index} "
-                f"in a tree of size {tree_size} needs"
+                f"inclusion proof has {len(proof)} nodes, more than index {index} in a tree of size {tree_size} needs"
             )
         if fn & 1 or fn == sn:
             computed = node_hash(node, computed)
@@ -84,15 +81,12 @@ def root_from_inclusion_proof(
         sn >>= 1
     if sn != 0:
         raise ProofError(
-            f"inclusion proof has {len(proof)} nodes, fewer than index {index} "
-            f"in a tree of size {tree_size} needs"
+            f"inclusion proof has {len(proof)} nodes, fewer than index {index} in a tree of size {tree_size} needs"
         )
     return computed
 
 
-def verify_inclusion(
-    leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Check that ``leaf`` is the leaf hash at ``index`` of the tree of ``tree_size`` with ``root``.
 
     1. range      — ``0 <= index < tree_size``
@@ -141,9 +135,7 @@ def verify_consistency(
     """
     # 1. sizes: a log only grows.
     if not 0 <= first_size <= second_size:
-        raise ProofError(
-            f"tree size {first_size} cannot precede tree size {second_size} in an append-only log"
-        )
+        raise ProofError(f"tree size {first_size} cannot precede tree size {second_size} in an append-only log")
     # 2. hash sizes.
     _require_hash("first root", first_root)
     _require_hash("second root", second_root)
@@ -155,8 +147,7 @@ def verify_consistency(
     if first_size == 0 or first_size == second_size:
         if proof:
             raise ProofError(
-                f"consistency proof from size {first_size} to {second_size} must be empty, "
-                f"it has {len(proof)} nodes"
+                f"consistency proof from size {first_size} to {second_size} must be empty, it has {len(proof)} nodes"
             )
         if first_size == 0 and first_root != EMPTY_ROOT:
             raise ProofError("the root of an empty tree must be SHA-256 of the empty string")
@@ -179,8 +170,7 @@ def verify_consistency(
     for node in path[1:]:
         if sn == 0:
             raise ProofError(
-                f"consistency proof has {len(proof)} nodes, more than sizes "
-                f"{first_size} to {second_size} need"
+                f"consistency proof has {len(proof)} nodes, more than sizes {first_size} to {second_size} need"
             )
         if fn & 1 or fn == sn:
             first_computed = node_hash(node, first_computed)
@@ -194,19 +184,16 @@ def verify_consistency(
         sn >>= 1
     if sn != 0:
         raise ProofError(
-            f"consistency proof has {len(proof)} nodes, fewer than sizes "
-            f"{first_size} to {second_size} need"
+            f"consistency proof has {len(proof)} nodes, fewer than sizes {first_size} to {second_size} need"
         )
     # 5. roots.
     if first_computed != first_root:
         raise ProofError(
-            f"consistency proof yields root {first_computed.hex()} for size {first_size}, "
-            f"not {first_root.hex()}"
+            f"consistency proof yields root {first_computed.hex()} for size {first_size}, not {first_root.hex()}"
         )
     if second_computed != second_root:
         raise ProofError(
-            f"consistency proof yields root {second_computed.hex()} for size {second_size}, "
-            f"not {second_root.hex()}"
+            f"consistency proof yields root {second_computed.hex()} for size {second_size}, not {second_root.hex()}"
         )
 
 

@@ -47,9 +47,7 @@ def consistency_proof(session: Session, first: int, second: int) -> ConsistencyP
     """
     tree, nodes = store.open_for_reading(session)
     _check_size(second, tree.size)
-    nodes.prefetch(
-        [*consistency_proof_nodes(first, second), *right_edge(first), *right_edge(second)]
-    )
+    nodes.prefetch([*consistency_proof_nodes(first, second), *right_edge(first), *right_edge(second)])
     proof = tree.consistency_proof(first, second)
     return ConsistencyProof(
         first=first,
@@ -103,9 +101,7 @@ def prove_subject(session: Session, subject: str) -> SubjectProofs:
     tree, nodes = store.open_for_reading(session)
     size = checkpoint.tree_size if checkpoint is not None else tree.size
     if size > tree.size:
-        raise LedgerStoreError(
-            f"checkpoint of size {size} is larger than the ledger ({tree.size} entries)"
-        )
+        raise LedgerStoreError(f"checkpoint of size {size} is larger than the ledger ({tree.size} entries)")
     wanted = list(right_edge(size))
     for entry in entries:
         wanted += inclusion_proof_nodes(entry.index, size)
@@ -113,8 +109,7 @@ def prove_subject(session: Session, subject: str) -> SubjectProofs:
     root = tree.root(size).hex()
     if checkpoint is not None and checkpoint.root_hash != root:
         raise LedgerStoreError(
-            f"the stored tree of size {size} has root {root}, "
-            f"not the signed checkpoint's {checkpoint.root_hash}"
+            f"the stored tree of size {size} has root {root}, not the signed checkpoint's {checkpoint.root_hash}"
         )
     proofs = [
         {
@@ -128,6 +123,4 @@ def prove_subject(session: Session, subject: str) -> SubjectProofs:
         }
         for entry in entries
     ]
-    return SubjectProofs(
-        subject, size, root, checkpoint.jws if checkpoint is not None else None, proofs
-    )
+    return SubjectProofs(subject, size, root, checkpoint.jws if checkpoint is not None else None, proofs)

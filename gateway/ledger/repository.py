@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import cast
 
-from sqlalchemy import exists, insert, select, tuple_
+from sqlalchemy import Table, exists, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from gateway.db import is_postgres
 from gateway.ledger.merkle import EMPTY_ROOT
 from gateway.ledger.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode, WitnessStatus
 
@@ -19,33 +19,79 @@ NodeId = tuple[int, int]
 # -- head and entries ---------------------------------------------------------
 
 
-def lock_head(session: Session) -> LedgerHead:
-    """Return the head row, locked for this transaction (created on first use).
+_HEAD = cast(Table, LedgerHead.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_NODES = cast(Table, LedgerNode.__table__)
+_SELECT_HEAD = select(_HEAD.c.size, _HEAD.c.root_hash).where(_HEAD.c.id == HEAD_ID)
+_SELECT_HEAD_FOR_UPDATE = _SELECT_HEAD.with_for_update()
+
+# The append path (lock_head, write_append) runs on every audited change, so
+# it uses Core statements on the session's connection (no ORM unit of work),
+# writes with one statement on PostgreSQL, and does not re-read the head it
+# already locked in the same, still active, transaction.
+_LOCKED_HEAD = "gateway.ledger.locked_head"
+
+
+def _remember_head(session: Session, size: int, root_hash: bytes | None) -> None:
+    # Tied to the innermost transaction: when a savepoint rolls back (and
+    # PostgreSQL releases the locks taken in it) or ends, the memo lapses.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info[_LOCKED_HEAD] = (transaction, size, root_hash)
+
+
+def lock_head(session: Session) -> tuple[int, bytes | None]:
+    """Return the head's ``(size, root_hash)``, locked for this transaction (created on first use).
 
     On PostgreSQL ``FOR UPDATE`` serializes appenders; on SQLite the
     transaction already holds the database write lock (BEGIN IMMEDIATE).
     Migration 0003 creates the row; if it is gone, concurrent first appenders
     both insert it with ``ON CONFLICT DO NOTHING`` and then queue on the lock.
     """
-    stmt = select(LedgerHead).where(LedgerHead.id == HEAD_ID)
-    if is_postgres(session):
-        stmt = stmt.with_for_update()
-    head = session.scalars(stmt).one_or_none()
-    if head is None:
+    memo = session.info.get(_LOCKED_HEAD)
+    if memo is not None and memo[0] is not None and memo[0].is_active:
+        return memo[1], memo[2]
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    stmt = _SELECT_HEAD_FOR_UPDATE if postgres else _SELECT_HEAD
+    row = connection.execute(stmt).one_or_none()
+    if row is None:
         values = {"id": HEAD_ID, "size": 0, "root_hash": EMPTY_ROOT}
-        if is_postgres(session):
-            session.execute(pg_insert(LedgerHead).values(values).on_conflict_do_nothing())
-        else:
-            session.execute(sqlite_insert(LedgerHead).values(values).on_conflict_do_nothing())
-        head = session.scalars(stmt).one()
-    return head
+        dialect_insert = pg_insert if postgres else sqlite_insert
+        connection.execute(dialect_insert(_HEAD).values(values).on_conflict_do_nothing())
+        row = connection.execute(stmt).one()
+    size, root_hash = int(row.size), row.root_hash
+    _remember_head(session, size, root_hash)
+    return size, root_hash
+
+
+def write_append(
+    session: Session,
+    entry: Mapping[str, object],
+    nodes: Sequence[tuple[int, int, bytes]],
+    size: int,
+    root_hash: bytes,
+) -> None:
+    """Insert one entry and its completed subtrees, and move the head (the caller holds its lock)."""
+    connection = session.connection()
+    move_head = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(size=size, root_hash=root_hash)
+    node_rows = [{"level": level, "index": index, "hash": value} for level, index, value in nodes]
+    if connection.dialect.name == "postgresql":
+        # One round trip instead of three: the inserts ride along as CTEs.
+        move_head = move_head.add_cte(insert(_ENTRIES).values(dict(entry)).cte("new_entry"))
+        if node_rows:
+            move_head = move_head.add_cte(insert(_NODES).values(node_rows).cte("new_nodes"))
+        connection.execute(move_head)
+    else:
+        connection.execute(insert(_ENTRIES), dict(entry))
+        if node_rows:
+            connection.execute(insert(_NODES), node_rows)
+        connection.execute(move_head)
+    _remember_head(session, size, root_hash)
 
 
 def read_head(session: Session) -> tuple[int, bytes | None]:
     """Return the committed ``(size, root_hash)`` without locking (readers need no lock)."""
-    row = session.execute(
-        select(LedgerHead.size, LedgerHead.root_hash).where(LedgerHead.id == HEAD_ID)
-    ).one_or_none()
+    row = session.execute(select(LedgerHead.size, LedgerHead.root_hash).where(LedgerHead.id == HEAD_ID)).one_or_none()
     if row is None:
         return 0, EMPTY_ROOT
     return int(row.size), row.root_hash
@@ -54,10 +100,6 @@ def read_head(session: Session) -> tuple[int, bytes | None]:
 def tree_size(session: Session) -> int:
     """Return the committed number of entries."""
     return read_head(session)[0]
-
-
-def add_entry(session: Session, entry: LedgerEntry) -> None:
-    session.add(entry)
 
 
 def stream_entries(session: Session, batch: int = 10_000) -> Iterator[LedgerEntry]:
@@ -75,20 +117,14 @@ def entries(session: Session, start: int = 0, stop: int | None = None) -> Sequen
 
 
 def entries_for_subject(session: Session, subject: str) -> Sequence[LedgerEntry]:
-    return session.scalars(
-        select(LedgerEntry).where(LedgerEntry.subject == subject).order_by(LedgerEntry.index)
-    ).all()
+    return session.scalars(select(LedgerEntry).where(LedgerEntry.subject == subject).order_by(LedgerEntry.index)).all()
 
 
 def has_entries_outside(session: Session, domain_prefix: str, start: int) -> bool:
     """Return whether an entry at ``index >= start`` has an event not starting with the prefix."""
     return bool(
         session.scalar(
-            select(
-                exists().where(
-                    LedgerEntry.index >= start, LedgerEntry.event.not_like(f"{domain_prefix}%")
-                )
-            )
+            select(exists().where(LedgerEntry.index >= start, LedgerEntry.event.not_like(f"{domain_prefix}%")))
         )
     )
 
@@ -103,36 +139,21 @@ def get_nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     inner = [(level, index) for level, index in wanted if level > 0]
     found: dict[NodeId, bytes] = {}
     if leaves:
-        rows = session.execute(
-            select(LedgerEntry.index, LedgerEntry.leaf_hash).where(LedgerEntry.index.in_(leaves))
-        )
+        rows = session.execute(select(LedgerEntry.index, LedgerEntry.leaf_hash).where(LedgerEntry.index.in_(leaves)))
         found.update({(0, int(index)): bytes(value) for index, value in rows})
     if inner:
-        rows = session.execute(
+        nodes = session.execute(
             select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
                 tuple_(LedgerNode.level, LedgerNode.index).in_(inner)
             )
         )
-        found.update({(int(level), int(index)): bytes(value) for level, index, value in rows})
+        found.update({(int(level), int(index)): bytes(value) for level, index, value in nodes})
     return found
-
-
-def add_nodes(session: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-    """Insert complete-subtree hashes ``(level, index, hash)`` of level >= 1."""
-    if nodes:
-        session.execute(
-            insert(LedgerNode),
-            [{"level": level, "index": index, "hash": value} for level, index, value in nodes],
-        )
 
 
 def stream_nodes(session: Session, batch: int = 10_000) -> Iterator[LedgerNode]:
     """Yield every stored node ordered by level, then index."""
-    stmt = (
-        select(LedgerNode)
-        .order_by(LedgerNode.level, LedgerNode.index)
-        .execution_options(yield_per=batch)
-    )
+    stmt = select(LedgerNode).order_by(LedgerNode.level, LedgerNode.index).execution_options(yield_per=batch)
     yield from session.scalars(stmt)
 
 

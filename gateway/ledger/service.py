@@ -27,9 +27,7 @@ ACTOR_MAX = 128
 SUBJECT_MAX = 128
 
 
-def entry_bytes(
-    index: int, event: str, actor: str, subject: str, at: datetime, detail_sha256: str
-) -> bytes:
+def entry_bytes(index: int, event: str, actor: str, subject: str, at: datetime, detail_sha256: str) -> bytes:
     """Return the leaf input of an entry: the RFC 8785 JSON of its fields.
 
     ``at`` is written as ``datetime.isoformat()`` of the UTC time, e.g.
@@ -89,27 +87,22 @@ def append_event(
     Raises:
         LedgerStoreError: the stored tree is damaged (see ``gateway audit verify``).
     """
-    head = repository.lock_head(session)
-    index = head.size
+    size, root = repository.lock_head(session)
     at = at.astimezone(UTC)
     actor, subject = actor[:ACTOR_MAX], subject[:SUBJECT_MAX]
     digest = detail_digest(detail)
-    leaf = leaf_hash(entry_bytes(index, event.value, actor, subject, at, digest))
-    tree, nodes = store.open_for_append(session, head.size, head.root_hash)
+    leaf = leaf_hash(entry_bytes(size, event.value, actor, subject, at, digest))
+    tree, nodes = store.open_for_append(session, size, root)
     tree.append_leaf_hash(leaf)
-    repository.add_entry(
-        session,
-        LedgerEntry(
-            index=index,
-            event=event.value,
-            actor=actor,
-            subject=subject,
-            at=at,
-            detail_sha256=digest,
-            leaf_hash=leaf,
-        ),
-    )
-    nodes.write()
-    head.size = tree.size
-    head.root_hash = store.remember(session, tree, nodes)
-    return index
+    entry = {
+        "index": size,
+        "event": event.value,
+        "actor": actor,
+        "subject": subject,
+        "at": at,
+        "detail_sha256": digest,
+        "leaf_hash": leaf,
+    }
+    root = store.remember(session, tree, nodes)
+    repository.write_append(session, entry, nodes.take_writes(), tree.size, root)
+    return size

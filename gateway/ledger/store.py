@@ -39,7 +39,7 @@ class DatabaseNodeStore:
     ``known`` seeds hashes already read (the cached right edge). Hashes read or
     written are remembered for the life of the store, so a node is fetched at
     most once; :meth:`prefetch` fetches many in one query. Writes of level >= 1
-    are buffered until :meth:`write`; level-0 writes are dropped because the
+    are buffered until :meth:`take_writes`; level-0 writes are dropped because the
     entry row holds the leaf hash.
     """
 
@@ -80,11 +80,10 @@ class DatabaseNodeStore:
         if missing:
             self._seen.update(repository.get_nodes(self._session, missing))
 
-    def write(self) -> None:
-        """Insert the buffered nodes into the session's transaction."""
-        if self._pending:
-            repository.add_nodes(self._session, self._pending)
-            self._pending = []
+    def take_writes(self) -> list[tuple[int, int, bytes]]:
+        """Return the buffered ``(level, index, hash)`` writes of level >= 1, and forget them."""
+        pending, self._pending = self._pending, []
+        return pending
 
     def known(self, ids: Iterable[NodeId]) -> tuple[bytes, ...]:
         """Return the hashes of ``ids``, all of which must be known (read or written)."""
@@ -148,8 +147,7 @@ def open_for_append(
         store.prefetch(right_edge(size))
         if root is not None and tree.root() != root:
             raise LedgerStoreError(
-                f"the stored right edge of the tree of size {size} does not hash to the "
-                f"head's root {root.hex()}"
+                f"the stored right edge of the tree of size {size} does not hash to the head's root {root.hex()}"
             )
     return tree, store
 

@@ -224,9 +224,7 @@ class MerkleTree:
         """
         second_size = self._checked_size(second_size)
         if not 0 <= first_size <= second_size:
-            raise ProofRequestError(
-                f"no consistency proof from tree size {first_size} to {second_size}"
-            )
+            raise ProofRequestError(f"no consistency proof from tree size {first_size} to {second_size}")
         return [self._subtree(nodes) for nodes in _consistency_layout(first_size, second_size)]
 
     def _checked_size(self, size: int | None) -> int:
@@ -330,9 +328,7 @@ def consistency_proof_nodes(first_size: int, second_size: int) -> list[NodeId]:
         ProofRequestError: ``first_size`` is negative or larger than ``second_size``.
     """
     if not 0 <= first_size <= second_size:
-        raise ProofRequestError(
-            f"no consistency proof from tree size {first_size} to {second_size}"
-        )
+        raise ProofRequestError(f"no consistency proof from tree size {first_size} to {second_size}")
     return [node for nodes in _consistency_layout(first_size, second_size) for node in nodes]
 
 

@@ -7,14 +7,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 
 from gateway.clients.api import require_scope
 from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.errors import InputError
 from gateway.node import Node, node_of
+from gateway.observability.metrics import observe_signed
 from gateway.records import repository
 from gateway.records.acknowledgements import acknowledge
-from gateway.records.service import get_record, submit_draft
+from gateway.records.service import Submission, get_record, submit_draft
 from gateway.records.views import delivery_view, record_detail, record_summary
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
@@ -39,6 +41,26 @@ class AcknowledgementRequest(BaseModel):
     officer_ref: str = Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
+def _submit_once_per_key(
+    node: Node, draft: dict[str, Any], actor: str, idempotency_key: str | None
+) -> tuple[Submission, list[dict[str, Any]]]:
+    """Run submit_draft in its own transaction; returns the submission and its deliveries.
+
+    Two concurrent requests with one Idempotency-Key both find the key unused;
+    the loser's insert then violates its unique constraint, and the retry finds
+    the winner's key and replays it (or refuses another draft).
+    """
+    for attempt in range(2):
+        try:
+            with node.transaction() as session:
+                submission = submit_draft(session, node, draft, actor=actor, idempotency_key=idempotency_key)
+                return submission, [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
+        except IntegrityError:
+            if attempt or idempotency_key is None:
+                raise
+    raise AssertionError("unreachable")
+
+
 @router.post("", status_code=202, response_model=SubmissionResponse)
 def submit(
     principal: Writer,
@@ -48,13 +70,10 @@ def submit(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SubmissionResponse:
     """Validate, sign, store and queue a record draft for delivery to its recipients."""
-    with node.transaction() as session:
-        submission = submit_draft(
-            session, node, draft, actor=f"client:{principal.client_id}", idempotency_key=idempotency_key
-        )
-        deliveries = [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
-        record = submission.record
+    submission, deliveries = _submit_once_per_key(node, draft, f"client:{principal.client_id}", idempotency_key)
+    record = submission.record
     node.wake_delivery()
+    observe_signed(node, record.record_type, replayed=submission.replayed)
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/records/{record.record_id}"
@@ -115,6 +134,7 @@ def post_acknowledgement(
         record = submission.record
         deliveries = [delivery_view(d) for d in repository.deliveries_of(session, record.pk)]
     node.wake_delivery()
+    observe_signed(node, record.record_type, replayed=submission.replayed)
     return SubmissionResponse(
         record_id=record.record_id or "", status_url=f"/v1/records/{record.record_id}",
         jws_sha256=record.jws_sha256, deliveries=deliveries,

@@ -147,11 +147,12 @@ class TermsRegistry:
         if isinstance(body, dict):
             outside = fields_outside(body, flows.values())
             refusing = [f for f in flows.values() if f.outside_fields == "refuse" and f.fields is not None]
-            if outside and refusing:
-                raise TermsViolationError(
-                    "field_not_allowed",
-                    f"flow {refusing[0].id} does not allow: {', '.join(outside[:5])}",
-                )
+            for flow in refusing:  # a refusing flow refuses only what its own list leaves out
+                refused = fields_outside(body, [flow])
+                if refused:
+                    raise TermsViolationError(
+                        "field_not_allowed", f"flow {flow.id} does not allow: {', '.join(refused[:5])}"
+                    )
             document["body"] = strip_fields(body, set(outside))
         document["terms"] = version.ref
         record = build_record({**document, "record_id": str(probe.record_id), "created_at": probe.created_at.isoformat()}, at)

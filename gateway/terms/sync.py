@@ -80,6 +80,8 @@ class TermsWatcher:
         return dict(self.node.partner_terms)
 
     def run_forever(self) -> None:
+        # Give partners started alongside (demo, a restarted party) a moment first.
+        self._stop.wait(min(5.0, self.interval_seconds))
         while not self._stop.is_set():
             self.check_all()
             self._stop.wait(self.interval_seconds)

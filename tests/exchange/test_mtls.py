@@ -7,7 +7,7 @@ record claims.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,32 +24,25 @@ from tests.support.exchange import (
     example_draft,
     expired_certificate,
     foreign_ca_certificate,
-    party_certificate,
     partner_client,
+    party_certificate,
     post_jws,
     record_rows,
     sha256_hex,
     signed_record,
-    signed_terms,
     start_node,
     stop_node,
 )
-from tests.support.nodes import Cluster, start_cluster
+from tests.support.nodes import Cluster
 from tests.support.pki import TestPKI, make_test_pki
 
 PROBLEMS = "https://mou-gateway.example/problems/"
 
 
 @pytest.fixture
-def cluster(pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path) -> Iterator[Cluster]:
-    """CO and US nodes (no worker), each on its own fresh database of the current backend."""
-    urls = {p: database_factory.fresh_url() for p in ("CO", "US")}
-    running = start_cluster(
-        pki, urls, tmp_path, parties=("CO", "US"), run_worker=False,
-        terms_files=[signed_terms(pki, tmp_path / "terms")],
-    )
-    yield running
-    running.stop()
+def cluster(shared_receivers: Cluster) -> Cluster:
+    """CO and US nodes (no worker), shared by this module (one pair per backend)."""
+    return shared_receivers
 
 
 def flag_from(pki: TestPKI, originator: str, recipients: list[str]) -> str:
@@ -87,14 +80,16 @@ def test_handshake_refuses_client_without_a_valid_partner_certificate(
     co = cluster["CO"]
     identity = IDENTITIES[identity_kind](pki, tmp_path / "certs")
 
+    before = record_rows(co.node)
+
     error = attempt_post(pki, co.partner_url, identity, tmp_path)
 
     assert isinstance(error, httpx.ConnectError | httpx.ReadError | httpx.RemoteProtocolError | httpx.WriteError)
-    assert record_rows(co.node) == 0
+    assert record_rows(co.node) == before
     # The same listener admits a valid partner certificate (the refusal is not a broken listener).
     with partner_client(pki, co.partner_url, party_certificate(pki, "PA"), "CO", tmp_path) as client:
         assert post_jws(client, flag_from(pki, "PA", ["CO"])).status_code == 201
-    assert record_rows(co.node) == 1
+    assert record_rows(co.node) == before + 1
 
 
 def test_handshake_refuses_revoked_certificate(
@@ -118,6 +113,7 @@ def test_handshake_refuses_revoked_certificate(
 
 def test_client_refuses_server_of_another_party(pki: TestPKI, cluster: Cluster, tmp_path: Path) -> None:
     co = cluster["CO"]
+    before = record_rows(co.node)
     pa = party_certificate(pki, "PA")
     expecting_us = client_context(pa.cert, pa.key, pki.bundle(), tmp_path / "tls", "US")
     with (
@@ -125,7 +121,7 @@ def test_client_refuses_server_of_another_party(pki: TestPKI, cluster: Cluster, 
         pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
     ):
         post_jws(client, flag_from(pki, "PA", ["CO", "US"]))
-    assert record_rows(co.node) == 0
+    assert record_rows(co.node) == before
     # Expecting CO, the very same client certificate reaches CO.
     expecting_co = client_context(pa.cert, pa.key, pki.bundle(), tmp_path / "tls", "CO")
     with httpx.Client(base_url=co.partner_url, verify=expecting_co, timeout=10) as client:
@@ -154,6 +150,7 @@ def test_peer_must_be_the_originator(pki: TestPKI, cluster: Cluster, tmp_path: P
     """CO relays a record PA signed (addressed to CO and US) to US: US signs a rejection."""
     us = cluster["US"]
     jws = flag_from(pki, "PA", ["CO", "US"])
+    before = record_rows(us.node)
     with partner_client(pki, us.partner_url, party_certificate(pki, "CO"), "US", tmp_path) as client:
         response = post_jws(client, jws)
 
@@ -162,7 +159,7 @@ def test_peer_must_be_the_originator(pki: TestPKI, cluster: Cluster, tmp_path: P
         response.text, pki.bundle(), datetime.now(UTC), receiver="US", jws_sha256=sha256_hex(jws)
     ).payload
     assert (receipt.verdict.value, receipt.reason_code, receipt.sender) == ("rejected", "peer_mismatch", "CO")
-    assert record_rows(us.node) == 1  # kept for audit, as invalid
+    assert record_rows(us.node) == before + 1  # kept for audit, as invalid
 
 
 @pytest.mark.xfail(
@@ -203,13 +200,14 @@ def test_record_not_addressed_to_receiver_is_rejected(pki: TestPKI, cluster: Clu
 def test_replay_answers_200_with_the_same_receipt(pki: TestPKI, cluster: Cluster, tmp_path: Path) -> None:
     co = cluster["CO"]
     jws = flag_from(pki, "PA", ["CO"])
+    before = record_rows(co.node)
     with partner_client(pki, co.partner_url, party_certificate(pki, "PA"), "CO", tmp_path) as client:
         first = post_jws(client, jws)
         second = post_jws(client, jws)
 
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.content == first.content
-    assert record_rows(co.node) == 1
+    assert record_rows(co.node) == before + 1
 
 
 @pytest.mark.parametrize("change", ["re-signed", "body-changed"])
@@ -224,6 +222,7 @@ def test_same_record_id_with_other_bytes_is_a_conflict(
     second = signed_record(pki, "PA", document)  # ECDSA signatures differ on every signing
     assert str(second.record.record_id) == str(first.record.record_id)
     assert second.jws != first.jws
+    before = record_rows(co.node)
 
     with partner_client(pki, co.partner_url, party_certificate(pki, "PA"), "CO", tmp_path) as client:
         accepted = post_jws(client, first.jws)
@@ -235,7 +234,7 @@ def test_same_record_id_with_other_bytes_is_a_conflict(
     problem = conflict.json()
     assert problem["type"] == PROBLEMS + "record-id-conflict"
     assert problem["status"] == 409
-    assert record_rows(co.node) == 1
+    assert record_rows(co.node) == before + 1
 
 
 # -- listeners are never mixed ------------------------------------------------
@@ -246,12 +245,13 @@ def test_partner_routes_are_absent_from_the_agency_listener(
     path: str, pki: TestPKI, cluster: Cluster
 ) -> None:
     co = cluster["CO"]
+    before = record_rows(co.node)
     response = httpx.post(
         f"{co.agency_url}{path}", content=flag_from(pki, "PA", ["CO"]), headers={"Content-Type": JOSE}
     )
     assert response.status_code == 404
     assert response.json()["type"] == PROBLEMS + "not-found"
-    assert record_rows(co.node) == 0
+    assert record_rows(co.node) == before
 
 
 @pytest.mark.parametrize(

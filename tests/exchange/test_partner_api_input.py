@@ -24,60 +24,39 @@ from gateway.trust.errors import PartyMismatchError, SchemaViolationError
 from gateway.trust.jws import RECEIPT_TYP, RECORD_TYP, sign_compact
 from gateway.trust.keys import SigningKey
 from gateway.trust.pki import init_party
-from tests.support.databases import DatabaseFactory
 from tests.support.exchange import (
     BATCH_PATH,
     JOSE,
     RECORDS_PATH,
     example_draft,
     mtls_context,
-    party_certificate,
     partner_client,
+    party_certificate,
     post_jws,
     record_rows,
     sha256_hex,
     signed_record,
-    start_node,
-    stop_node,
+    tampered_copy,
 )
-from tests.support.nodes import RunningNode
+from tests.support.nodes import Cluster, RunningNode
 from tests.support.pki import TestPKI
 
 PROBLEMS = "https://mou-gateway.example/problems/"
 PROBLEM_JSON = "application/problem+json"
 
-Receiver = Callable[..., RunningNode]
 
 
 @pytest.fixture
-def start_receiver(
-    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path
-) -> Iterator[Receiver]:
-    """Start CO nodes (no worker, fresh database of the current backend) with settings overrides."""
-    started: list[RunningNode] = []
-
-    def start(**overrides: Any) -> RunningNode:  # noqa: ANN401
-        running = start_node(
-            pki, "CO", database_factory.fresh_url(), tmp_path / f"node{len(started)}", **overrides
-        )
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        stop_node(running)
-
-
-@pytest.fixture
-def co(start_receiver: Receiver) -> RunningNode:
-    return start_receiver()
+def co(shared_receivers: Cluster) -> RunningNode:
+    """CO's node, shared by this module (one per backend)."""
+    return shared_receivers["CO"]
 
 
 def pa_client(pki: TestPKI, node: RunningNode, tmp_path: Path) -> AbstractContextManager[httpx.Client]:
     return partner_client(pki, node.partner_url, party_certificate(pki, "PA"), "CO", tmp_path)
 
 
-def pa_flag(pki: TestPKI, **changes: Any) -> str:  # noqa: ANN401
+def pa_flag(pki: TestPKI, **changes: Any) -> str:
     changes.setdefault("recipients", ["CO"])
     return signed_record(pki, "PA", example_draft("criminal_network_flag", **changes)).jws
 
@@ -105,10 +84,11 @@ def test_wrong_content_type_is_415(
     content_type: str | None, pki: TestPKI, co: RunningNode, tmp_path: Path
 ) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
+    before = record_rows(co.node)
     with pa_client(pki, co, tmp_path) as client:
         response = client.post(RECORDS_PATH, content=pa_flag(pki).encode(), headers=headers)
     assert_problem(response, 415, "unsupported-media-type")
-    assert record_rows(co.node) == 0
+    assert record_rows(co.node) == before
 
 
 def test_media_type_parameters_are_ignored(pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
@@ -121,9 +101,9 @@ def test_media_type_parameters_are_ignored(pki: TestPKI, co: RunningNode, tmp_pa
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_body_over_the_limit_is_413(
-    framing: str, pki: TestPKI, start_receiver: Receiver, tmp_path: Path
+    framing: str, pki: TestPKI, limited_co: RunningNode, tmp_path: Path
 ) -> None:
-    small = start_receiver(max_record_bytes=1024)
+    small, before = limited_co, record_rows(limited_co.node)
     jws = pa_flag(pki).encode()
     assert len(jws) > 1024
     content: bytes | Iterator[bytes] = jws
@@ -134,7 +114,7 @@ def test_body_over_the_limit_is_413(
         if framing == "chunked":
             assert "content-length" not in response.request.headers
     assert_problem(response, 413, "payload-too-large")
-    assert record_rows(small.node) == 0
+    assert record_rows(small.node) == before
 
 
 def _jws_with_header(header: dict[str, Any], payload: bytes = b"{}") -> bytes:
@@ -160,26 +140,25 @@ MALFORMED: dict[str, bytes] = {
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_malformed_jws_is_422_malformed_jws(case: str, pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
+    before = record_rows(co.node)
     with pa_client(pki, co, tmp_path) as client:
         response = post_jws(client, MALFORMED[case])
     assert_problem(response, 422, "malformed-jws")
-    assert record_rows(co.node) == 0
+    assert record_rows(co.node) == before
 
 
 def test_a_receipt_posted_as_a_record_is_malformed(pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
+    before = record_rows(co.node)
     with pa_client(pki, co, tmp_path) as client:
         receipt = post_jws(client, pa_flag(pki)).text
         response = post_jws(client, receipt)
     problem = assert_problem(response, 422, "malformed-jws")
     assert RECORD_TYP in problem["detail"]
-    assert record_rows(co.node) == 1
+    assert record_rows(co.node) == before + 1  # the record, not the receipt
 
 
 def _tampered(pki: TestPKI) -> str:
-    header, payload, signature = pa_flag(pki).split(".")
-    document = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    document["body"]["subject_status"] = "convicted"
-    return ".".join([header, b64url(canonicalize(document)), signature])
+    return tampered_copy(pa_flag(pki))
 
 
 def _foreign_signer(pki: TestPKI, tmp_path: Path) -> str:
@@ -227,6 +206,7 @@ def test_verifiable_but_refused_record_gets_a_signed_rejection(
 ) -> None:
     make, reason_code = REFUSED[case]
     jws = make(pki, tmp_path)
+    before = record_rows(co.node)
     with pa_client(pki, co, tmp_path) as client:
         response = post_jws(client, jws)
     assert response.status_code == 201, response.text
@@ -234,7 +214,7 @@ def test_verifiable_but_refused_record_gets_a_signed_rejection(
         response.text, pki.bundle(), datetime.now(UTC), receiver="CO", jws_sha256=sha256_hex(jws)
     ).payload
     assert (receipt.verdict.value, receipt.reason_code) == ("rejected", reason_code)
-    assert record_rows(co.node) == 1  # kept for audit
+    assert record_rows(co.node) == before + 1  # kept for audit
 
 
 # -- receipts ----------------------------------------------------------------
@@ -275,6 +255,7 @@ def test_concurrent_identical_posts_store_one_copy_and_answer_one_receipt(
     pki: TestPKI, co: RunningNode, tmp_path: Path
 ) -> None:
     jws = pa_flag(pki)
+    before = record_rows(co.node)
     context = mtls_context(pki, party_certificate(pki, "PA"), "CO", tmp_path)
     start = threading.Barrier(6)
 
@@ -289,7 +270,7 @@ def test_concurrent_identical_posts_store_one_copy_and_answer_one_receipt(
 
     assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
     assert len({r.content for r in responses}) == 1
-    assert record_rows(co.node) == 1
+    assert record_rows(co.node) == before + 1
 
 
 # -- batches -----------------------------------------------------------------
@@ -318,10 +299,11 @@ def post_batch(client: httpx.Client, body: bytes) -> httpx.Response:
          "nan", "not-utf8", "deeply-nested"],
 )
 def test_garbage_batch_is_400_malformed_batch(body: bytes, pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
+    before = record_rows(co.node)
     with pa_client(pki, co, tmp_path) as client:
         response = post_batch(client, body)
     assert_problem(response, 400, "malformed-batch")
-    assert record_rows(co.node) == 0
+    assert record_rows(co.node) == before
 
 
 def test_batch_needs_json_content_type(pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
@@ -331,8 +313,8 @@ def test_batch_needs_json_content_type(pki: TestPKI, co: RunningNode, tmp_path: 
     assert_problem(response, 415, "unsupported-media-type")
 
 
-def test_oversized_batch_is_413(pki: TestPKI, start_receiver: Receiver, tmp_path: Path) -> None:
-    limited = start_receiver(max_batch_records=2)
+def test_oversized_batch_is_413(pki: TestPKI, limited_co: RunningNode, tmp_path: Path) -> None:
+    limited, before = limited_co, record_rows(limited_co.node)
     records = [pa_flag(pki) for _ in range(3)]
     with pa_client(pki, limited, tmp_path) as client:
         too_many = post_batch(client, json.dumps({"records": records}).encode())
@@ -340,7 +322,7 @@ def test_oversized_batch_is_413(pki: TestPKI, start_receiver: Receiver, tmp_path
     assert_problem(too_many, 413, "batch-too-large")
     assert at_limit.status_code == 200
     assert [r["status"] for r in at_limit.json()["results"]] == [201, 201]
-    assert record_rows(limited.node) == 2
+    assert record_rows(limited.node) == before + 2
 
 
 @pytest.mark.xfail(
@@ -348,8 +330,10 @@ def test_oversized_batch_is_413(pki: TestPKI, start_receiver: Receiver, tmp_path
     reason="BUG: the batch endpoint does not apply max_record_bytes to its items; a record refused "
     "with 413 on POST /v1/exchange/records is accepted inside a batch",
 )
-def test_batch_items_obey_the_record_size_limit(pki: TestPKI, start_receiver: Receiver, tmp_path: Path) -> None:
-    small = start_receiver(max_record_bytes=1024)
+def test_batch_items_obey_the_record_size_limit(
+    pki: TestPKI, limited_co: RunningNode, tmp_path: Path
+) -> None:
+    small = limited_co
     jws = pa_flag(pki)
     assert len(jws) > 1024
     with pa_client(pki, small, tmp_path) as client:
@@ -365,6 +349,7 @@ def test_mixed_batch_answers_each_item(pki: TestPKI, co: RunningNode, tmp_path: 
     conflicting = signed_record(pki, "PA", good.record.model_dump(mode="json")).jws  # same id, new bytes
     not_addressed = pa_flag(pki, recipients=["US"])
     items = [good.jws, "not a jws", _tampered(pki), good.jws, conflicting, not_addressed]
+    before = record_rows(co.node)
 
     with pa_client(pki, co, tmp_path) as client:
         response = post_batch(client, json.dumps({"records": items}).encode())
@@ -385,7 +370,7 @@ def test_mixed_batch_answers_each_item(pki: TestPKI, co: RunningNode, tmp_path: 
         assert receipt.verdict.value == results[index]["verdict"]
         verdicts[index] = (receipt.verdict.value, receipt.reason_code)
     assert verdicts == {0: ("accepted", None), 2: ("rejected", "bad_signature"), 5: ("rejected", "not_addressed")}
-    assert record_rows(co.node) == 3  # good, tampered, not addressed; nothing for 1, 3, 4
+    assert record_rows(co.node) == before + 3  # good, tampered, not addressed; nothing for 1, 3, 4
 
     # The batch's receipts are the ones a single POST of the same bytes answers.
     with pa_client(pki, co, tmp_path) as client:

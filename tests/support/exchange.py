@@ -5,6 +5,7 @@ Everything here talks to real sockets on 127.0.0.1; nothing patches the gateway.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.serialization import Encoding
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from gateway.exchange.models import Delivery
@@ -29,7 +31,8 @@ from gateway.node import Node, build_node
 from gateway.records.models import StoredRecord
 from gateway.records.signing import SignedRecord, build_record, sign_record
 from gateway.server import NodeServer, bind
-from gateway.terms.document import EXAMPLE_TERMS, signed_copy
+from gateway.settings import Settings, load_settings
+from gateway.trust.canonical import canonicalize
 from gateway.trust.keys import generate_private_key, write_private_key
 from gateway.trust.pki import PartyFiles, issue_certificate, issue_from_dir, make_root_ca
 from tests.support.nodes import RunningNode, node_settings
@@ -44,7 +47,7 @@ BATCH_PATH = "/v1/exchange/records:batch"
 # -- records ---------------------------------------------------------------
 
 
-def example_draft(record_type: str, **changes: Any) -> dict[str, Any]:  # noqa: ANN401
+def example_draft(record_type: str, **changes: Any) -> dict[str, Any]:
     """Return a fresh copy of the committed example draft, with top-level ``changes``."""
     draft: dict[str, Any] = json.loads((EXAMPLES / f"{record_type}.json").read_text("utf-8"))
     draft.update(copy.deepcopy(changes))
@@ -56,18 +59,20 @@ def signed_record(pki: TestPKI, party: str, draft: dict[str, Any]) -> SignedReco
     return sign_record(build_record(draft, datetime.now(UTC)), pki.signing_key(party))
 
 
+def tampered_copy(jws: str) -> str:
+    """Return ``jws`` with its payload altered (subject_status) and the old signature kept."""
+    header, payload, signature = jws.split(".")
+    document = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    document["body"]["subject_status"] = "convicted" if document["body"]["subject_status"] != "convicted" else "suspect"
+    altered = base64.urlsafe_b64encode(canonicalize(document)).rstrip(b"=").decode("ascii")
+    return ".".join([header, altered, signature])
+
+
 def sha256_hex(data: str | bytes) -> str:
     return hashlib.sha256(data.encode("ascii") if isinstance(data, str) else data).hexdigest()
 
 
 # -- nodes -----------------------------------------------------------------
-
-
-def signed_terms(pki: TestPKI, out: Path) -> Path:
-    """Write the example MOU terms signed by every party of ``pki``; return the file."""
-    path = out / EXAMPLE_TERMS.name
-    signed_copy(EXAMPLE_TERMS, path, {party: pki.signing_key(party) for party in pki.parties})
-    return path
 
 
 def start_node(
@@ -79,13 +84,9 @@ def start_node(
     partners: dict[str, str] | None = None,
     run_worker: bool = False,
     partner_socket: socket.socket | None = None,
-    **extra: Any,  # noqa: ANN401 - Settings fields
+    **extra: Any,
 ) -> RunningNode:
-    """Start one node on 127.0.0.1 with exactly ``partners`` (party → partner URL).
-
-    Unless ``terms_files`` is given, the node holds the example terms signed by all parties.
-    """
-    extra.setdefault("terms_files", [signed_terms(pki, workdir / f"terms-{party.lower()}")])
+    """Start one node on 127.0.0.1 with exactly ``partners`` (party → partner URL)."""
     settings = node_settings(pki, party, database_url, workdir / party.lower(), partners or {}, **extra)
     node = build_node(settings)
     try:
@@ -256,7 +257,7 @@ class FakePartner:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 outer.bodies.append(body)
                 status, media_type, payload = answer(body)
@@ -266,7 +267,7 @@ class FakePartner:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -288,3 +289,34 @@ class FakePartner:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(10)
+
+
+# -- configuration files -----------------------------------------------------
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def write_settings_toml(path: Path, settings: Settings) -> Path:
+    """Write ``settings`` as a ``[gateway]`` TOML file that ``--config`` loads back unchanged."""
+    lines = ["[gateway]"]
+    tables: list[str] = []
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, dict):
+            tables += [f"\n[gateway.{name}]", *(f"{k} = {_toml_value(v)}" for k, v in value.items())]
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    path.write_text("\n".join(lines + tables) + "\n", "utf-8")
+    assert load_settings(path) == settings
+    return path

@@ -1,0 +1,122 @@
+"""``gateway officers``: liaison officer accounts for the web console."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout
+from gateway.console import service
+from gateway.console.schemas import Role
+from gateway.db import make_engine, make_sessionmaker, transaction
+from gateway.migrate import current_revision
+from gateway.node import utc_now
+from gateway.settings import Settings
+
+app = typer.Typer(help="Officer accounts for the web console (/console).", no_args_is_help=True)
+
+_SETUP_HINT = "check data_dir or database_url, and run `gateway db upgrade` first"
+
+
+@contextmanager
+def _node_database(settings: Settings) -> Iterator[Session]:
+    """Yield a session in one transaction on the node's database; exit 1 if it is not migrated."""
+    engine = make_engine(settings.sqlalchemy_url())
+    try:
+        try:
+            revision = current_revision(engine)
+        except OperationalError as exc:
+            fail(f"cannot open the node's database: {exc.orig}", hint=_SETUP_HINT)
+        if revision is None:
+            fail("the node's database has no schema", hint=_SETUP_HINT)
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def terminal_qr(uri: str) -> str | None:
+    """Return ``uri`` as a QR code drawn with block characters, or None without segno."""
+    try:
+        import segno
+    except ImportError:  # optional: the URI alone is enough to enrol
+        return None
+    buffer = io.StringIO()
+    segno.make(uri, error="m").terminal(out=buffer, compact=True)
+    return buffer.getvalue()
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Option(help="Login name: 3-64 of a-z 0-9 . _ -")],
+    role: Annotated[Role, typer.Option(help="viewer reads; reviewer also answers; admin also administers.")],
+    officer_ref: Annotated[
+        str | None, typer.Option(help="Reference put on acknowledgements they sign (default: the name).")
+    ] = None,
+    qr: Annotated[bool, typer.Option(help="Draw the TOTP enrolment URI as a QR code.")] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Create an officer; print a one-time password and the TOTP enrolment URI (shown once)."""
+    settings = settings_from(config)
+    with _node_database(settings) as session:
+        created = service.create_officer(
+            session,
+            name,
+            role,
+            utc_now(),
+            issuer=f"MOU Gateway {settings.party}",
+            actor="cli",
+            officer_ref=officer_ref,
+        )
+    stdout.print(f"officer:            {created.username} ({created.role.value})", soft_wrap=True)
+    stdout.print(f"one-time password:  {created.password}", soft_wrap=True)
+    stdout.print(f"totp secret:        {created.totp_secret}", soft_wrap=True)
+    stdout.print(f"totp enrolment uri: {escape(created.otpauth_uri)}", soft_wrap=True)
+    drawing = terminal_qr(created.otpauth_uri) if qr else None
+    if drawing:
+        stdout.print(drawing, markup=False, highlight=False, soft_wrap=True)
+    stderr.print(
+        "[yellow]warning:[/yellow] hand these over securely now: the gateway stores only an "
+        "argon2id hash of the password, which must be changed at first sign-in.",
+        soft_wrap=True,
+    )
+
+
+@app.command("list")
+def list_(config: ConfigOption = None) -> None:
+    """List officers with their role and lock state (never passwords or TOTP seeds)."""
+    now = utc_now()
+    with _node_database(settings_from(config)) as session:
+        officers = service.list_officers(session)
+    if not officers:
+        stdout.print("no officers; create one with `gateway officers add`")
+        return
+    for officer in officers:
+        if officer.disabled_at is not None:
+            state = "disabled"
+        elif officer.locked_until is not None and officer.locked_until > now:
+            state = f"locked until {officer.locked_until:%Y-%m-%dT%H:%MZ}"
+        else:
+            state = "active"
+        stdout.print(
+            f"{escape(officer.username):<24} {officer.role.value:<9} {state:<28} {escape(officer.officer_ref)}",
+            soft_wrap=True,
+        )
+
+
+@app.command("unlock")
+def unlock(
+    name: Annotated[str, typer.Argument(help="Login name of the officer.")],
+    config: ConfigOption = None,
+) -> None:
+    """Lift a lockout after repeated failed sign-ins."""
+    with _node_database(settings_from(config)) as session:
+        service.unlock_officer(session, name)
+    stdout.print(f"officer {escape(name)} unlocked")

@@ -1,0 +1,39 @@
+"""``gateway worker``'s own /metrics and /healthz (worker_metrics_port)."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+
+from gateway.observability.exposition import start_worker_endpoint
+from tests.observability.conftest import BuildNode, sample
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_worker_endpoint_is_off_by_default(build_test_node: BuildNode) -> None:
+    assert start_worker_endpoint(build_test_node()) is None
+
+
+def test_worker_endpoint_serves_the_nodes_metrics_and_health(build_test_node: BuildNode) -> None:
+    node = build_test_node(worker_metrics_port=_free_port(), agency_host="127.0.0.1")
+    server = start_worker_endpoint(node)
+    assert server is not None
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        metrics = httpx.get(f"{base}/metrics", timeout=10)
+        health = httpx.get(f"{base}/healthz", timeout=10)
+        missing = httpx.get(f"{base}/other", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert metrics.status_code == 200
+    assert sample(metrics.text, "mou_gateway_database_up") == 1.0
+    assert sample(metrics.text, "mou_gateway_delivery_attempts_total", partner="CO", outcome="delivered") == 0.0
+    assert health.json() == {"status": "ok", "party": "PA", "role": "worker"}
+    assert missing.status_code == 404
