@@ -103,7 +103,11 @@ class NodeServer:
         return context
 
     def _configs(self) -> tuple[uvicorn.Config, uvicorn.Config]:
-        common = {"log_level": "warning", "lifespan": "off", "access_log": False, "server_header": False}
+        common = {
+            "log_level": "warning", "lifespan": "off", "access_log": False, "server_header": False,
+            # Keep-alive connections of partners must not hold a shutdown for long.
+            "timeout_graceful_shutdown": 5,
+        }
         partner = uvicorn.Config(
             create_partner_app(self.node), http=PeerCertProtocol,
             ssl_context_factory=self._partner_ssl, timeout_keep_alive=30, **common,  # type: ignore[arg-type]

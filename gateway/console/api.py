@@ -19,6 +19,7 @@ from gateway.console.errors import (
     ActionRefused,
     ConsoleError,
     LoginRequired,
+    OfficerNotFound,
     PageNotFound,
     PasswordChangeRequired,
 )
@@ -73,9 +74,9 @@ def _page(value: str | None) -> int:
     return int(value) if value and value.isdigit() and 0 < int(value) < 100_000 else 1
 
 
-def _pk(value: str) -> int:
+def _pk(value: str, what: str = "record") -> int:
     if not value.isdigit() or len(value) > 12:
-        raise PageNotFound(f"no record {value[:20]!r} at this node")
+        raise PageNotFound(f"no {what} {value[:20]!r} at this node")
     return int(value)
 
 
@@ -206,7 +207,7 @@ def outbox(
 def retry(node: NodeDep, officer: Admin, delivery_pk: str) -> Response:
     """Queue a dead delivery again (admin)."""
     try:
-        retry_delivery(node, _pk(delivery_pk), actor=officer.actor)
+        retry_delivery(node, _pk(delivery_pk, "delivery"), actor=officer.actor)
     except DeliveryNotFoundError as exc:
         raise ActionRefused(exc.detail) from exc
     return redirect(f"{CONSOLE_PREFIX}/outbox")
@@ -251,11 +252,14 @@ def change_officer(node: NodeDep, officer: Admin, username: str, change: str) ->
         raise PageNotFound(f"no such change {change[:20]!r}")
     if username == officer.username and change == "disable":
         raise ActionRefused("you cannot disable your own account")
-    with node.transaction() as session:
-        if change == "unlock":
-            service.unlock_officer(session, username)
-        else:
-            service.set_disabled(session, username, change == "disable", node.now())
+    try:
+        with node.transaction() as session:
+            if change == "unlock":
+                service.unlock_officer(session, username)
+            else:
+                service.set_disabled(session, username, change == "disable", node.now())
+    except OfficerNotFound as exc:
+        raise PageNotFound(exc.detail) from exc
     return redirect(f"{CONSOLE_PREFIX}/officers")
 
 

@@ -121,7 +121,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "handling.H2": ("named unit only", "solo la unidad designada"),
     "handling.H3": ("do not disseminate further", "no difundir"),
     # record page
-    "record.unknown_type": ("Unreadable record", "Registro ilegible"),
+    "record.unknown_type": ("Unverified record", "Registro no verificado"),
     "record.envelope": ("Envelope", "Sobre"),
     "record.content": ("Content", "Contenido"),
     "record.invalid_explained": (

@@ -8,7 +8,7 @@ same headers (``install_security_headers``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -49,12 +49,15 @@ def when(value: object) -> str:
     """Jinja filter: a datetime or RFC 3339 string as ``YYYY-MM-DD HH:MM:SS UTC``."""
     if value is None or value == "":
         return "—"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-    text = str(value)
-    if "T" in text and text.endswith("Z"):
-        return text.replace("T", " ").removesuffix("Z") + " UTC"
-    return text
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value  # a date or free text: shown as it is
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
 
 
 def build_templates() -> Jinja2Templates:

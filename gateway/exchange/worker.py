@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from gateway.errors import ConfigurationError
 from gateway.exchange import repository
 from gateway.exchange.client import PartnerClients
 from gateway.exchange.errors import DeliveryNotFoundError
@@ -92,6 +93,9 @@ class DeliveryWorker:
             response = self.clients.post_record(job.recipient, job.jws, correlation)
         except httpx.HTTPError as exc:
             return self._failed(job, f"{type(exc).__name__}: {exc}"[:300], terminal=False)
+        except ConfigurationError as exc:
+            # e.g. no partner URL for this recipient: fail this job, not the whole batch.
+            return self._failed(job, exc.cli_message()[:300], terminal=False)
         if response.status_code in (200, 201):
             observe_receipt_latency(self.node, job.recipient, response.elapsed.total_seconds())
             try:

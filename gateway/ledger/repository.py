@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, exists, insert, select, tuple_, update
+from sqlalchemy import Table, Update, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from gateway.ledger.merkle import EMPTY_ROOT
 from gateway.ledger.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode, WitnessStatus
@@ -64,6 +66,30 @@ def lock_head(session: Session) -> tuple[int, bytes | None]:
     return size, root_hash
 
 
+_ENTRY_COLUMNS = ("index", "event", "actor", "subject", "at", "detail_sha256", "leaf_hash")
+_MOVE_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(size=bindparam("head_size"), root_hash=bindparam("head_root"))
+)
+_INSERT_ENTRY = insert(_ENTRIES)
+_INSERT_NODES = insert(_NODES)
+
+
+@functools.lru_cache(maxsize=64)
+def _postgres_append(nodes: int) -> Update:
+    # One statement, one round trip: the inserts ride along as CTEs of the head
+    # update. Built once per number of new nodes (at most ~50), then reused.
+    statement = _MOVE_HEAD.add_cte(
+        insert(_ENTRIES).values({column: bindparam(f"e_{column}") for column in _ENTRY_COLUMNS}).cte("new_entry")
+    )
+    if nodes:
+        rows: list[dict[str, BindParameter[Any]]] = [
+            {"level": bindparam(f"n{n}_level"), "index": bindparam(f"n{n}_index"), "hash": bindparam(f"n{n}_hash")}
+            for n in range(nodes)
+        ]
+        statement = statement.add_cte(insert(_NODES).values(rows).cte("new_nodes"))
+    return statement
+
+
 def write_append(
     session: Session,
     entry: Mapping[str, object],
@@ -73,19 +99,19 @@ def write_append(
 ) -> None:
     """Insert one entry and its completed subtrees, and move the head (the caller holds its lock)."""
     connection = session.connection()
-    move_head = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(size=size, root_hash=root_hash)
-    node_rows = [{"level": level, "index": index, "hash": value} for level, index, value in nodes]
     if connection.dialect.name == "postgresql":
-        # One round trip instead of three: the inserts ride along as CTEs.
-        move_head = move_head.add_cte(insert(_ENTRIES).values(dict(entry)).cte("new_entry"))
-        if node_rows:
-            move_head = move_head.add_cte(insert(_NODES).values(node_rows).cte("new_nodes"))
-        connection.execute(move_head)
+        params: dict[str, object] = {"head_size": size, "head_root": root_hash}
+        params.update({f"e_{column}": entry[column] for column in _ENTRY_COLUMNS})
+        for n, (level, index, value) in enumerate(nodes):
+            params.update({f"n{n}_level": level, f"n{n}_index": index, f"n{n}_hash": value})
+        connection.execute(_postgres_append(len(nodes)), params)
     else:
-        connection.execute(insert(_ENTRIES), dict(entry))
-        if node_rows:
-            connection.execute(insert(_NODES), node_rows)
-        connection.execute(move_head)
+        connection.execute(_INSERT_ENTRY, dict(entry))
+        if nodes:
+            connection.execute(
+                _INSERT_NODES, [{"level": level, "index": index, "hash": value} for level, index, value in nodes]
+            )
+        connection.execute(_MOVE_HEAD, {"head_size": size, "head_root": root_hash})
     _remember_head(session, size, root_hash)
 
 
@@ -142,11 +168,15 @@ def get_nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
         rows = session.execute(select(LedgerEntry.index, LedgerEntry.leaf_hash).where(LedgerEntry.index.in_(leaves)))
         found.update({(0, int(index)): bytes(value) for index, value in rows})
     if inner:
-        nodes = session.execute(
-            select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
-                tuple_(LedgerNode.level, LedgerNode.index).in_(inner)
-            )
+        # Grouped by level rather than a row-value IN, which SQLite answers
+        # with a full table scan; both backends use the primary key for this.
+        by_level: dict[int, list[int]] = {}
+        for level, index in inner:
+            by_level.setdefault(level, []).append(index)
+        condition = or_(
+            *(and_(LedgerNode.level == level, LedgerNode.index.in_(indices)) for level, indices in by_level.items())
         )
+        nodes = session.execute(select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(condition))
         found.update({(int(level), int(index)): bytes(value) for level, index, value in nodes})
     return found
 

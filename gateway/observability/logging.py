@@ -152,5 +152,8 @@ def configure_logging(level: str, log_format: LogFormat = "json", stream: TextIO
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO; deliveries and witnessing have their own lines.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(level if level == "DEBUG" else "WARNING")
     logging.captureWarnings(True)
     return handler

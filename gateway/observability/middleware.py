@@ -26,6 +26,8 @@ Listener = Literal["agency", "partner"]
 
 access_log = logging.getLogger("gateway.access")
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 # Probes and scrapes: never rate limited, logged only at DEBUG.
 OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -133,7 +135,8 @@ class ObservabilityMiddleware:
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = _route_label(scope)
         method = str(scope.get("method", ""))
-        self.metrics.http_requests.labels(self.listener, method, route, str(status)).inc()
+        method_label = method if method in KNOWN_METHODS else "other"  # a label value nobody can invent
+        self.metrics.http_requests.labels(self.listener, method_label, route, str(status)).inc()
         self.metrics.http_duration.labels(self.listener, route).observe(seconds)
         path = str(scope.get("path", ""))
         access_log.log(

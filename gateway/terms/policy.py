@@ -116,11 +116,11 @@ def check_record(terms: Terms, flows: dict[str, Flow], record: Record, body: dic
         raise TermsViolationError(
             "field_not_allowed", f"fields outside the flow: {', '.join(outside[:5])}"
         )
-    _check_prohibitions(terms, record)
+    _check_prohibitions(terms, record, list(flows))
     _check_retention(terms, record)
 
 
-def _check_prohibitions(terms: Terms, record: Record) -> None:
+def _check_prohibitions(terms: Terms, record: Record, recipients: list[str]) -> None:
     rules = terms.prohibitions
     if isinstance(record, CriminalNetworkFlagRecord):
         age = record.body.subject.age_on(record.created_at.date())
@@ -130,7 +130,8 @@ def _check_prohibitions(terms: Terms, record: Record) -> None:
                 f"no criminal-network flag about a person under {rules.minimum_flag_subject_age}",
             )
     if rules.no_records_to_nationality_state_with_pending_protection_claim:
-        for recipient in record.recipients:
+        # Only the recipients this decision is about: a receiver judges itself.
+        for recipient in recipients:
             country = PARTY_COUNTRY.get(recipient)
             for person in _people(record):
                 if person.protection_claim_pending and person.nationality == country:
@@ -146,10 +147,10 @@ def _check_retention(terms: Terms, record: Record) -> None:
     days = terms.retention_days(record.record_type, status)
     if days is None:
         return
-    kept = (record.expires_at - record.created_at).days
+    kept = (record.expires_at - record.created_at).total_seconds() / 86400
     if kept > days:
         raise TermsViolationError(
             "retention_exceeded",
-            f"expires_at keeps the record {kept} days; the terms allow {days} for "
+            f"expires_at keeps the record {kept:.1f} days; the terms allow {days} for "
             f"{record.record_type.value}{f' ({status.value})' if status else ''}",
         )

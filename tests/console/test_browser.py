@@ -65,8 +65,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for this module only: Playwright's sync API holds an event loop while it runs."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     try:
@@ -126,11 +127,11 @@ def page(browser: Browser) -> Iterator[Page]:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def officer(running: RunningNode, role: Role) -> NewOfficer:
+def officer(running: RunningNode, role: Role, name: str = "") -> NewOfficer:
     with running.node.transaction() as session:
         return service.create_officer(
             session,
-            unique_name(role.value),
+            name or unique_name(role.value),
             role,
             running.node.now(),
             issuer=f"MOU Gateway {running.party}",
@@ -404,7 +405,7 @@ def test_screenshots_of_the_inbox_and_a_record(cluster: Cluster, page: Page, pki
         received_pk(co, record_id)
     pk = received_pk(co, manifest_id)
 
-    log_in(page, co, officer(co, Role.REVIEWER))
+    log_in(page, co, officer(co, Role.REVIEWER, name="ana.restrepo"))
     target = Path(os.environ.get("CONSOLE_SCREENSHOTS_DIR") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     page.goto(f"{co.agency_url}/console/inbox")

@@ -403,3 +403,20 @@ async def test_ledger_and_terms_pages(http: httpx.AsyncClient, node: Node) -> No
     terms = await http.get("/console/terms")
     assert terms.status_code == 200
     assert "pa-co-us.yaml" in terms.text
+
+
+async def test_admin_disables_an_officer_and_their_session_ends(http: httpx.AsyncClient, node: Node) -> None:
+    from gateway.app import create_agency_app
+
+    transport = httpx.ASGITransport(app=create_agency_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://agency.test") as other:
+        viewer, _ = await signed_in(other, node, Role.VIEWER)
+        admin, csrf = await signed_in(http, node, Role.ADMIN)
+        response = await http.post(f"/console/officers/{viewer.username}/disable", data={"csrf_token": csrf})
+        assert (response.status_code, response.headers["location"]) == (303, "/console/officers")
+        assert (await other.get("/console/inbox")).status_code == 303
+        self_disable = await http.post(f"/console/officers/{admin.username}/disable", data={"csrf_token": csrf})
+        assert self_disable.status_code == 409
+        unknown = await http.post("/console/officers/nobody-here/unlock", data={"csrf_token": csrf})
+        assert unknown.status_code == 404
+        assert "no officer named" in unknown.text

@@ -7,6 +7,7 @@ record claims.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,3 +270,20 @@ def test_agency_routes_are_absent_from_the_partner_listener(
         response = client.request(method, path, data={"grant_type": "client_credentials"})
     assert response.status_code == 404
     assert response.json()["type"] == PROBLEMS + "not-found"
+
+
+# -- shutdown ---------------------------------------------------------------------
+
+
+def test_node_stops_promptly_while_a_partner_holds_an_idle_connection(pki: TestPKI, tmp_path: Path) -> None:
+    """A TLS/server property, so SQLite only: an idle keep-alive partner must not delay shutdown.
+
+    asyncio waits up to 30 s for a TLS close_notify that an idle client never sends.
+    """
+    co = start_node(pki, "CO", DatabaseFactory("sqlite", tmp_path).fresh_url(), tmp_path)
+    with partner_client(pki, co.partner_url, party_certificate(pki, "PA"), "CO", tmp_path) as client:
+        assert post_jws(client, flag_from(pki, "PA", ["CO"])).status_code == 201  # connection stays open
+        started = time.monotonic()
+        stop_node(co)
+        elapsed = time.monotonic() - started
+    assert elapsed < 5, f"stopping took {elapsed:.1f}s"

@@ -15,6 +15,7 @@ from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.ledger.store import RIGHT_EDGES
 from gateway.node import Node, build_node
+from tests.ledger.fake_partner import FakePartner
 from tests.support.nodes import node_settings
 from tests.support.pki import TestPKI
 
@@ -65,3 +66,9 @@ def node(pki: TestPKI, database_url: str, tmp_path: Path) -> Iterator[Node]:
     built = build_node(node_settings(pki, "PA", database_url, tmp_path / "pa", {}))
     yield built
     built.close()
+
+
+@pytest.fixture
+def co(pki: TestPKI) -> FakePartner:
+    """CO's ledger, in memory, signing with CO's test key."""
+    return FakePartner(pki.signing_key("CO"))

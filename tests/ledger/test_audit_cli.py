@@ -18,7 +18,8 @@ from gateway.ledger.service import append_event
 from gateway.node import Node
 from gateway.trust.canonical import canonicalize
 from tests.ledger.conftest import T0, append_many
-from tests.ledger.test_witness import FakePartner, observe
+from tests.ledger.fake_partner import FakePartner
+from tests.ledger.test_witness import observe
 from tests.support.pki import TestPKI
 
 runner = CliRunner()

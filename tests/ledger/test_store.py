@@ -297,3 +297,30 @@ def test_migration_0003_stores_the_tree_of_older_entries(database_factory: Datab
 def test_empty_ledger_has_the_empty_root_after_migration(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
         assert repository.read_head(session) == (0, EMPTY_ROOT)
+
+
+def test_node_lookups_use_the_primary_key(backend: str, engine: Engine, sessions: sessionmaker[Session]) -> None:
+    # A row-value IN, (level, index) IN (...), is a full table scan on SQLite:
+    # every cold append and every proof would read all ~n nodes. (PostgreSQL's
+    # planner prefers a scan of so small a table whatever the query says.)
+    if backend != "sqlite":
+        pytest.skip("the plan of a 40-row table on PostgreSQL says nothing")
+    append_many(sessions, 40, per_transaction=40)
+    statements: list[tuple[str, Any]] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "ledger_nodes" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with transaction(sessions) as session:
+            repository.get_nodes(session, [(5, 0), (3, 4), (1, 18), (1, 19), (0, 39)])
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(statements) == 1
+    statement, parameters = statements[0]
+    with engine.connect() as connection:
+        plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "SCAN ledger_nodes" not in plan
+    assert "USING INDEX" in plan

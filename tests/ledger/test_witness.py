@@ -1,76 +1,26 @@
 """Witnessing a partner's ledger fed with crafted, really signed checkpoints.
 
 The partner (CO) is an in-memory tree whose checkpoints are signed with CO's
-test key; the witness (PA) is a real node on SQLite or PostgreSQL.
+test key (``tests/ledger/fake_partner.py``); the witness (PA) is a real node on
+SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
 
-from gateway.ledger.checkpoints import sign_body
 from gateway.ledger.errors import LedgerTamperedError
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.models import Checkpoint, LedgerEntry, WitnessStatus
-from gateway.ledger.schemas import CheckpointBody
 from gateway.ledger.status import ledger_status
-from gateway.ledger.tree import InMemoryNodeStore, MerkleTree
 from gateway.ledger.verification import verify_ledger
-from gateway.ledger.witness import Observation, WitnessFetchError, witness_partner
+from gateway.ledger.witness import Observation, witness_partner
 from gateway.node import Node
-from gateway.trust.keys import SigningKey
+from tests.ledger.fake_partner import FakePartner
 from tests.support.pki import TestPKI
-
-
-class FakePartner:
-    """CO's ledger: leaves in memory, checkpoints signed with a real key."""
-
-    def __init__(self, key: SigningKey, party: str = "CO", prefix: bytes = b"co") -> None:
-        self.key = key
-        self.party = party
-        self.prefix = prefix
-        self.tree = MerkleTree(InMemoryNodeStore())
-        self.served = ""
-        self.unreachable = False
-        self.proof_unavailable = False
-        self.proof_requests: list[tuple[int, int]] = []
-
-    def grow(self, count: int) -> FakePartner:
-        for _ in range(count):
-            self.tree.append(self.prefix + b" %d" % self.tree.size)
-        return self
-
-    def publish(self, *, size: int | None = None, root: bytes | None = None, party: str | None = None) -> str:
-        size = self.tree.size if size is None else size
-        body = CheckpointBody(
-            origin=f"{self.party}-gateway",
-            party=party or self.party,
-            tree_size=size,
-            root_hash=(root or self.tree.root(size)).hex(),
-            signed_at=datetime.now(UTC).replace(microsecond=0),
-        )
-        self.served = sign_body(body, self.key)
-        return self.served
-
-    def checkpoint(self) -> str:
-        if self.unreachable:
-            raise WitnessFetchError("CO: ConnectError: connection refused")
-        return self.served
-
-    def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        self.proof_requests.append((first, second))
-        if self.proof_unavailable:
-            raise WitnessFetchError("CO answered 503")
-        return self.tree.consistency_proof(first, second)
-
-
-@pytest.fixture
-def co(pki: TestPKI) -> FakePartner:
-    return FakePartner(pki.signing_key("CO"))
 
 
 def observe(node: Node, partner: FakePartner) -> Observation:

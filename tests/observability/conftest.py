@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +68,32 @@ class CapturedLogs:
         return [json.loads(line) for line in self.text.splitlines() if line.strip()]
 
 
-@pytest.fixture
-def json_logs() -> Iterator[CapturedLogs]:
-    """Route all logging through configure_logging(json) into memory; restore the root logger after."""
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """Undo configure_logging: root handlers and level, and the levels it sets on httpx."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("DEBUG", "json", stream)
+    saved_levels = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     try:
-        yield CapturedLogs(stream)
+        yield
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved_handlers:
             root.addHandler(handler)
         root.setLevel(saved_level)
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
         logging.captureWarnings(False)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[CapturedLogs]:
+    """Route all logging through configure_logging(json) into memory; restore the root logger after."""
+    with logging_restored():
+        stream = io.StringIO()
+        configure_logging("DEBUG", "json", stream)
+        yield CapturedLogs(stream)
 
 
 def metric_samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

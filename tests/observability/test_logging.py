@@ -16,7 +16,7 @@ import pytest
 from gateway.app import create_agency_app
 from gateway.observability.logging import RedactingFilter, configure_logging, log_handler
 from gateway.observability.redaction import redact
-from tests.observability.conftest import BuildNode, CapturedLogs
+from tests.observability.conftest import BuildNode, CapturedLogs, logging_restored
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import access_token, example_draft, signed_record
 from tests.support.nodes import Cluster, start_cluster, wait_for
@@ -140,20 +140,13 @@ def test_text_format_is_redacted_too(pki: TestPKI) -> None:
 
 
 def test_configure_logging_replaces_the_root_handlers() -> None:
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    try:
+    with logging_restored():
         handler = configure_logging("WARNING", "json", io.StringIO())
+        root = logging.getLogger()
         assert root.handlers == [handler]
         assert root.level == logging.WARNING
+        assert logging.getLogger("httpx").level == logging.WARNING
         assert any(isinstance(f, RedactingFilter) for f in handler.filters)
-    finally:
-        for existing in list(root.handlers):
-            root.removeHandler(existing)
-        for existing in saved:
-            root.addHandler(existing)
-        root.setLevel(level)
-        logging.captureWarnings(False)
 
 
 @pytest.mark.parametrize(

@@ -209,3 +209,35 @@ def test_an_unreadable_database_reports_database_down_not_an_error(build_test_no
 )
 def test_record_type_labels_come_only_from_the_known_types(jws: str, expected: str) -> None:
     assert unsafe_record_type(jws) == expected
+
+
+async def test_request_labels_are_route_templates_and_known_methods(agency: httpx.AsyncClient) -> None:
+    await agency.request("BREW", "/healthz")
+    await agency.get("/v1/records/0193f5a2-7c1e-7b3a-9d4e-1f2a3b4c5d6e")  # 401, no token
+    await agency.get("/no/such/page")
+    text = (await agency.get("/metrics")).text
+    assert (
+        sample(
+            text, "mou_gateway_http_requests_total", listener="agency", method="other", route="/healthz", status="405"
+        )
+        == 1.0
+    )
+    assert (
+        sample(
+            text,
+            "mou_gateway_http_requests_total",
+            listener="agency",
+            method="GET",
+            route="/v1/records/{record_id}",
+            status="401",
+        )
+        == 1.0
+    )
+    assert (
+        sample(
+            text, "mou_gateway_http_requests_total", listener="agency", method="GET", route="unmatched", status="404"
+        )
+        == 1.0
+    )
+    assert "BREW" not in text
+    assert "0193f5a2" not in text

@@ -133,6 +133,14 @@ def record_rows(node: Node) -> int:
         return int(session.scalar(select(func.count()).select_from(StoredRecord)) or 0)
 
 
+def outgoing_jws(node: Node, record_id: str) -> str:
+    """Return the JWS of the outgoing record ``record_id`` as the node stored (and sends) it."""
+    with node.transaction() as session:
+        return session.scalars(
+            select(StoredRecord.jws).where(StoredRecord.record_id == record_id, StoredRecord.direction == "out")
+        ).one()
+
+
 def deliveries_of(node: Node, record_id: str) -> list[Delivery]:
     """Return the deliveries of the outgoing record ``record_id``, ordered by recipient."""
     with node.transaction() as session:
@@ -275,7 +283,7 @@ class FakePartner:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,88 @@
+"""``gateway demo`` with one flight, run inside the test suite.
+
+The expected figures follow gateway/demo/scenario.py, flight 1 (with flags):
+
+- PA sends the manifest (to CO, US), CO acknowledges it (to PA), PA sends the
+  removal confirmation (to CO, US), PA flags the smuggler (to US), US flags an
+  associate (to PA);
+- a PA flag altered in transit is posted straight to CO, which stores it as
+  rejected (bad_signature) and answers a signed negative receipt;
+- PA refuses a flag about a minor and US one outside its flow: nothing is
+  stored or sent for either.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import select
+
+from gateway.db import make_engine, make_sessionmaker, transaction
+from gateway.demo.runner import run_demo
+from gateway.records.models import StoredRecord
+
+EXPECTED = {
+    # party: (sent, received, rejected, deliveries by status)
+    "PA": (3, 2, 0, {"delivered": 5}),  # manifest to 2, confirmation to 2, flag to US
+    "CO": (1, 2, 1, {"delivered": 1}),  # acknowledgement → PA
+    "US": (1, 3, 0, {"delivered": 1}),  # flag → PA
+}
+
+
+def stored(workdir: Path, party: str) -> list[tuple[str, str, str, str | None, str, str | None]]:
+    """Every record row of a demo node: (direction, type, verification, reason, status, peer).
+
+    A record that failed verification has no trusted type: it shows as "-".
+    """
+    engine = make_engine(f"sqlite:///{workdir / party.lower() / 'gateway.sqlite3'}")
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            rows = session.execute(
+                select(
+                    StoredRecord.direction, StoredRecord.record_type, StoredRecord.verification,
+                    StoredRecord.verification_reason, StoredRecord.status, StoredRecord.peer_party,
+                )
+            ).all()
+        return [(str(d), t or "-", str(v), r, str(s), p) for d, t, v, r, s, p in rows]
+    finally:
+        engine.dispose()
+
+
+def test_demo_with_one_flight(tmp_path: Path) -> None:
+    output = io.StringIO()
+
+    summaries = run_demo(Console(file=output, width=200), flights=1, workdir=tmp_path)
+
+    by_party = {s.party: (s.sent, s.received, s.rejected, s.deliveries) for s in summaries}
+    assert by_party == EXPECTED
+    for summary in summaries:
+        assert summary.receipts == sum(summary.deliveries.values())
+        assert summary.deliveries.get("pending", 0) == summary.deliveries.get("dead", 0) == 0
+
+    text = output.getvalue()
+    assert "1 flight(s), 34 people" in text
+    assert "altered record: CO answered a signed rejected receipt (bad_signature)" in text
+    assert "refused at the sender: PA refused a flag about a minor (422 " in text
+    assert "US refused a flag outside the terms (offence_not_allowed" in text
+
+    pa, co, us = (stored(tmp_path, party) for party in ("PA", "CO", "US"))
+    assert Counter((d, t) for d, t, *_ in pa) == Counter(
+        {("out", "removal_manifest"): 1, ("out", "removal_confirmation"): 1,
+         ("out", "criminal_network_flag"): 1, ("in", "acknowledgement"): 1, ("in", "criminal_network_flag"): 1}
+    )
+    manifest_status = next(s for d, t, _v, _r, s, _p in pa if (d, t) == ("out", "removal_manifest"))
+    assert manifest_status == "acknowledged:CO"
+    assert sorted((t, v, r, s, p) for d, t, v, r, s, p in co if d == "in") == [
+        ("-", "invalid", "bad_signature", "rejected", "PA"),
+        ("removal_confirmation", "valid", None, "new", "PA"),
+        ("removal_manifest", "valid", None, "acknowledged", "PA"),
+    ]
+    assert sorted((t, p) for d, t, _v, _r, _s, p in us if d == "in") == [
+        ("criminal_network_flag", "PA"), ("removal_confirmation", "PA"), ("removal_manifest", "PA"),
+    ]
+    # Nothing refused at a sender was stored anywhere: the minor and the environmental-crime flag.
+    flags_sent = [row for rows in (pa, co, us) for row in rows if row[:2] == ("out", "criminal_network_flag")]
+    assert len(flags_sent) == 2
