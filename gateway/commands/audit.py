@@ -73,7 +73,6 @@ def ledger_session(settings: Settings, database: str | None) -> Iterator[Session
             fail("the database has no gateway schema", hint="run `gateway db upgrade` or check --database")
         with db.make_sessionmaker(engine)() as session, session.begin():
             yield session
-            session.rollback()
     finally:
         engine.dispose()
 

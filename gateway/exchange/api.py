@@ -130,6 +130,10 @@ def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, An
     with node.transaction() as session:
         for index, item in enumerate(items):
             try:
+                if len(item) > node.settings.max_record_bytes:
+                    raise PayloadTooLargeError(
+                        f"record of {len(item)} bytes exceeds the {node.settings.max_record_bytes}-byte limit"
+                    )
                 with session.begin_nested():
                     outcome = receive_record(session, node, item.encode("ascii", "replace"), peer)
                 observe_received(node, item, outcome.verdict, replayed=outcome.replayed)

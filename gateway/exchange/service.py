@@ -103,7 +103,7 @@ def receive_record(
     """
     raw = raw.strip()
     digest = sha256_hex(raw)
-    seen = repository.inbound_by_digest(session, digest)
+    seen = repository.inbound_by_digest(session, digest, peer_party)
     if seen is not None and seen.receipt_jws is not None:
         verdict = Verdict.ACCEPTED if seen.verification == "valid" else Verdict.REJECTED
         return Outcome(seen.receipt_jws, verdict.value, True, seen.record_id)

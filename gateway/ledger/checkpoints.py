@@ -44,9 +44,9 @@ from gateway.records.schemas import describe_validation_error
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import canonicalize
 from gateway.trust.errors import PartyMismatchError, SchemaViolationError
-from gateway.trust.jws import CHECKPOINT_TYP, sign_compact
+from gateway.trust.jws import CHECKPOINT_TYP, parse_compact, sign_compact
 from gateway.trust.keys import SigningKey
-from gateway.trust.verify import Verified, verify_compact
+from gateway.trust.verify import Verified, check_canonical, verify_compact
 
 LEDGER_DOMAIN = "ledger:"
 """Prefix of the ledger's own events; growth made only of these does not call for a checkpoint.
@@ -67,6 +67,15 @@ def parse_checkpoint_body(document: Any) -> CheckpointBody:
         return CheckpointBody.model_validate(document)
     except ValidationError as exc:
         raise SchemaViolationError(describe_validation_error(exc)) from exc
+
+
+def unsafe_checkpoint_body(value: str) -> CheckpointBody:
+    """Return a checkpoint JWS's payload WITHOUT verifying its signature (no trust bundle at hand).
+
+    Raises:
+        TrustError: the JWS or its payload is malformed.
+    """
+    return parse_checkpoint_body(check_canonical(parse_compact(value, expected_typ=CHECKPOINT_TYP).payload))
 
 
 def verify_checkpoint(value: str | bytes, bundle: TrustBundle, at: datetime, *, party: str) -> Verified[CheckpointBody]:

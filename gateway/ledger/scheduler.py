@@ -1,6 +1,6 @@
 """The ledger's background duties in ``gateway serve``: sign checkpoints, witness partners.
 
-One thread per process. It checks about once a second whether a checkpoint is
+One thread per process. Every few seconds it checks whether a checkpoint is
 due (cheap queries; signing happens every ``checkpoint_every_entries`` entries
 or ``checkpoint_every_seconds``), and every ``witness_interval_seconds`` it
 witnesses each partner of ``settings.partners``. Several processes sharing a
@@ -48,8 +48,10 @@ class LedgerScheduler:
 
     @property
     def tick_seconds(self) -> float:
+        # A quarter of the shorter interval, at most 5 s: each tick is two
+        # short transactions, and on SQLite every transaction takes the write lock.
         settings = self.node.settings
-        return min(1.0, settings.checkpoint_every_seconds, settings.witness_interval_seconds)
+        return max(0.05, min(5.0, settings.checkpoint_every_seconds / 4, settings.witness_interval_seconds / 4))
 
     def witness_all(self) -> list[Observation]:
         """Witness every partner once; returns what was seen of each."""

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.ledger import repository
-from gateway.ledger.checkpoints import parse_checkpoint_body
+from gateway.ledger.checkpoints import parse_checkpoint_body, unsafe_checkpoint_body
 from gateway.ledger.errors import LedgerTamperedError, ProofError
 from gateway.ledger.merkle import verify_consistency
 from gateway.ledger.models import Checkpoint
@@ -39,9 +39,8 @@ from gateway.ledger.schemas import CheckpointBody
 from gateway.ledger.service import entry_leaf_hash
 from gateway.ledger.tree import InMemoryNodeStore, MerkleTree
 from gateway.trust.bundle import TrustBundle
-from gateway.trust.canonical import parse_strict
 from gateway.trust.errors import TrustError
-from gateway.trust.jws import CHECKPOINT_TYP, b64url_decode
+from gateway.trust.jws import CHECKPOINT_TYP
 from gateway.trust.verify import verify_compact
 
 Progress = Callable[[int, int], None]
@@ -240,8 +239,8 @@ def _signed_body(
                 claimed_party=lambda b: b.party,
             ).payload
         else:
-            body = parse_checkpoint_body(parse_strict(b64url_decode(checkpoint.jws.split(".")[1])))
-    except (TrustError, IndexError) as exc:
+            body = unsafe_checkpoint_body(checkpoint.jws)
+    except TrustError as exc:
         findings.other(f"{what}: signature or payload refused: {exc}")
         return None
     row: dict[str, Any] = {

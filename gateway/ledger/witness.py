@@ -15,6 +15,7 @@ hold its write lock for the whole round trip).
 
 An alarm is logged at ERROR, recorded as a ``ledger:checkpoint:fork`` event and
 kept in the partner's witness status (``/readyz`` shows it) until people act.
+The same refused checkpoint served again is logged again, not recorded again.
 """
 
 from __future__ import annotations
@@ -125,19 +126,19 @@ def witness_partner(node: Node, party: str, source: CheckpointSource) -> Observa
     except WitnessFetchError as exc:
         return _status_only(node, party, "unreachable", exc.detail)
     digest = sha256_hex(jws.encode("ascii", "replace"))
+    with node.transaction() as session:
+        baseline = _baseline(session, party)
+        status = repository.witness_status(session, party)
+    if status is not None and status.state == "fork" and status.last_jws_sha256 == digest:
+        # Alarmed already (log, event, status): say it again in the log only.
+        log.error("ledger fork: %s still serves the checkpoint refused before", party)
+        return _status_only(node, party, "fork", status.detail or "fork")
     # 2. signature
     try:
         body = verify_checkpoint(jws, node.bundle, node.now(), party=party).payload
     except TrustError as exc:
         return _alarm(node, party, f"checkpoint refused: {exc.reason}: {exc.detail}", digest, None)
-    # 3. baseline
-    with node.transaction() as session:
-        baseline = _baseline(session, party)
-        status = repository.witness_status(session, party)
-        repeated = status is not None and status.last_jws_sha256 == digest
-    if repeated and status is not None and status.state == "fork":
-        log.error("ledger fork: %s still serves the checkpoint refused before", party)
-        return _status_only(node, party, "fork", status.detail or "fork")
+    # 3. baseline: read above, before the signature check, in the same snapshot as the status
     # 4. compare
     proof: list[bytes] | None = None
     problem: str | None = None

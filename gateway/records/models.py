@@ -20,7 +20,9 @@ class StoredRecord(Base):
 
     __tablename__ = "records"
     __table_args__ = (
-        UniqueConstraint("direction", "jws_sha256"),
+        # Idempotency is per sender: bytes relayed by the wrong peer (and rejected)
+        # must not pre-empt the originator's own delivery of the same record.
+        UniqueConstraint("direction", "jws_sha256", "peer_party"),
         # Only valid records claim their record_id; a forged copy cannot block the real one.
         UniqueConstraint("direction", "accepted_record_id"),
         Index("ix_records_direction_stored", "direction", "pk"),

@@ -19,10 +19,13 @@ def add(session: Session, record: StoredRecord) -> StoredRecord:
     return record
 
 
-def inbound_by_digest(session: Session, jws_sha256: str) -> StoredRecord | None:
+def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> StoredRecord | None:
+    """Return what ``peer_party`` already delivered with exactly these bytes, if anything."""
     return session.scalars(
         select(StoredRecord).where(
-            StoredRecord.direction == "in", StoredRecord.jws_sha256 == jws_sha256
+            StoredRecord.direction == "in",
+            StoredRecord.jws_sha256 == jws_sha256,
+            StoredRecord.peer_party == peer_party,
         )
     ).one_or_none()
 

@@ -103,7 +103,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.PrimaryKeyConstraint('pk', name=op.f('pk_records')),
     sa.UniqueConstraint('direction', 'accepted_record_id', name=op.f('uq_records_direction_accepted_record_id')),
-    sa.UniqueConstraint('direction', 'jws_sha256', name=op.f('uq_records_direction_jws_sha256'))
+    sa.UniqueConstraint('direction', 'jws_sha256', 'peer_party', name=op.f('uq_records_direction_jws_sha256_peer_party'))
     )
     with op.batch_alter_table('records', schema=None) as batch_op:
         batch_op.create_index('ix_records_direction_stored', ['direction', 'pk'], unique=False)

@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,10 @@ PROBLEMS = "https://mou-gateway.example/problems/"
 PROBLEM_JSON = "application/problem+json"
 
 
+@dataclass(frozen=True)
 class Pair:
-    def __init__(self, pa: RunningNode, co: RunningNode) -> None:
-        self.pa, self.co = pa, co
+    pa: RunningNode
+    co: RunningNode
 
 
 @pytest.fixture(scope="module")

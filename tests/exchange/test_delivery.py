@@ -209,7 +209,7 @@ def test_recipient_without_partner_url_does_not_stall_the_others(nodes: Nodes) -
 def _receipt(body: bytes, *, receiver: str, key: SigningKey, digest: str | None = None) -> bytes:
     receipt = Receipt(
         record_id=uuid.uuid4(), jws_sha256=digest or sha256_hex(body), received_at=datetime.now(UTC),
-        receiver=receiver, sender="PA", verdict=Verdict.ACCEPTED, ledger_index=7,  # type: ignore[arg-type]
+        receiver=receiver, sender="PA", verdict=Verdict.ACCEPTED, ledger_index=7,
     )
     return issue_receipt(receipt, key).encode("ascii")
 

@@ -159,6 +159,7 @@ def test_kill9_mid_delivery_loses_and_duplicates_nothing(
             ).all()
         now = datetime.now(UTC)
         for receipt_jws, jws in rows:
+            assert receipt_jws is not None
             receipt = verify_receipt(receipt_jws, sender.bundle, now, receiver="CO", jws_sha256=sha256_hex(jws))
             assert receipt.payload.verdict.value == "accepted"
     finally:

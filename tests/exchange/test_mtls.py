@@ -7,6 +7,8 @@ record claims.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from tests.support.exchange import (
     example_draft,
     expired_certificate,
     foreign_ca_certificate,
+    mtls_context,
     partner_client,
     party_certificate,
     post_jws,
@@ -50,7 +53,24 @@ def flag_from(pki: TestPKI, originator: str, recipients: list[str]) -> str:
     """A criminal_network_flag signed by ``originator``'s record key, addressed to ``recipients``."""
     draft = example_draft("criminal_network_flag", recipients=recipients)
     draft["originator"]["party"] = originator
+    # The terms let travel-document details go to CO only; keep the flag sendable anywhere.
+    draft["body"]["subject"].pop("travel_document", None)
     return signed_record(pki, originator, draft).jws
+
+
+def tls12_handshake(pki: TestPKI, port: int, identity: ClientCertificate | None, workdir: Path) -> str:
+    """Complete a TLS 1.2 handshake with CO's listener and return the negotiated version.
+
+    In TLS 1.2 the server checks the client certificate inside the handshake,
+    so a refusal shows up here, before any HTTP byte is sent.
+    """
+    context = mtls_context(pki, identity, "CO", workdir)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        return str(tls.version())
 
 
 def attempt_post(pki: TestPKI, url: str, identity: ClientCertificate | None, workdir: Path) -> Exception:
@@ -84,10 +104,13 @@ def test_handshake_refuses_client_without_a_valid_partner_certificate(
     before = record_rows(co.node)
 
     error = attempt_post(pki, co.partner_url, identity, tmp_path)
+    with pytest.raises(ssl.SSLError):
+        tls12_handshake(pki, co.server.partner_port, identity, tmp_path)
 
     assert isinstance(error, httpx.ConnectError | httpx.ReadError | httpx.RemoteProtocolError | httpx.WriteError)
     assert record_rows(co.node) == before
     # The same listener admits a valid partner certificate (the refusal is not a broken listener).
+    assert tls12_handshake(pki, co.server.partner_port, party_certificate(pki, "PA"), tmp_path) == "TLSv1.2"
     with partner_client(pki, co.partner_url, party_certificate(pki, "PA"), "CO", tmp_path) as client:
         assert post_jws(client, flag_from(pki, "PA", ["CO"])).status_code == 201
     assert record_rows(co.node) == before + 1
@@ -102,6 +125,8 @@ def test_handshake_refuses_revoked_certificate(
     co = start_node(own, "CO", database_factory.fresh_url(), tmp_path / "nodes")
     try:
         attempt_post(own, co.partner_url, party_certificate(own, "PA"), tmp_path)
+        with pytest.raises(ssl.SSLError):
+            tls12_handshake(own, co.server.partner_port, party_certificate(own, "PA"), tmp_path)
         assert record_rows(co.node) == 0
         # US, not revoked, gets through the same listener.
         with partner_client(own, co.partner_url, party_certificate(own, "US"), "CO", tmp_path) as client:
@@ -163,13 +188,6 @@ def test_peer_must_be_the_originator(pki: TestPKI, cluster: Cluster, tmp_path: P
     assert record_rows(us.node) == before + 1  # kept for audit, as invalid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: receive_record answers any repeat of the same JWS bytes with the first receipt, "
-    "whoever sends them; a partner that relays another party's record first makes the real "
-    "originator's delivery of it end 'rejected: peer_mismatch' (records.uq(direction, jws_sha256) "
-    "leaves no room for a second copy)",
-)
 def test_relayed_copy_does_not_block_the_originators_delivery(
     pki: TestPKI, cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -182,7 +200,7 @@ def test_relayed_copy_does_not_block_the_originators_delivery(
     receipt = verify_receipt(
         response.text, pki.bundle(), datetime.now(UTC), receiver="US", jws_sha256=sha256_hex(jws)
     ).payload
-    assert (response.status_code, receipt.verdict.value, receipt.sender) == (201, "accepted", "PA")
+    assert (response.status_code, receipt.verdict.value, receipt.sender) == (201, "accepted", "PA"), receipt.reason
 
 
 def test_record_not_addressed_to_receiver_is_rejected(pki: TestPKI, cluster: Cluster, tmp_path: Path) -> None:

@@ -126,13 +126,18 @@ def test_a_checkpoint_not_signed_by_the_partner_raises_the_alarm(node: Node, co:
     assert observe(node, co).detail.startswith("checkpoint refused: bad_signature: ")
 
 
-def test_the_same_bad_checkpoint_alarms_once(node: Node, co: FakePartner) -> None:
+def test_the_same_bad_checkpoint_alarms_once(node: Node, co: FakePartner, pki: TestPKI) -> None:
     co.grow(4).publish()
     observe(node, co)
     co.publish(size=2)
     assert observe(node, co).state == "fork"
     assert observe(node, co).state == "fork"
     assert events(node).count(AuditEvent.CHECKPOINT_FORK.value) == 1
+    impostor = FakePartner(pki.signing_key("US")).grow(5)
+    impostor.publish(party="CO")
+    assert observe(node, impostor).state == "fork"
+    assert observe(node, impostor).state == "fork"
+    assert events(node).count(AuditEvent.CHECKPOINT_FORK.value) == 2
 
 
 def test_after_a_fork_the_last_consistent_checkpoint_stays_the_baseline(
