@@ -107,6 +107,7 @@ class NodeServer:
             "log_level": "warning", "lifespan": "off", "access_log": False, "server_header": False,
             # Keep-alive connections of partners must not hold a shutdown for long.
             "timeout_graceful_shutdown": 5,
+            "log_config": None,  # our JSON logging, not uvicorn's own formatters
         }
         partner = uvicorn.Config(
             create_partner_app(self.node), http=PeerCertProtocol,

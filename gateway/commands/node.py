@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -57,14 +58,20 @@ def worker(
     running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]
     for thread in running:
         thread.start()
-    stdout.print(f"{threads} delivery worker(s) for {settings.party} running; Ctrl-C stops")
+
+    def stop_all(_signum: int = 0, _frame: object = None) -> None:
+        for w in workers:
+            w.stop()
+
+    # SIGTERM (systemd, Kubernetes) stops as cleanly as Ctrl-C: finish the job in hand.
+    signal.signal(signal.SIGTERM, stop_all)
+    stdout.print(f"{threads} delivery worker(s) for {settings.party} running; Ctrl-C or SIGTERM stops")
     try:
         for thread in running:
             while thread.is_alive():
                 thread.join(0.5)
     except KeyboardInterrupt:
-        for w in workers:
-            w.stop()
+        stop_all()
         for thread in running:
             thread.join(30)
     node.close()

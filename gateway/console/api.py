@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from gateway.terms.api import terms_flows, terms_summary
 from gateway.console import review, service
 from gateway.console.errors import (
     ActionRefused,
@@ -223,11 +224,16 @@ def ledger(request: Request, node: NodeDep, officer: CurrentOfficer) -> HTMLResp
 
 @router.get("/terms")
 def terms(request: Request, node: NodeDep, officer: CurrentOfficer) -> HTMLResponse:
-    """The terms in force (placeholder until the terms engine reports them)."""
+    """The terms this node holds: versions, signatures, live flows, and partners' versions."""
     return render(
         request,
         "terms.html",
-        {"section": "terms", "terms_files": [p.name for p in node.settings.terms_files]},
+        {
+            "section": "terms",
+            "versions": terms_summary(node),
+            "flows": terms_flows(node),
+            "partners": sorted(node.partner_terms.values(), key=lambda s: s.party),
+        },
         officer=officer,
     )
 

@@ -31,6 +31,25 @@ def terms_summary(node: Node) -> list[dict[str, Any]]:
     ]
 
 
+def terms_flows(node: Node) -> list[dict[str, Any]]:
+    """Return the flows of the newest terms in force, for people to read."""
+    current = node.terms.current(node.now()) if node.terms is not None else None
+    if current is None:
+        return []
+    return [
+        {
+            "id": flow.id,
+            "route": f"{flow.from_party} → {', '.join(flow.to)}",
+            "record_types": [t.value for t in flow.record_types],
+            "purposes": flow.purposes,
+            "offences": [c.value for c in flow.offence_categories] if flow.offence_categories else None,
+            "fields": "all" if flow.fields is None else f"{len(flow.fields)} listed, others {flow.outside_fields}",
+            "live": current.flow_live(flow),
+        }
+        for flow in current.terms.flows
+    ]
+
+
 @router.get("/terms")
 def get_terms(
     node: Annotated[Node, Depends(node_of)], _peer: Annotated[str, Depends(peer_party)]

@@ -402,7 +402,10 @@ async def test_ledger_and_terms_pages(http: httpx.AsyncClient, node: Node) -> No
     assert int(match.group(1)) >= 1
     terms = await http.get("/console/terms")
     assert terms.status_code == 200
-    assert "pa-co-us.yaml" in terms.text
+    assert "pa-co-us-removal-mou" in terms.text
+    # every flow of the example terms is live: all three parties signed this version
+    assert terms.text.count("<code>pa-flags-to-us</code>") == 1
+    assert "CO: valid · PA: valid · US: valid" in terms.text
 
 
 async def test_admin_disables_an_officer_and_their_session_ends(http: httpx.AsyncClient, node: Node) -> None:
