@@ -14,11 +14,11 @@ The last line printed is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 import multiprocessing
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -64,15 +64,25 @@ def database_url(kind: str, workdir: Path, party: str) -> str:
 def settings_for(pki: TestPKI, party: str, url: str, workdir: Path, partners: dict[str, str]) -> Settings:
     files: PartyFiles = pki.parties[party]
     return Settings(
-        party=party, data_dir=workdir / party.lower(), database_url=SecretStr(url),  # type: ignore[arg-type]
-        partner_port=0, agency_port=0, tls_cert=files.tls_cert, tls_key=files.tls_key,
-        signing_cert=files.signing_cert, signing_key=files.signing_key, trust_bundle=pki.bundle_path,
-        terms_files=[pki.terms_path], partners=partners, delivery_poll_seconds=0.05,
+        party=party,
+        data_dir=workdir / party.lower(),
+        database_url=SecretStr(url),  # type: ignore[arg-type]
+        partner_port=0,
+        agency_port=0,
+        tls_cert=files.tls_cert,
+        tls_key=files.tls_key,
+        signing_cert=files.signing_cert,
+        signing_key=files.signing_key,
+        trust_bundle=pki.bundle_path,
+        terms_files=[pki.terms_path],
+        partners=partners,
+        delivery_poll_seconds=0.05,
         log_level="WARNING",
     )
 
 
 # -- child processes -----------------------------------------------------------
+
 
 def run_baseline(pki: TestPKI, sock_fd: int, workdir: Path) -> None:
     import socket
@@ -87,8 +97,14 @@ def run_baseline(pki: TestPKI, sock_fd: int, workdir: Path) -> None:
     files = pki.parties["CO"]
     bundle = pki.bundle()
     config = uvicorn.Config(
-        app, http=PeerCertProtocol, log_level="warning", access_log=False, lifespan="off",
-        ssl_context_factory=lambda _c, _d: server_context(files.tls_cert, files.tls_key, bundle, workdir / "base", ["PA", "US"]),
+        app,
+        http=PeerCertProtocol,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ssl_context_factory=lambda _c, _d: server_context(
+            files.tls_cert, files.tls_key, bundle, workdir / "base", ["PA", "US"]
+        ),
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -97,15 +113,18 @@ def run_node(settings: Settings, partner_fd: int, agency_fd: int) -> None:
     import socket
 
     node = build_node(settings)
-    server = NodeServer(node, partner_socket=socket.socket(fileno=partner_fd),
-                        agency_socket=socket.socket(fileno=agency_fd))
+    server = NodeServer(
+        node, partner_socket=socket.socket(fileno=partner_fd), agency_socket=socket.socket(fileno=agency_fd)
+    )
     server.run()
 
 
 # -- load ----------------------------------------------------------------------
 
-def hammer(client_factory: Any, url: str, bodies: list[bytes], concurrency: int,
-           content_type: str = "application/jose") -> tuple[float, list[float], dict[int, int]]:
+
+def hammer(
+    client_factory: Any, url: str, bodies: list[bytes], concurrency: int, content_type: str = "application/jose"
+) -> tuple[float, list[float], dict[int, int]]:
     """POST every body with ``concurrency`` keep-alive clients; returns (elapsed, latencies, status counts)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -181,9 +200,7 @@ def main() -> None:
         return sign_record(prepare_outgoing(pa_node, draft, now), pa_key).jws
 
     single_bodies = [signed_flag().encode() for _ in range(singles)]
-    batch_bodies = [
-        json.dumps({"records": [signed_flag() for _ in range(500)]}).encode() for _ in range(batches)
-    ]
+    batch_bodies = [json.dumps({"records": [signed_flag() for _ in range(500)]}).encode() for _ in range(batches)]
     pa_ctx = client_context(pki.parties["PA"].tls_cert, pki.parties["PA"].tls_key, bundle, workdir / "cli", "CO")
 
     def client() -> httpx.Client:
@@ -192,8 +209,12 @@ def main() -> None:
     base_url = f"https://127.0.0.1:{base_sock.getsockname()[1]}/v1/exchange/records"
     hammer(client, base_url, single_bodies[:50], args.concurrency)  # warm up
     base_elapsed, base_lat, _ = hammer(client, base_url, single_bodies, args.concurrency)
-    single_elapsed, single_lat, single_status = hammer(client, f"{co_url}/v1/exchange/records", single_bodies, args.concurrency)
-    batch_elapsed, _, batch_status = hammer(client, f"{co_url}/v1/exchange/records:batch", batch_bodies, 1, "application/json")
+    single_elapsed, single_lat, single_status = hammer(
+        client, f"{co_url}/v1/exchange/records", single_bodies, args.concurrency
+    )
+    batch_elapsed, _, batch_status = hammer(
+        client, f"{co_url}/v1/exchange/records:batch", batch_bodies, 1, "application/json"
+    )
 
     # End to end: agency API at PA → delivered to CO → receipt stored at PA.
     with pa_node.transaction() as session:
@@ -201,7 +222,9 @@ def main() -> None:
 
         client_id, secret = create_client(session, "bench", ["records:write", "records:read"], now)
     agency = f"http://127.0.0.1:{pa_agency.getsockname()[1]}"
-    token = httpx.post(f"{agency}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).json()["access_token"]
+    token = httpx.post(
+        f"{agency}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    ).json()["access_token"]
     e2e: list[float] = []
     with httpx.Client(base_url=agency, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
         for _ in range(e2e_count):

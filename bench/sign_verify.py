@@ -73,9 +73,7 @@ def raw_operations(key: SigningKey, jws: str) -> tuple[Callable[[], object], Cal
         )
     assert isinstance(public, ec.EllipticCurvePublicKey)
     ec_public = public
-    der = encode_dss_signature(
-        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    )
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     ecdsa = ec.ECDSA(hashes.SHA256())
     return (
         lambda: private.sign(signing_input, ecdsa),
@@ -87,10 +85,7 @@ def measure(workdir: Path, seconds: float) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     now = datetime.now(UTC)
     for alg, kind in KEY_KINDS.items():
-        parties = {
-            party: init_party(party, workdir / alg / party.lower(), key_kind=kind)
-            for party in ("PA", "CO")
-        }
+        parties = {party: init_party(party, workdir / alg / party.lower(), key_kind=kind) for party in ("PA", "CO")}
         bundle = TrustBundle.merge(TrustBundle.load(f.bundle_entry) for f in parties.values())
         for record_type in RECORD_TYPES:
             draft = json.loads((EXAMPLES / f"{record_type}.json").read_text("utf-8"))
@@ -118,17 +113,13 @@ def measure(workdir: Path, seconds: float) -> list[dict[str, Any]]:
 def profile_verify(workdir: Path, alg: str, top: int = 18) -> str:
     """Return the cProfile summary (by own time) of verify_record on the manifest."""
     files = {
-        party: init_party(
-            party, workdir / f"profile-{alg}" / party.lower(), key_kind=KEY_KINDS[alg]
-        )
+        party: init_party(party, workdir / f"profile-{alg}" / party.lower(), key_kind=KEY_KINDS[alg])
         for party in ("PA",)
     }["PA"]
     bundle = TrustBundle.load(files.bundle_entry)
     now = datetime.now(UTC)
     draft = json.loads((EXAMPLES / "removal_manifest.json").read_text("utf-8"))
-    signed = sign_record(
-        build_record(draft, now), SigningKey.from_files(files.signing_key, files.signing_cert)
-    )
+    signed = sign_record(build_record(draft, now), SigningKey.from_files(files.signing_key, files.signing_cert))
     verify_record(signed.jws, bundle, now)
     profiler = cProfile.Profile()
     profiler.enable()
@@ -151,9 +142,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-sign-verify-") as tmp:
         results = measure(Path(tmp), args.seconds)
-        profiles = (
-            {alg: profile_verify(Path(tmp), alg) for alg in KEY_KINDS} if args.profile else {}
-        )
+        profiles = {alg: profile_verify(Path(tmp), alg) for alg in KEY_KINDS} if args.profile else {}
 
     header = (
         f"{'alg':<8} {'record':<17} {'payload':>8} {'sign/s':>8} {'raw sign/s':>11} "
@@ -176,9 +165,7 @@ def main() -> None:
     summary = {
         "benchmark": "sign_verify",
         "seconds_per_measurement": args.seconds,
-        "results": [
-            {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in results
-        ],
+        "results": [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in results],
     }
     print(json.dumps(summary, separators=(",", ":")))
 

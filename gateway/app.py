@@ -41,7 +41,10 @@ def create_partner_app(node: Node) -> FastAPI:
 
     app = FastAPI(
         title=f"MOU Gateway {node.party} — partner exchange API",
-        version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.node = node
     install_problem_handlers(app)

@@ -64,9 +64,9 @@ class Node:
             # SQLite has one writer at a time. Queuing our own threads on a lock
             # is far cheaper than letting them poll SQLite's busy handler,
             # whose growing sleeps turn contention into 100 ms stalls.
-            with _SQLITE_WRITERS.setdefault(str(self.engine.url), threading.RLock()):
-                with transaction(self.sessions) as session:
-                    yield session
+            lock = _SQLITE_WRITERS.setdefault(str(self.engine.url), threading.RLock())
+            with lock, transaction(self.sessions) as session:
+                yield session
             return
         with transaction(self.sessions) as session:
             yield session

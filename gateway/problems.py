@@ -77,8 +77,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = getattr(exc, "headers", None)
         extra = getattr(exc, "extra", None)
         return problem_response(
-            request, status=exc.status, type_uri=exc.type_uri(), title=exc.title,
-            detail=exc.detail, headers=headers, extra=extra,
+            request,
+            status=exc.status,
+            type_uri=exc.type_uri(),
+            title=exc.title,
+            detail=exc.detail,
+            headers=headers,
+            extra=extra,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -88,16 +93,23 @@ def install_problem_handlers(app: FastAPI) -> None:
             location = ".".join(str(item) for item in error.get("loc", ()))
             parts.append(f"{location}: {error.get('msg', 'invalid')}")
         return problem_response(
-            request, status=422, type_uri=PROBLEM_BASE + "request-validation",
-            title="Request validation failed", detail="; ".join(parts) or "invalid request",
+            request,
+            status=422,
+            type_uri=PROBLEM_BASE + "request-validation",
+            title="Request validation failed",
+            detail="; ".join(parts) or "invalid request",
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
         return problem_response(
-            request, status=exc.status_code, type_uri=PROBLEM_BASE + slug, title=title,
-            detail=str(exc.detail), headers=dict(exc.headers or {}),
+            request,
+            status=exc.status_code,
+            type_uri=PROBLEM_BASE + slug,
+            title=title,
+            detail=str(exc.detail),
+            headers=dict(exc.headers or {}),
         )
 
     @app.exception_handler(Exception)
@@ -105,7 +117,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         cid = correlation_id(request)
         log.error("unhandled error", exc_info=exc, extra={"correlation_id": cid})
         return problem_response(
-            request, status=500, type_uri=PROBLEM_BASE + "internal",
+            request,
+            status=500,
+            type_uri=PROBLEM_BASE + "internal",
             title="Internal error",
             detail=f"the gateway failed to handle this request; quote correlation id {cid}",
         )

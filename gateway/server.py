@@ -104,17 +104,24 @@ class NodeServer:
 
     def _configs(self) -> tuple[uvicorn.Config, uvicorn.Config]:
         common = {
-            "log_level": "warning", "lifespan": "off", "access_log": False, "server_header": False,
+            "log_level": "warning",
+            "lifespan": "off",
+            "access_log": False,
+            "server_header": False,
             # Keep-alive connections of partners must not hold a shutdown for long.
             "timeout_graceful_shutdown": 5,
             "log_config": None,  # our JSON logging, not uvicorn's own formatters
         }
         partner = uvicorn.Config(
-            create_partner_app(self.node), http=PeerCertProtocol,
-            ssl_context_factory=self._partner_ssl, timeout_keep_alive=30, **common,  # type: ignore[arg-type]
+            create_partner_app(self.node),
+            http=PeerCertProtocol,
+            ssl_context_factory=self._partner_ssl,
+            timeout_keep_alive=30,
+            **common,  # type: ignore[arg-type]
         )
         agency = uvicorn.Config(
-            create_agency_app(self.node), http="httptools",
+            create_agency_app(self.node),
+            http="httptools",
             ssl_context_factory=self._agency_ssl if self.node.settings.agency_tls else None,
             **common,  # type: ignore[arg-type]
         )

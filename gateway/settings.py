@@ -22,9 +22,7 @@ class Settings(BaseSettings):
     agency_name: str = Field(default="", description="Name put on records this node signs for officers")
     node_name: str = Field(default="", description="Checkpoint origin; defaults to '<party>-gateway'")
     data_dir: Path = Path("./var")
-    database_url: SecretStr | None = Field(
-        default=None, description="SQLAlchemy URL; unset means SQLite in data_dir"
-    )
+    database_url: SecretStr | None = Field(default=None, description="SQLAlchemy URL; unset means SQLite in data_dir")
 
     partner_host: str = "127.0.0.1"
     partner_port: int = 8443
@@ -42,9 +40,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Signed terms YAML files (every version this node holds; the newest live one is used)",
     )
-    partners: dict[str, str] = Field(
-        default_factory=dict, description="party code → partner listener base URL"
-    )
+    partners: dict[str, str] = Field(default_factory=dict, description="party code → partner listener base URL")
 
     run_worker: bool = True
     delivery_batch: int = Field(default=20, ge=1, le=500)
@@ -54,9 +50,7 @@ class Settings(BaseSettings):
     delivery_deadline_seconds: float = Field(default=48 * 3600.0, gt=0)
     delivery_timeout_seconds: float = Field(default=15.0, gt=0)
 
-    run_ledger_scheduler: bool = Field(
-        default=True, description="Sign checkpoints and witness partners in `serve`"
-    )
+    run_ledger_scheduler: bool = Field(default=True, description="Sign checkpoints and witness partners in `serve`")
     checkpoint_every_entries: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=60.0, gt=0)
     witness_interval_seconds: float = Field(default=60.0, gt=0)
@@ -76,7 +70,8 @@ class Settings(BaseSettings):
         default=6000, ge=0, description="Requests per minute per partner on the partner listener, per process (0 = off)"
     )
     rate_limit_client_per_minute: int = Field(
-        default=6000, ge=0,
+        default=6000,
+        ge=0,
         description="Requests per minute per API client (per address without a token) on the agency listener, "
         "per process (0 = off)",
     )

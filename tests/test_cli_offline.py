@@ -74,9 +74,7 @@ class Workdir:
 
     def sign(self, draft: Path, party: str) -> Run:
         pki = self.party(party)
-        return gateway_cli(
-            "sign", draft, "--key", pki / "signing.key", "--cert", pki / "signing.pem"
-        )
+        return gateway_cli("sign", draft, "--key", pki / "signing.key", "--cert", pki / "signing.pem")
 
     def signed_file(self, draft: Path, name: str) -> Path:
         run = self.sign(draft, originator(draft))
@@ -113,9 +111,7 @@ def test_pki_init_creates_the_party_pki(workdir: Workdir, party: str) -> None:
 
 
 def test_pki_init_reports_what_it_wrote(tmp_path: Path) -> None:
-    run = gateway_cli(
-        "pki", "init", "--party", "us", "--out", tmp_path / "us", "--host", "us.example"
-    )
+    run = gateway_cli("pki", "init", "--party", "us", "--out", tmp_path / "us", "--host", "us.example")
     assert run.code == 0
     # rich wraps long paths at the console width; the words matter, not the breaks.
     assert f"created the US development PKI in {tmp_path / 'us'}" in run.stdout.replace("\n", "")

@@ -42,8 +42,12 @@ def stored(workdir: Path, party: str) -> list[tuple[str, str, str, str | None, s
         with transaction(make_sessionmaker(engine)) as session:
             rows = session.execute(
                 select(
-                    StoredRecord.direction, StoredRecord.record_type, StoredRecord.verification,
-                    StoredRecord.verification_reason, StoredRecord.status, StoredRecord.peer_party,
+                    StoredRecord.direction,
+                    StoredRecord.record_type,
+                    StoredRecord.verification,
+                    StoredRecord.verification_reason,
+                    StoredRecord.status,
+                    StoredRecord.peer_party,
                 )
             ).all()
         return [(str(d), t or "-", str(v), r, str(s), p) for d, t, v, r, s, p in rows]
@@ -70,8 +74,13 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
 
     pa, co, us = (stored(tmp_path, party) for party in ("PA", "CO", "US"))
     assert Counter((d, t) for d, t, *_ in pa) == Counter(
-        {("out", "removal_manifest"): 1, ("out", "removal_confirmation"): 1,
-         ("out", "criminal_network_flag"): 1, ("in", "acknowledgement"): 1, ("in", "criminal_network_flag"): 1}
+        {
+            ("out", "removal_manifest"): 1,
+            ("out", "removal_confirmation"): 1,
+            ("out", "criminal_network_flag"): 1,
+            ("in", "acknowledgement"): 1,
+            ("in", "criminal_network_flag"): 1,
+        }
     )
     manifest_status = next(s for d, t, _v, _r, s, _p in pa if (d, t) == ("out", "removal_manifest"))
     assert manifest_status == "acknowledged:CO"
@@ -81,7 +90,9 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
         ("removal_manifest", "valid", None, "acknowledged", "PA"),
     ]
     assert sorted((t, p) for d, t, _v, _r, _s, p in us if d == "in") == [
-        ("criminal_network_flag", "PA"), ("removal_confirmation", "PA"), ("removal_manifest", "PA"),
+        ("criminal_network_flag", "PA"),
+        ("removal_confirmation", "PA"),
+        ("removal_manifest", "PA"),
     ]
     # Nothing refused at a sender was stored anywhere: the minor and the environmental-crime flag.
     flags_sent = [row for rows in (pa, co, us) for row in rows if row[:2] == ("out", "criminal_network_flag")]

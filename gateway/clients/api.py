@@ -37,9 +37,7 @@ router = APIRouter(tags=["authentication"])
 # Declares the scheme and the scopes of each route in the OpenAPI document;
 # reading and checking the header is done by require_scope.
 agency_oauth = OAuth2(
-    flows=OAuthFlows(
-        clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=SCOPE_DESCRIPTIONS)
-    ),
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=SCOPE_DESCRIPTIONS)),
     scheme_name="agencyClientCredentials",
     description="OAuth 2.0 client credentials; clients are created with `gateway clients add`.",
     auto_error=False,
@@ -98,9 +96,7 @@ def issue_access_token(
     omitted the token gets all of them. Errors are problem+json that also carry
     the RFC 6749 ``error`` and ``error_description`` members.
     """
-    http = TokenHttpRequest(
-        method=request.method, url=str(request.url), headers=request.headers, form=form
-    )
+    http = TokenHttpRequest(method=request.method, url=str(request.url), headers=request.headers, form=form)
     response: JSONResponse = GatewayAuthorizationServer(node).create_token_response(http)
     return response
 

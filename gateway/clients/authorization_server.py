@@ -169,7 +169,10 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     ) -> dict[str, object]:
         with self._node.transaction() as session:
             issued = service.issue_token(
-                session, client.authenticated, scope_to_list(scope), self._node.now(),
+                session,
+                client.authenticated,
+                scope_to_list(scope),
+                self._node.now(),
                 lifetime_seconds=self._node.settings.token_lifetime_seconds,
             )
         return issued.model_dump()
@@ -189,9 +192,7 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 hint="enable agency_tls or terminate TLS in a proxy that sets X-Forwarded-Proto",
             ) from exc
 
-    def handle_response(
-        self, status: int, body: dict[str, object], headers: list[tuple[str, str]]
-    ) -> JSONResponse:
+    def handle_response(self, status: int, body: dict[str, object], headers: list[tuple[str, str]]) -> JSONResponse:
         return JSONResponse(body, status_code=status, headers=dict(headers))
 
     def handle_error_response(self, request: _TokenRequest, error: OAuth2Error) -> NoReturn:
@@ -200,18 +201,12 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
 def _domain_error(request: _TokenRequest, error: OAuth2Error) -> TokenRequestError:
     if isinstance(error, InvalidClientError):
-        return InvalidClient(
-            "unknown client, wrong secret, or disabled client", hint=CLIENT_AUTH_HINT
-        )
+        return InvalidClient("unknown client, wrong secret, or disabled client", hint=CLIENT_AUTH_HINT)
     if isinstance(error, UnsupportedGrantTypeError):
         grant_type = request.payload.grant_type
         if not grant_type:  # RFC 6749 §5.2: a missing parameter is invalid_request
-            return InvalidTokenRequest(
-                "grant_type is missing", hint=f"send grant_type={GRANT_TYPE}"
-            )
-        return UnsupportedGrant(
-            f"grant_type {grant_type[:64]!r} is not supported", hint=f"use grant_type={GRANT_TYPE}"
-        )
+            return InvalidTokenRequest("grant_type is missing", hint=f"send grant_type={GRANT_TYPE}")
+        return UnsupportedGrant(f"grant_type {grant_type[:64]!r} is not supported", hint=f"use grant_type={GRANT_TYPE}")
     if isinstance(error, UnauthorizedClientError):
         return UnauthorizedClient("this client may not use this grant type")
     if isinstance(error, InvalidScopeError):

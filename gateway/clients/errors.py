@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from gateway.errors import GatewayError, InputError
 
 # RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
-_NOT_IN_ERROR_CHARSET = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+_NOT_IN_ERROR_CHARSET = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -102,6 +102,4 @@ class InsufficientScope(GatewayError):
     def __init__(self, detail: str, *, scope: str, hint: str | None = None) -> None:
         super().__init__(detail, hint=hint)
         self.scope = scope
-        self.headers: dict[str, str] = {
-            "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'
-        }
+        self.headers: dict[str, str] = {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}

@@ -41,9 +41,7 @@ class TokenRequestForm(BaseModel):
     """
 
     grant_type: Literal["client_credentials"]
-    scope: str | None = Field(
-        default=None, description="Space-separated scopes; default: all of the client's"
-    )
+    scope: str | None = Field(default=None, description="Space-separated scopes; default: all of the client's")
     client_id: str | None = Field(default=None, description="client_secret_post only")
     client_secret: str | None = Field(default=None, description="client_secret_post only")
 

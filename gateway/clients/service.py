@@ -67,14 +67,10 @@ def create_client(
         raise InputError(f"a client name must have 1 to {MAX_NAME_LENGTH} characters")
     requested = frozenset(scopes)
     if not requested:
-        raise InputError(
-            "a client needs at least one scope", hint=f"use {_scope_string(VALID_SCOPES)}"
-        )
+        raise InputError("a client needs at least one scope", hint=f"use {_scope_string(VALID_SCOPES)}")
     unknown = requested - VALID_SCOPES
     if unknown:
-        raise UnknownScope(
-            f"unknown scope(s): {_scope_string(unknown)}", hint=f"use {_scope_string(VALID_SCOPES)}"
-        )
+        raise UnknownScope(f"unknown scope(s): {_scope_string(unknown)}", hint=f"use {_scope_string(VALID_SCOPES)}")
     client_id = "agc_" + secrets.token_hex(12)
     secret = secrets.token_urlsafe(32)
     repository.add_client(
@@ -89,7 +85,11 @@ def create_client(
         ),
     )
     append_event(
-        session, AuditEvent.CLIENT_CREATED, actor=actor, subject=client_id, at=now,
+        session,
+        AuditEvent.CLIENT_CREATED,
+        actor=actor,
+        subject=client_id,
+        at=now,
         detail={"name": name, "scopes": sorted(requested)},
     )
     return client_id, secret

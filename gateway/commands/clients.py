@@ -45,9 +45,7 @@ def _node_database(config: ConfigOption) -> Iterator[Session]:
 @app.command("add")
 def add(
     name: Annotated[str, typer.Option(help="Who the client is, e.g. the agency and system.")],
-    scope: Annotated[
-        list[str], typer.Option("--scope", help=f"Scope to grant (repeatable): {_SCOPES_HELP}.")
-    ],
+    scope: Annotated[list[str], typer.Option("--scope", help=f"Scope to grant (repeatable): {_SCOPES_HELP}.")],
     config: ConfigOption = None,
 ) -> None:
     """Create an API client and print its id and secret (shown only this once)."""

@@ -29,8 +29,13 @@ def list_deliveries(
         for delivery, record in repository.listing(session, status, limit):
             updated = delivery.delivered_at or delivery.last_attempt_at or delivery.created_at
             table.add_row(
-                str(delivery.pk), record.record_id or "-", record.record_type or "-",
-                delivery.recipient, delivery.status, str(delivery.attempts), rfc3339(updated),
+                str(delivery.pk),
+                record.record_id or "-",
+                record.record_type or "-",
+                delivery.recipient,
+                delivery.status,
+                str(delivery.attempts),
+                rfc3339(updated),
                 (delivery.last_error or "")[:60],
             )
         counts = repository.count_by_status(session)

@@ -22,13 +22,13 @@ def init(
     ed25519: Annotated[bool, typer.Option(help="Record-signing key Ed25519 instead of ES256.")] = False,
 ) -> None:
     """Create a party root CA, a TLS certificate, a record-signing certificate and a CRL."""
-    files = init_party(
-        party.upper(), out, hosts=tuple(host or ()), key_kind="ed25519" if ed25519 else "ec-p256"
-    )
+    files = init_party(party.upper(), out, hosts=tuple(host or ()), key_kind="ed25519" if ed25519 else "ec-p256")
     stdout.print(f"created the {party.upper()} development PKI in {files.root}:")
     for label, path in (
-        ("root CA", files.ca_cert), ("TLS certificate", files.tls_cert),
-        ("signing certificate", files.signing_cert), ("CRL", files.crl),
+        ("root CA", files.ca_cert),
+        ("TLS certificate", files.tls_cert),
+        ("signing certificate", files.signing_cert),
+        ("CRL", files.crl),
         ("trust-bundle entry", files.bundle_entry),
     ):
         stdout.print(f"  {label:<20} {path}")

@@ -54,18 +54,24 @@ def show(
     for path in paths:
         terms = load_terms(path)
         stdout.print(f"[bold]{terms.title}[/bold]  ({terms.terms_id} v{terms.version}, sha256 {terms_digest(terms)})")
-        stdout.print(f"in force {terms.effective_from} … {terms.expires_on}; parties: "
-                     + "; ".join(f"{p.code} {p.authority}" for p in terms.parties))
+        stdout.print(
+            f"in force {terms.effective_from} … {terms.expires_on}; parties: "
+            + "; ".join(f"{p.code} {p.authority}" for p in terms.parties)
+        )
         stdout.print(_flows_table(terms))
         retention = Table("record type", "subject status", "retention (days)")
         for rule in terms.retention:
-            retention.add_row(rule.record_type.value, rule.subject_status.value if rule.subject_status else "any",
-                              str(rule.days))
+            retention.add_row(
+                rule.record_type.value, rule.subject_status.value if rule.subject_status else "any", str(rule.days)
+            )
         stdout.print(retention)
         stdout.print(
             f"prohibitions: no flag about a person under {terms.prohibitions.minimum_flag_subject_age}; "
-            + ("nothing to a person's state of nationality while a protection claim is pending; "
-               if terms.prohibitions.no_records_to_nationality_state_with_pending_protection_claim else "")
+            + (
+                "nothing to a person's state of nationality while a protection claim is pending; "
+                if terms.prohibitions.no_records_to_nationality_state_with_pending_protection_claim
+                else ""
+            )
             + f"onward sharing needs originator consent: {terms.onward_sharing.requires_originator_consent}, "
             f"never for {', '.join(h.value for h in terms.onward_sharing.forbidden_handling)}; "
             f"human review before action: {', '.join(t.value for t in terms.human_review_required)}"
@@ -117,4 +123,6 @@ def sign(
     terms = load_terms(file)
     signed = sign_terms(terms, party.upper(), SigningKey.from_files(key, cert, chain))
     dump_terms(signed, out or file, header=leading_comments(file))
-    stdout.print(f"{party.upper()} signed {terms.terms_id} v{terms.version} (sha256 {terms_digest(terms)}) → {out or file}")
+    stdout.print(
+        f"{party.upper()} signed {terms.terms_id} v{terms.version} (sha256 {terms_digest(terms)}) → {out or file}"
+    )

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from gateway.terms.api import terms_flows, terms_summary
 from gateway.console import review, service
 from gateway.console.errors import (
     ActionRefused,
@@ -50,6 +49,7 @@ from gateway.node import Node, node_of
 from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
 from gateway.records.schemas import RecordType
+from gateway.terms.api import terms_flows, terms_summary
 
 RECORD_TYPES: Final = tuple(t.value for t in RecordType)
 OFFENCE_CATEGORIES: Final = tuple(c.value for c in OffenceCategory)

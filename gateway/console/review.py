@@ -6,8 +6,8 @@ Like every service, these take the caller's Session and never commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from gateway.ledger import repository as ledger
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.models import LedgerEntry
 from gateway.ledger.service import append_event
+from gateway.ledger.status import ledger_status
 from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.acknowledgements import acknowledge
@@ -220,6 +221,7 @@ def answer_record(
 class LedgerPage:
     tree_size: int
     recent: Sequence[LedgerEntry]
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 def ledger_page(session: Session, limit: int = 50) -> LedgerPage:
@@ -227,4 +229,4 @@ def ledger_page(session: Session, limit: int = 50) -> LedgerPage:
     size = ledger.tree_size(session)
     recent = list(ledger.entries(session, max(0, size - limit), size))
     recent.reverse()
-    return LedgerPage(size, recent)
+    return LedgerPage(size, recent, ledger_status(session))

@@ -42,9 +42,7 @@ class DemoNode:
         return f"https://127.0.0.1:{self.server.partner_port}"
 
     def api(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.agency_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
-        )
+        return httpx.Client(base_url=self.agency_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
 
 
 def make_pki(workdir: Path) -> tuple[dict[str, PartyFiles], Path]:
@@ -56,8 +54,9 @@ def make_pki(workdir: Path) -> tuple[dict[str, PartyFiles], Path]:
     return files, bundle_path
 
 
-def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
-                terms_file: Path) -> dict[str, DemoNode]:
+def start_nodes(
+    workdir: Path, files: dict[str, PartyFiles], bundle_path: Path, terms_file: Path
+) -> dict[str, DemoNode]:
     """Start PA, CO and US (both listeners + embedded worker) and give each an API client."""
     sockets = {party: bind("127.0.0.1", 0) for party in PARTIES}
     urls = {party: f"https://127.0.0.1:{s.getsockname()[1]}" for party, s in sockets.items()}
@@ -67,12 +66,17 @@ def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
         settings = Settings(
             party=party,
             data_dir=workdir / party.lower(),
-            partner_port=0, agency_port=0,
-            tls_cert=pf.tls_cert, tls_key=pf.tls_key,
-            signing_cert=pf.signing_cert, signing_key=pf.signing_key,
-            trust_bundle=bundle_path, terms_files=[terms_file],
+            partner_port=0,
+            agency_port=0,
+            tls_cert=pf.tls_cert,
+            tls_key=pf.tls_key,
+            signing_cert=pf.signing_cert,
+            signing_key=pf.signing_key,
+            trust_bundle=bundle_path,
+            terms_files=[terms_file],
             partners={p: u for p, u in urls.items() if p != party},
-            delivery_poll_seconds=0.2, delivery_backoff_base_seconds=0.2,
+            delivery_poll_seconds=0.2,
+            delivery_backoff_base_seconds=0.2,
             delivery_backoff_max_seconds=5.0,
         )
         node = build_node(settings)
@@ -81,13 +85,21 @@ def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
         demo = DemoNode(party, pf, node, server.start_in_thread())
         with node.transaction() as session:
             demo.client_id, demo.client_secret = create_client(
-                session, f"{party} demo case-management system",
-                ["records:write", "records:read"], node.now(), actor="demo",
+                session,
+                f"{party} demo case-management system",
+                ["records:write", "records:read"],
+                node.now(),
+                actor="demo",
             )
             # A demo officer for the console; nodes.json carries the login and TOTP seed.
             officer = create_officer(
-                session, f"{party.lower()}-officer", Role.ADMIN, node.now(),
-                issuer=f"MOU Gateway {party}", actor="demo", password_change_required=False,
+                session,
+                f"{party.lower()}-officer",
+                Role.ADMIN,
+                node.now(),
+                issuer=f"MOU Gateway {party}",
+                actor="demo",
+                password_change_required=False,
             )
             demo.extras["officer"] = {
                 "username": officer.username,
@@ -95,8 +107,10 @@ def start_nodes(workdir: Path, files: dict[str, PartyFiles], bundle_path: Path,
                 "totp_secret": officer.totp_secret,
             }
         response = httpx.post(
-            f"{demo.agency_url}/oauth/token", data={"grant_type": "client_credentials"},
-            auth=(demo.client_id, demo.client_secret), timeout=30,
+            f"{demo.agency_url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(demo.client_id, demo.client_secret),
+            timeout=30,
         )
         response.raise_for_status()
         demo.token = response.json()["access_token"]

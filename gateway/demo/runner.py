@@ -50,8 +50,11 @@ def summarize(nodes: dict[str, DemoNode]) -> list[PartySummary]:
             deliveries = outbox.count_by_status(session)
         result.append(
             PartySummary(
-                party, counts.get(("out", "valid"), 0), counts.get(("in", "valid"), 0),
-                counts.get(("in", "invalid"), 0), deliveries,
+                party,
+                counts.get(("out", "valid"), 0),
+                counts.get(("in", "valid"), 0),
+                counts.get(("in", "invalid"), 0),
+                deliveries,
             )
         )
     return result
@@ -63,9 +66,14 @@ def summary_table(summaries: list[PartySummary], elapsed: float) -> Table:
         table.add_column(column, justify="right" if column != "party" else "left")
     for s in summaries:
         table.add_row(
-            s.party, str(s.sent), str(s.received), str(s.rejected),
-            str(s.deliveries.get("delivered", 0)), str(s.deliveries.get("pending", 0)),
-            str(s.deliveries.get("dead", 0)), str(s.receipts),
+            s.party,
+            str(s.sent),
+            str(s.received),
+            str(s.rejected),
+            str(s.deliveries.get("delivered", 0)),
+            str(s.deliveries.get("pending", 0)),
+            str(s.deliveries.get("dead", 0)),
+            str(s.receipts),
         )
     return table
 
@@ -133,19 +141,25 @@ def check_ledgers(nodes: dict[str, DemoNode]) -> Table:
                 raise scenario.ScenarioError(f"{party} ledger does not verify: {exc.detail}") from exc
             own = ledger.latest_own_checkpoint(session)
         if missing.get(party):
-            raise scenario.ScenarioError(
-                f"{', '.join(missing[party])} did not witness {party}'s newest checkpoint"
-            )
+            raise scenario.ScenarioError(f"{', '.join(missing[party])} did not witness {party}'s newest checkpoint")
         witnesses = [p for p in nodes if p != party]
         table.add_row(
-            party, str(report.entries), report.root_hash[:16] + "…", "yes",
-            f"size {own.tree_size}" if own is not None else "-", ", ".join(witnesses),
+            party,
+            str(report.entries),
+            report.root_hash[:16] + "…",
+            "yes",
+            f"size {own.tree_size}" if own is not None else "-",
+            ", ".join(witnesses),
         )
     return table
 
 
 def run_demo(
-    console: Console, *, flights: int = 1, workdir: Path | None = None, serve: bool = False,
+    console: Console,
+    *,
+    flights: int = 1,
+    workdir: Path | None = None,
+    serve: bool = False,
     stop_event: threading.Event | None = None,
 ) -> list[PartySummary]:
     """Run the demo; returns the per-party summary. Raises ScenarioError on a failed step."""
@@ -164,14 +178,22 @@ def run_demo(
             console.print(f"  {demo.party}: partner {demo.partner_url} (mTLS)  agency {demo.agency_url}")
         tally = scenario.Tally()
         plan = synthetic.flights(flights)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=False) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
             task = progress.add_task("removal flights", total=len(plan))
             for flight in plan:
                 scenario.fly(nodes, flight, TERMS_REF, tally, with_flags=flight.number == 1)
                 progress.advance(task)
-        console.print(f"{tally.flights} flight(s), {tally.people} people: manifests to CO and US, "
-                      "CO acknowledgements, removal confirmations; PA↔US criminal-network flags")
+        console.print(
+            f"{tally.flights} flight(s), {tally.people} people: manifests to CO and US, "
+            "CO acknowledgements, removal confirmations; PA↔US criminal-network flags"
+        )
         reason = scenario.tampered_record(nodes, TERMS_REF, tally)
         console.print(f"altered record: CO answered a signed [bold]rejected[/bold] receipt ({reason})")
         scenario.refused_at_sender(nodes, TERMS_REF, tally)

@@ -73,8 +73,13 @@ def acknowledge(node: DemoNode, record_id: str, tally: Tally) -> str:
     return str(response.json()["record_id"])
 
 
-def fly(nodes: dict[str, DemoNode], flight: synthetic.Flight, terms_ref: dict[str, Any] | None,
-        tally: Tally, with_flags: bool) -> None:
+def fly(
+    nodes: dict[str, DemoNode],
+    flight: synthetic.Flight,
+    terms_ref: dict[str, Any] | None,
+    tally: Tally,
+    with_flags: bool,
+) -> None:
     """One flight: manifest → CO acknowledges → confirmation; flags PA↔US on flight 1."""
     pa, co, us = nodes["PA"], nodes["CO"], nodes["US"]
     manifest = synthetic.manifest(flight, terms_ref)
@@ -92,8 +97,9 @@ def fly(nodes: dict[str, DemoNode], flight: synthetic.Flight, terms_ref: dict[st
     now = datetime.now(UTC)
     pa_flag = submit(pa, synthetic.flag("PA", ["US"], smuggler["identity"], terms_ref, [manifest_id], now), tally)
     wait_delivered(pa, pa_flag)
-    associate = dict(smuggler["identity"], given_names="Wilmer", family_names="Hurtado Mena",
-                     date_of_birth="1979-02-11")
+    associate = dict(
+        smuggler["identity"], given_names="Wilmer", family_names="Hurtado Mena", date_of_birth="1979-02-11"
+    )
     us_flag = submit(us, synthetic.flag("US", ["PA"], associate, terms_ref, [pa_flag], now), tally)
     wait_delivered(us, us_flag)
 
@@ -105,8 +111,12 @@ def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None
     over mTLS with PA's TLS certificate, as a compromised relay would.
     """
     pa, co = nodes["PA"], nodes["CO"]
-    subject = {"family_names": "Demo Manipulado", "given_names": "Registro", "date_of_birth": "1980-01-01",
-               "nationality": "COL"}
+    subject = {
+        "family_names": "Demo Manipulado",
+        "given_names": "Registro",
+        "date_of_birth": "1980-01-01",
+        "nationality": "COL",
+    }
     draft = synthetic.flag("PA", ["CO"], subject, terms_ref, [], datetime.now(UTC))
     signed = sign_record(prepare_outgoing(pa.node, draft, datetime.now(UTC)), pa.node.signing_key)
     header, payload, signature = signed.jws.split(".")
@@ -114,15 +124,22 @@ def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None
     document["body"]["subject_status"] = "convicted"  # the alteration
     forged = ".".join([header, b64url_encode(json.dumps(document, separators=(",", ":")).encode()), signature])
     settings = pa.node.settings
-    assert settings.tls_cert is not None and settings.tls_key is not None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ScenarioError("PA has no TLS certificate configured")
     context = client_context(settings.tls_cert, settings.tls_key, pa.node.bundle, settings.data_dir / "tls", "CO")
     with httpx.Client(verify=context, timeout=30) as client:
-        response = client.post(f"{co.partner_url}/v1/exchange/records", content=forged,
-                               headers={"Content-Type": "application/jose"})
+        response = client.post(
+            f"{co.partner_url}/v1/exchange/records", content=forged, headers={"Content-Type": "application/jose"}
+        )
     if response.status_code != 201:
         raise ScenarioError(f"CO answered {response.status_code} to the altered record: {response.text}")
-    receipt = verify_receipt(response.text, pa.node.bundle, datetime.now(UTC), receiver="CO",
-                             jws_sha256=hashlib.sha256(forged.encode()).hexdigest())
+    receipt = verify_receipt(
+        response.text,
+        pa.node.bundle,
+        datetime.now(UTC),
+        receiver="CO",
+        jws_sha256=hashlib.sha256(forged.encode()).hexdigest(),
+    )
     if receipt.payload.verdict.value != "rejected":
         raise ScenarioError("CO accepted an altered record")
     reason = receipt.payload.reason_code or "?"
@@ -133,10 +150,13 @@ def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None
 def refused_by_terms(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
     """US tries to flag an environmental-crime case: its flow allows only two offence categories."""
     us = nodes["US"]
-    subject = {"family_names": "Ficticio Minero", "given_names": "Arley", "nationality": "COL",
-               "date_of_birth": "1975-05-05"}
-    draft = synthetic.flag("US", ["PA"], subject, terms_ref, [], datetime.now(UTC),
-                           offence="environmental_crime")
+    subject = {
+        "family_names": "Ficticio Minero",
+        "given_names": "Arley",
+        "nationality": "COL",
+        "date_of_birth": "1975-05-05",
+    }
+    draft = synthetic.flag("US", ["PA"], subject, terms_ref, [], datetime.now(UTC), offence="environmental_crime")
     with us.api() as api:
         response = api.post("/v1/records", json=draft)
     if response.status_code == 202:
@@ -149,8 +169,12 @@ def refused_by_terms(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | Non
 def refused_at_sender(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
     """PA tries to flag a 16-year-old: the sending node refuses it (nothing leaves PA)."""
     pa = nodes["PA"]
-    minor = {"family_names": "Menor Ficticio", "given_names": "Kevin", "nationality": "COL",
-             "date_of_birth": f"{datetime.now(UTC).year - 16}-01-01"}
+    minor = {
+        "family_names": "Menor Ficticio",
+        "given_names": "Kevin",
+        "nationality": "COL",
+        "date_of_birth": f"{datetime.now(UTC).year - 16}-01-01",
+    }
     draft = synthetic.flag("PA", ["US"], minor, terms_ref, [], datetime.now(UTC))
     with pa.api() as api:
         response = api.post("/v1/records", json=draft)

@@ -14,13 +14,54 @@ from typing import Any
 
 from gateway.records.signing import rfc3339
 
-GIVEN_M = ["Luis Fernando", "Jhon Jairo", "Carlos Andrés", "Wilmer", "Yeison", "Brayan", "Óscar Iván",
-           "Héctor Fabio", "Andrés Felipe", "Juan David", "Édgar", "Róbinson", "Fredy Alberto"]
-GIVEN_F = ["Luz Marina", "Yurani", "Diana Carolina", "Leidy Johana", "Sandra Milena", "Paola Andrea",
-           "María Fernanda", "Erika Yulieth", "Ana Milena"]
-FAMILY = ["Ospina", "Córdoba", "Restrepo", "Mosquera", "Zapata", "Quintero", "Montoya", "Muñoz",
-          "Palacios", "Valencia", "Cardona", "Rentería", "Giraldo", "Arango", "Mena", "Cuesta",
-          "Benítez", "Torres", "Salazar", "Hurtado"]
+GIVEN_M = [
+    "Luis Fernando",
+    "Jhon Jairo",
+    "Carlos Andrés",
+    "Wilmer",
+    "Yeison",
+    "Brayan",
+    "Óscar Iván",
+    "Héctor Fabio",
+    "Andrés Felipe",
+    "Juan David",
+    "Édgar",
+    "Róbinson",
+    "Fredy Alberto",
+]
+GIVEN_F = [
+    "Luz Marina",
+    "Yurani",
+    "Diana Carolina",
+    "Leidy Johana",
+    "Sandra Milena",
+    "Paola Andrea",
+    "María Fernanda",
+    "Erika Yulieth",
+    "Ana Milena",
+]
+FAMILY = [
+    "Ospina",
+    "Córdoba",
+    "Restrepo",
+    "Mosquera",
+    "Zapata",
+    "Quintero",
+    "Montoya",
+    "Muñoz",
+    "Palacios",
+    "Valencia",
+    "Cardona",
+    "Rentería",
+    "Giraldo",
+    "Arango",
+    "Mena",
+    "Cuesta",
+    "Benítez",
+    "Torres",
+    "Salazar",
+    "Hurtado",
+]
 OFFENCES = ["drug_trafficking"] * 9 + ["migrant_smuggling"] * 6 + ["environmental_crime"] * 3
 DESTINATIONS = ["MDE", "BOG", "CLO", "BAQ"]
 
@@ -49,14 +90,29 @@ def flights(count: int, start: datetime | None = None, seed: int = 2024) -> list
     for n in range(2, count + 1):
         serious = rng.randint(10, 22)
         result.append(
-            Flight(n, f"IST{4500 + n}", rng.choice(DESTINATIONS), start + timedelta(days=7 * (n - 1)),
-                   serious, rng.randint(12, 20))
+            Flight(
+                n,
+                f"IST{4500 + n}",
+                rng.choice(DESTINATIONS),
+                start + timedelta(days=7 * (n - 1)),
+                serious,
+                rng.randint(12, 20),
+            )
         )
     return result
 
 
-def _envelope(record_type: str, party: str, agency: str, recipients: list[str], purpose: str,
-              handling: str, terms_ref: dict[str, Any] | None, expires: datetime, legal_basis: str) -> dict[str, Any]:
+def _envelope(
+    record_type: str,
+    party: str,
+    agency: str,
+    recipients: list[str],
+    purpose: str,
+    handling: str,
+    terms_ref: dict[str, Any] | None,
+    expires: datetime,
+    legal_basis: str,
+) -> dict[str, Any]:
     return {
         "record_type": record_type,
         "originator": {"party": party, "agency": agency, "officer_ref": f"{party}-LIAISON-01"},
@@ -103,9 +159,17 @@ def manifest(flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7) ->
     rng = random.Random(seed * 1000 + flight.number)  # noqa: S311
     people = [_person(rng, flight, i, True) for i in range(1, flight.serious + 1)]
     people += [_person(rng, flight, flight.serious + i, False) for i in range(1, flight.immigration + 1)]
-    draft = _envelope("removal_manifest", "PA", "Servicio Nacional de Migración", ["CO", "US"],
-                      "removal_coordination", "H1", terms_ref, max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
-                      "MOU PA-CO-US art. 4")
+    draft = _envelope(
+        "removal_manifest",
+        "PA",
+        "Servicio Nacional de Migración",
+        ["CO", "US"],
+        "removal_coordination",
+        "H1",
+        terms_ref,
+        max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
+        "MOU PA-CO-US art. 4",
+    )
     draft["body"] = {
         "operation_ref": f"SNM-OP-{flight.departure:%Y}-{flight.number:04d}",
         "flight": {
@@ -123,23 +187,38 @@ def manifest(flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7) ->
     return draft
 
 
-def confirmation(flight: Flight, manifest_draft: dict[str, Any], manifest_id: str,
-                 terms_ref: dict[str, Any] | None) -> dict[str, Any]:
+def confirmation(
+    flight: Flight, manifest_draft: dict[str, Any], manifest_id: str, terms_ref: dict[str, Any] | None
+) -> dict[str, Any]:
     """Return the removal_confirmation draft: everyone handed over but one who did not board."""
     people = manifest_draft["body"]["people"]
     arrival = flight.departure + timedelta(minutes=100)
     handed = []
     for i, person in enumerate(people):
         if i == len(people) - 1:
-            handed.append({"person_ref": person["person_ref"], "status": "not_boarded",
-                           "reason": "medical: unfit to fly, rescheduled"})
+            handed.append(
+                {
+                    "person_ref": person["person_ref"],
+                    "status": "not_boarded",
+                    "reason": "medical: unfit to fly, rescheduled",
+                }
+            )
         else:
             serious = person["grounds_category"] == "serious_crime"
-            handed.append({"person_ref": person["person_ref"], "status": "handed_over",
-                           "entry_ban_years": 10 if serious else 5})
-    draft = _envelope("removal_confirmation", "PA", "Servicio Nacional de Migración", ["CO", "US"],
-                      "removal_coordination", "H1", terms_ref, max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
-                      "MOU PA-CO-US art. 4")
+            handed.append(
+                {"person_ref": person["person_ref"], "status": "handed_over", "entry_ban_years": 10 if serious else 5}
+            )
+    draft = _envelope(
+        "removal_confirmation",
+        "PA",
+        "Servicio Nacional de Migración",
+        ["CO", "US"],
+        "removal_coordination",
+        "H1",
+        terms_ref,
+        max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
+        "MOU PA-CO-US art. 4",
+    )
     draft["body"] = {
         "manifest_record_id": manifest_id,
         "flight_number": flight.flight_number,
@@ -155,13 +234,32 @@ def confirmation(flight: Flight, manifest_draft: dict[str, Any], manifest_id: st
     return draft
 
 
-def flag(party: str, recipients: list[str], subject: dict[str, Any], terms_ref: dict[str, Any] | None,
-         linked: list[str], now: datetime, offence: str = "migrant_smuggling") -> dict[str, Any]:
+def flag(
+    party: str,
+    recipients: list[str],
+    subject: dict[str, Any],
+    terms_ref: dict[str, Any] | None,
+    linked: list[str],
+    now: datetime,
+    offence: str = "migrant_smuggling",
+) -> dict[str, Any]:
     """Return a criminal_network_flag draft about ``subject`` from ``party``."""
-    agency = {"PA": "Servicio Nacional de Migración", "US": "Homeland Security Investigations",
-              "CO": "Migración Colombia"}[party]
-    draft = _envelope("criminal_network_flag", party, agency, recipients, "criminal_network_disruption",
-                      "H2", terms_ref, now + timedelta(days=365), "MOU PA-CO-US art. 6")
+    agency = {
+        "PA": "Servicio Nacional de Migración",
+        "US": "Homeland Security Investigations",
+        "CO": "Migración Colombia",
+    }[party]
+    draft = _envelope(
+        "criminal_network_flag",
+        party,
+        agency,
+        recipients,
+        "criminal_network_disruption",
+        "H2",
+        terms_ref,
+        now + timedelta(days=365),
+        "MOU PA-CO-US art. 6",
+    )
     draft["body"] = {
         "subject": {k: v for k, v in subject.items() if k != "protection_claim_pending"},
         "subject_status": "charged",
@@ -171,7 +269,7 @@ def flag(party: str, recipients: list[str], subject: dict[str, Any], terms_ref: 
         "basis": "prosecutorial_charge",
         "decision_ref": f"{party}-CASE-{now:%Y}-0042",
         "summary_of_facts": "Arranged boat transfers and guided groups through the Darién; "
-                            "fees collected through intermediaries (synthetic demo data).",
+        "fees collected through intermediaries (synthetic demo data).",
         "source_reliability": "B",
         "information_accuracy": 2,
         "linked_record_ids": linked,

@@ -18,7 +18,7 @@ from gateway.exchange.errors import (
     PeerCertificateRequiredError,
     UnsupportedMediaTypeError,
 )
-from gateway.exchange.service import Outcome, receive_record
+from gateway.exchange.service import Outcome, receive_batch, receive_record
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_received
 from gateway.trust.bundle import TrustBundle
@@ -126,33 +126,37 @@ def _batch_items(body: bytes, max_items: int) -> list[str]:
 
 
 def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, Any]]:
+    raws = [item.encode("ascii", "replace") for item in items]
+    # As for single records: a concurrent identical batch can win a unique
+    # index; the retry then answers its items as replays.
+    for attempt in range(2):
+        try:
+            with node.transaction() as session:
+                outcomes = receive_batch(session, node, raws, peer)
+            break
+        except IntegrityError:
+            if attempt:
+                raise
     results: list[dict[str, Any]] = []
-    with node.transaction() as session:
-        for index, item in enumerate(items):
-            try:
-                if len(item) > node.settings.max_record_bytes:
-                    raise PayloadTooLargeError(
-                        f"record of {len(item)} bytes exceeds the {node.settings.max_record_bytes}-byte limit"
-                    )
-                with session.begin_nested():
-                    outcome = receive_record(session, node, item.encode("ascii", "replace"), peer)
-                observe_received(node, item, outcome.verdict, replayed=outcome.replayed)
-                results.append(
-                    {
-                        "index": index,
-                        "status": 200 if outcome.replayed else 201,
-                        "verdict": outcome.verdict,
-                        "receipt": outcome.receipt_jws,
-                    }
-                )
-            except GatewayError as exc:
-                results.append(
-                    {
-                        "index": index,
-                        "status": exc.status,
-                        "problem": {"type": exc.type_uri(), "title": exc.title, "detail": exc.detail},
-                    }
-                )
+    for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+        if isinstance(outcome, GatewayError):
+            results.append(
+                {
+                    "index": index,
+                    "status": outcome.status,
+                    "problem": {"type": outcome.type_uri(), "title": outcome.title, "detail": outcome.detail},
+                }
+            )
+            continue
+        observe_received(node, item, outcome.verdict, replayed=outcome.replayed)
+        results.append(
+            {
+                "index": index,
+                "status": 200 if outcome.replayed else 201,
+                "verdict": outcome.verdict,
+                "receipt": outcome.receipt_jws,
+            }
+        )
     return results
 
 

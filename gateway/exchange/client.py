@@ -36,7 +36,9 @@ class PartnerClients:
                 settings.tls_cert, settings.tls_key, self.node.bundle, settings.data_dir / "tls", party
             )
             self._clients[party] = httpx.Client(
-                base_url=self.base_url(party), verify=context, timeout=self.timeout,
+                base_url=self.base_url(party),
+                verify=context,
+                timeout=self.timeout,
                 headers={"User-Agent": f"mou-gateway/{self.node.party}"},
             )
         return self._clients[party]

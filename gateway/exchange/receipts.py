@@ -37,7 +37,11 @@ def verify_receipt(
     signer's party or the digest does not match what was sent.
     """
     verified = verify_compact(
-        value, bundle=bundle, at=at, typ=RECEIPT_TYP, parse=_parse_receipt,
+        value,
+        bundle=bundle,
+        at=at,
+        typ=RECEIPT_TYP,
+        parse=_parse_receipt,
         claimed_party=lambda receipt: receipt.receiver,
     )
     if verified.signer_party != receiver:

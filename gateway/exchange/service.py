@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
-from gateway.exchange.errors import RecordConflictError
+from gateway.errors import GatewayError
+from gateway.exchange.errors import PayloadTooLargeError, RecordConflictError
 from gateway.exchange.receipts import issue_receipt
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
 from gateway.records import repository
-from gateway.records.models import StoredRecord
 from gateway.records.acknowledgements import apply_incoming_acknowledgement
+from gateway.records.models import StoredRecord
 from gateway.records.schemas import Receipt, Record, RecordType, Verdict, record_json
 from gateway.records.service import record_columns
 from gateway.records.signing import VerifiedRecord, verify_record
@@ -88,6 +89,89 @@ def _claimed_record_id(parsed: ParsedJWS) -> str | None:
         return None
 
 
+@dataclass
+class Decision:
+    """What this node decided about one incoming JWS, before anything is written."""
+
+    raw: bytes
+    digest: str
+    verified: VerifiedRecord | None
+    record_id: str | None
+    reason_code: str | None
+    reason: str | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason_code is None and self.verified is not None
+
+
+def decide(session: Session, node: Node, raw: bytes, peer_party: str, policies: tuple[ReceivePolicy, ...]) -> Decision:
+    """Verify ``raw`` and apply the policies; raises MalformedJWSError when it is no JWS at all."""
+    digest = sha256_hex(raw)
+    parsed = parse_compact(raw, expected_typ=RECORD_TYP)
+    verified: VerifiedRecord | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    try:
+        verified = verify_record(raw, node.bundle, node.now())
+        for policy in policies:
+            policy(session, node, verified.payload, peer_party)
+    except TrustError as exc:
+        reason_code, reason = exc.reason, f"{exc.title}: {exc.detail}"
+    except PolicyRefusal as exc:
+        reason_code, reason = exc.reason_code, exc.detail
+    record_id = str(verified.payload.record_id) if verified is not None else _claimed_record_id(parsed)
+    return Decision(raw, digest, verified, record_id, reason_code, reason)
+
+
+def _conflict(record_id: str) -> RecordConflictError:
+    return RecordConflictError(
+        f"record {record_id} was already received with different bytes",
+        hint="a correction must be a new record that supersedes the old one",
+    )
+
+
+def _replay(row: StoredRecord) -> Outcome:
+    verdict = Verdict.ACCEPTED if row.verification == "valid" else Verdict.REJECTED
+    return Outcome(row.receipt_jws or "", verdict.value, True, row.record_id)
+
+
+def record_decision(session: Session, node: Node, decision: Decision, peer_party: str) -> Outcome:
+    """Write the ledger event, the signed receipt and the record row for ``decision``."""
+    now = node.now()
+    # Ledger first: the receipt names the event's index, and the record row is
+    # then written once, receipt included.
+    event = AuditEvent.RECORD_RECEIVED if decision.accepted else AuditEvent.RECORD_REJECTED
+    index = append_event(
+        session,
+        event,
+        actor=f"party:{peer_party}",
+        subject=decision.record_id or f"jws:{decision.digest}",
+        at=now,
+        detail={"jws_sha256": decision.digest, "reason_code": decision.reason_code},
+    )
+    receipt = Receipt(
+        record_id=uuid.UUID(decision.record_id) if decision.record_id else None,
+        jws_sha256=decision.digest,
+        received_at=now,
+        receiver=node.party,
+        sender=peer_party,
+        verdict=Verdict.ACCEPTED if decision.accepted else Verdict.REJECTED,
+        reason_code=decision.reason_code,
+        reason=(decision.reason or "")[:200] or None,
+        ledger_index=index,
+    )
+    receipt_jws = issue_receipt(receipt, node.signing_key)
+    stored = _incoming_row(node, decision, peer_party)
+    stored.receipt_jws = receipt_jws
+    stored.ledger_index = index
+    session.add(stored)
+    verified = decision.verified
+    if decision.accepted and verified is not None and verified.payload.record_type is RecordType.ACKNOWLEDGEMENT:
+        apply_incoming_acknowledgement(session, stored, record_json(verified.payload)["body"])
+    return Outcome(receipt_jws, receipt.verdict.value, False, decision.record_id)
+
+
 def receive_record(
     session: Session,
     node: Node,
@@ -102,75 +186,74 @@ def receive_record(
     same record_id but other bytes exists.
     """
     raw = raw.strip()
-    digest = sha256_hex(raw)
-    seen = repository.inbound_by_digest(session, digest, peer_party)
+    seen = repository.inbound_by_digest(session, sha256_hex(raw), peer_party)
     if seen is not None and seen.receipt_jws is not None:
-        verdict = Verdict.ACCEPTED if seen.verification == "valid" else Verdict.REJECTED
-        return Outcome(seen.receipt_jws, verdict.value, True, seen.record_id)
-    parsed = parse_compact(raw, expected_typ=RECORD_TYP)
-    now = node.now()
-    verified: VerifiedRecord | None = None
-    reason_code: str | None = None
-    reason: str | None = None
-    try:
-        verified = verify_record(raw, node.bundle, now)
-        for policy in policies:
-            policy(session, node, verified.payload, peer_party)
-    except TrustError as exc:
-        reason_code, reason = exc.reason, f"{exc.title}: {exc.detail}"
-    except PolicyRefusal as exc:
-        reason_code, reason = exc.reason_code, exc.detail
-    accepted = reason_code is None and verified is not None
-    record_id = str(verified.payload.record_id) if verified is not None else _claimed_record_id(parsed)
-    if accepted and record_id is not None:
-        existing = repository.accepted_by_id(session, "in", record_id)
-        if existing is not None and existing.jws_sha256 == digest and existing.receipt_jws is not None:
+        return _replay(seen)
+    decision = decide(session, node, raw, peer_party, policies)
+    if decision.accepted and decision.record_id is not None:
+        existing = repository.accepted_by_id(session, "in", decision.record_id)
+        if existing is not None and existing.jws_sha256 == decision.digest and existing.receipt_jws is not None:
             # The same bytes, committed by a concurrent request after our digest lookup.
-            return Outcome(existing.receipt_jws, Verdict.ACCEPTED.value, True, record_id)
+            return _replay(existing)
         if existing is not None:
-            raise RecordConflictError(
-                f"record {record_id} was already received with different bytes",
-                hint="a correction must be a new record that supersedes the old one",
-            )
-    # Ledger first: the receipt names the event's index, and the record row is
-    # then written once, receipt included.
-    event = AuditEvent.RECORD_RECEIVED if accepted else AuditEvent.RECORD_REJECTED
-    index = append_event(
-        session, event, actor=f"party:{peer_party}", subject=record_id or f"jws:{digest}",
-        at=now, detail={"jws_sha256": digest, "reason_code": reason_code},
-    )
-    receipt = Receipt(
-        record_id=uuid.UUID(record_id) if record_id else None,
-        jws_sha256=digest,
-        received_at=now,
-        receiver=node.party,
-        sender=peer_party,
-        verdict=Verdict.ACCEPTED if accepted else Verdict.REJECTED,
-        reason_code=reason_code,
-        reason=(reason or "")[:200] or None,
-        ledger_index=index,
-    )
-    receipt_jws = issue_receipt(receipt, node.signing_key)
-    stored = _incoming_row(node, raw, digest, peer_party, verified, record_id, accepted, reason_code, reason)
-    stored.receipt_jws = receipt_jws
-    stored.ledger_index = index
-    session.add(stored)
-    if accepted and verified is not None and verified.payload.record_type is RecordType.ACKNOWLEDGEMENT:
-        apply_incoming_acknowledgement(session, stored, record_json(verified.payload)["body"])
-    return Outcome(receipt_jws, receipt.verdict.value, False, record_id)
+            raise _conflict(decision.record_id)
+    return record_decision(session, node, decision, peer_party)
 
 
-def _incoming_row(
+BatchResult = Outcome | GatewayError
+
+
+def receive_batch(
+    session: Session,
     node: Node,
-    raw: bytes,
-    digest: str,
+    items: list[bytes],
     peer_party: str,
-    verified: VerifiedRecord | None,
-    record_id: str | None,
-    accepted: bool,
-    reason_code: str | None,
-    reason: str | None,
-) -> StoredRecord:
+    policies: tuple[ReceivePolicy, ...] = DEFAULT_POLICIES,
+) -> list[BatchResult]:
+    """Process a batch with the same rules as ``receive_record``, one result per item.
+
+    Every check happens before anything is written, with one lookup for the
+    whole batch instead of one per item, so no savepoints are needed. An item
+    repeated inside the batch is answered like a replay of its first copy.
+    """
+    raws = [item.strip() for item in items]
+    digests = [sha256_hex(raw) for raw in raws]
+    seen = repository.inbound_by_digests(session, set(digests), peer_party)
+    results: list[BatchResult | None] = [None] * len(raws)
+    first_of: dict[str, int] = {}
+    decisions: dict[int, Decision] = {}
+    for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
+        if digest in seen:
+            results[index] = _replay(seen[digest])
+        elif digest not in first_of:
+            first_of[digest] = index
+            try:
+                if len(raw) > node.settings.max_record_bytes:
+                    raise PayloadTooLargeError(
+                        f"record of {len(raw)} bytes exceeds the {node.settings.max_record_bytes}-byte limit"
+                    )
+                decisions[index] = decide(session, node, raw, peer_party, policies)
+            except GatewayError as exc:
+                results[index] = exc
+    accepted_ids = {d.record_id for d in decisions.values() if d.accepted and d.record_id}
+    existing = repository.accepted_ids(session, "in", accepted_ids)
+    for index, decision in decisions.items():
+        if decision.accepted and decision.record_id is not None:
+            if decision.record_id in existing:
+                results[index] = _conflict(decision.record_id)
+                continue
+            existing.add(decision.record_id)  # a later item may not reuse it with other bytes
+        results[index] = record_decision(session, node, decision, peer_party)
+    for index, digest in enumerate(digests):
+        if results[index] is None:
+            first = results[first_of[digest]]
+            results[index] = replace(first, replayed=True) if isinstance(first, Outcome) else first
+    return [result for result in results if result is not None]
+
+
+def _incoming_row(node: Node, decision: Decision, peer_party: str) -> StoredRecord:
+    verified, record_id, accepted = decision.verified, decision.record_id, decision.accepted
+    reason_code, reason, digest = decision.reason_code, decision.reason, decision.digest
     columns = record_columns(verified.payload) if verified is not None else {"record_id": record_id}
     signer = (
         {
@@ -188,7 +271,7 @@ def _incoming_row(
         direction="in",
         peer_party=peer_party,
         stored_at=node.now(),
-        jws=raw.decode("ascii"),
+        jws=decision.raw.decode("ascii"),
         jws_sha256=digest,
         verification="valid" if accepted else "invalid",
         verification_reason=reason_code,

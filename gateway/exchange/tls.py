@@ -60,9 +60,7 @@ def server_context(
     return context
 
 
-def client_context(
-    cert: Path, key: Path, bundle: TrustBundle, workdir: Path, party: str
-) -> ssl.SSLContext:
+def client_context(cert: Path, key: Path, bundle: TrustBundle, workdir: Path, party: str) -> ssl.SSLContext:
     """Return a client context that presents our certificate and trusts only ``party``'s CAs.
 
     Trusting only the recipient's CAs means a server certificate of any other
@@ -84,7 +82,7 @@ class PeerCertProtocol(HttpToolsProtocol):
 
     _tls_extension: dict[str, Any] | None = None
 
-    def connection_made(self, transport: Any) -> None:  # noqa: ANN401 - asyncio's signature
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         self._tls_extension = None

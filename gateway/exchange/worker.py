@@ -79,8 +79,15 @@ class DeliveryWorker:
                 delivery.attempts += 1
                 delivery.last_attempt_at = now
                 jobs.append(
-                    Job(delivery.pk, record.record_id or "", delivery.recipient, record.jws,
-                        record.jws_sha256, lease_until, delivery.attempts)
+                    Job(
+                        delivery.pk,
+                        record.record_id or "",
+                        delivery.recipient,
+                        record.jws,
+                        record.jws_sha256,
+                        lease_until,
+                        delivery.attempts,
+                    )
                 )
         return jobs
 
@@ -100,20 +107,26 @@ class DeliveryWorker:
             observe_receipt_latency(self.node, job.recipient, response.elapsed.total_seconds())
             try:
                 verified = verify_receipt(
-                    response.text, self.node.bundle, self.node.now(),
-                    receiver=job.recipient, jws_sha256=job.jws_sha256,
+                    response.text,
+                    self.node.bundle,
+                    self.node.now(),
+                    receiver=job.recipient,
+                    jws_sha256=job.jws_sha256,
                 )
             except TrustError as exc:
                 return self._failed(job, f"receipt refused: {exc.reason}: {exc.detail}"[:300], terminal=False)
-            return self._settled(job, response.text, verified.payload.verdict.value,
-                                 verified.payload.reason_code, verified.payload.ledger_index)
+            return self._settled(
+                job,
+                response.text,
+                verified.payload.verdict.value,
+                verified.payload.reason_code,
+                verified.payload.ledger_index,
+            )
         detail = _problem_detail(response)
         terminal = response.status_code in _TERMINAL_STATUSES
         return self._failed(job, f"HTTP {response.status_code}: {detail}"[:300], terminal=terminal)
 
-    def _settled(
-        self, job: Job, receipt: str, verdict: str, reason: str | None, ledger_index: int | None
-    ) -> str:
+    def _settled(self, job: Job, receipt: str, verdict: str, reason: str | None, ledger_index: int | None) -> str:
         now = self.node.now()
         with self.node.transaction() as session:
             delivery = repository.leased(session, job.delivery_pk, job.lease_until)
@@ -129,7 +142,11 @@ class DeliveryWorker:
             delivery.last_error = None
             event = AuditEvent.RECORD_SENT if verdict == "accepted" else AuditEvent.DELIVERY_REJECTED
             append_event(
-                session, event, actor=f"worker:{self.node.party}", subject=job.record_id, at=now,
+                session,
+                event,
+                actor=f"worker:{self.node.party}",
+                subject=job.record_id,
+                at=now,
                 detail={"recipient": job.recipient, "verdict": verdict, "reason_code": reason},
             )
             return delivery.status
@@ -144,8 +161,10 @@ class DeliveryWorker:
             delivery.last_error = error
             delivery.lease_until = None
             wait = backoff_seconds(
-                delivery.attempts, settings.delivery_backoff_base_seconds,
-                settings.delivery_backoff_max_seconds, self.rng,
+                delivery.attempts,
+                settings.delivery_backoff_base_seconds,
+                settings.delivery_backoff_max_seconds,
+                self.rng,
             )
             next_attempt = now + timedelta(seconds=wait)
             if terminal or next_attempt > delivery.deadline_at:
@@ -155,12 +174,19 @@ class DeliveryWorker:
                 delivery.next_attempt_at = next_attempt
                 event = AuditEvent.DELIVERY_FAILED
             append_event(
-                session, event, actor=f"worker:{self.node.party}", subject=job.record_id, at=now,
+                session,
+                event,
+                actor=f"worker:{self.node.party}",
+                subject=job.record_id,
+                at=now,
                 detail={"recipient": job.recipient, "attempt": delivery.attempts, "error": error},
             )
             log.warning(
                 "delivery %s of %s to %s failed (attempt %d, %s): %s",
-                job.delivery_pk, job.record_id, job.recipient, delivery.attempts,
+                job.delivery_pk,
+                job.record_id,
+                job.recipient,
+                delivery.attempts,
                 delivery.status if event is AuditEvent.DELIVERY_DEAD else f"retry in {wait:.1f}s",
                 error,
             )
@@ -181,7 +207,7 @@ class DeliveryWorker:
         while not self.stop_event.is_set():
             try:
                 processed = self.run_once()
-            except Exception:  # noqa: BLE001 - a DB outage must not kill the worker thread
+            except Exception:
                 log.exception("delivery worker %s: cycle failed; retrying", self.name)
                 processed = 0
                 self.stop_event.wait(1.0)
@@ -221,9 +247,12 @@ def retry_delivery(node: Node, delivery_pk: int, *, actor: str) -> Delivery:
         delivery.deadline_at = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
         record = session.get(StoredRecord, delivery.record_pk)
         append_event(
-            session, AuditEvent.DELIVERY_RETRIED, actor=actor,
+            session,
+            AuditEvent.DELIVERY_RETRIED,
+            actor=actor,
             subject=(record.record_id if record and record.record_id else f"delivery:{delivery_pk}"),
-            at=now, detail={"delivery": delivery_pk, "recipient": delivery.recipient},
+            at=now,
+            detail={"delivery": delivery_pk, "recipient": delivery.recipient},
         )
     node.wake_delivery()
     return delivery

@@ -59,7 +59,12 @@ def entry_document(entry: LedgerEntry) -> dict[str, Any]:
 
 def entry_leaf_hash(entry: LedgerEntry) -> bytes:
     """Return the leaf hash recomputed from the entry's fields (not its stored ``leaf_hash``)."""
-    return leaf_hash(canonicalize(entry_document(entry)))
+    return fields_leaf_hash(entry.index, entry.event, entry.actor, entry.subject, entry.at, entry.detail_sha256)
+
+
+def fields_leaf_hash(index: int, event: str, actor: str, subject: str, at: datetime, detail_sha256: str) -> bytes:
+    """Return the leaf hash of an entry with these fields (``at`` in any time zone)."""
+    return leaf_hash(entry_bytes(index, event, actor, subject, at.astimezone(UTC), detail_sha256))
 
 
 def detail_digest(detail: Mapping[str, Any] | None) -> str:

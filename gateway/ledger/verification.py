@@ -36,7 +36,7 @@ from gateway.ledger.errors import LedgerTamperedError, ProofError
 from gateway.ledger.merkle import verify_consistency
 from gateway.ledger.models import Checkpoint
 from gateway.ledger.schemas import CheckpointBody
-from gateway.ledger.service import entry_leaf_hash
+from gateway.ledger.service import fields_leaf_hash
 from gateway.ledger.tree import InMemoryNodeStore, MerkleTree
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.errors import TrustError
@@ -167,21 +167,22 @@ def _check_entries(
 ) -> None:
     # 1. entries, in index order, leaf hashes recomputed from their fields.
     expected = 0
-    for entry in repository.stream_entries(session):
-        if entry.index != expected:
+    # Rows are unpacked by position: a row's ``.index`` is tuple.index, not the column.
+    for index, event, actor, subject, at, detail_sha256, stored in repository.stream_entry_rows(session):
+        if index != expected:
             missing = (
                 f"entry {expected} is missing"
-                if entry.index == expected + 1
-                else f"entries {expected} to {entry.index - 1} are missing"
+                if index == expected + 1
+                else f"entries {expected} to {index - 1} are missing"
             )
             findings.exact(expected, missing)
-            expected = entry.index
-        recomputed = entry_leaf_hash(entry)
-        if recomputed != bytes(entry.leaf_hash):
+            expected = index
+        recomputed = fields_leaf_hash(index, event, actor, subject, at, detail_sha256)
+        if recomputed != bytes(stored):
             findings.exact(
-                entry.index,
-                f"entry {entry.index} was changed or moved: its fields hash to "
-                f"{recomputed.hex()}, its stored leaf hash is {bytes(entry.leaf_hash).hex()}",
+                index,
+                f"entry {index} was changed or moved: its fields hash to "
+                f"{recomputed.hex()}, its stored leaf hash is {bytes(stored).hex()}",
             )
         tree.append_leaf_hash(recomputed)
         expected += 1
@@ -200,9 +201,8 @@ def _check_nodes(session: Session, memory: InMemoryNodeStore, size: int, finding
     # 3. stored subtree hashes against the recomputed ones.
     next_index: dict[int, int] = {}
     count = 0
-    for node in repository.stream_nodes(session):
+    for level, index, stored in repository.stream_node_rows(session):
         count += 1
-        level, index = node.level, node.index
         span = (index << level, (index + 1) << level)
         if level < 1 or index >= size >> level:
             findings.within(*span, f"node ({level}, {index}) should not exist in a tree of {size}")
@@ -211,7 +211,7 @@ def _check_nodes(session: Session, memory: InMemoryNodeStore, size: int, finding
         if index > expected:
             findings.within(expected << level, index << level, f"nodes ({level}, {expected}..{index - 1}) missing")
         next_index[level] = index + 1
-        if memory.get(level, index) != bytes(node.hash):
+        if memory.get(level, index) != bytes(stored):
             findings.within(*span, f"node ({level}, {index}) does not match entries {span[0]}..")
     for level in range(1, size.bit_length()):
         expected = next_index.get(level, 0)

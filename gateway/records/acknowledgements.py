@@ -67,7 +67,11 @@ def acknowledge(
     submission = submit_draft(session, node, draft, actor=actor)
     received.status = STATUS_BY_DECISION[decision]
     append_event(
-        session, AuditEvent.RECORD_ACKNOWLEDGED, actor=actor, subject=record_id, at=now,
+        session,
+        AuditEvent.RECORD_ACKNOWLEDGED,
+        actor=actor,
+        subject=record_id,
+        at=now,
         detail={"decision": decision, "acknowledgement": submission.record.record_id},
     )
     return submission

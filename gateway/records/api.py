@@ -102,8 +102,13 @@ def list_records(
     if since is not None and since.tzinfo is None:
         raise InputError("since must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
     flt = repository.RecordFilter(
-        direction=direction, record_type=record_type, party=party,
-        delivery_status=delivery_status, status=status, since=since, after_pk=cursor,
+        direction=direction,
+        record_type=record_type,
+        party=party,
+        delivery_status=delivery_status,
+        status=status,
+        since=since,
+        after_pk=cursor,
     )
     with node.transaction() as session:
         rows = repository.page(session, flt, limit + 1)
@@ -127,8 +132,13 @@ def post_acknowledgement(
     """Accept, query or reject a received record: signs an acknowledgement back to its originator."""
     with node.transaction() as session:
         submission = acknowledge(
-            session, node, record_id, decision=request.decision, comment=request.comment,
-            actor=f"client:{principal.client_id}", officer_ref=request.officer_ref,
+            session,
+            node,
+            record_id,
+            decision=request.decision,
+            comment=request.comment,
+            actor=f"client:{principal.client_id}",
+            officer_ref=request.officer_ref,
             agency=node.settings.agency,
         )
         record = submission.record
@@ -136,6 +146,8 @@ def post_acknowledgement(
     node.wake_delivery()
     observe_signed(node, record.record_type, replayed=submission.replayed)
     return SubmissionResponse(
-        record_id=record.record_id or "", status_url=f"/v1/records/{record.record_id}",
-        jws_sha256=record.jws_sha256, deliveries=deliveries,
+        record_id=record.record_id or "",
+        status_url=f"/v1/records/{record.record_id}",
+        jws_sha256=record.jws_sha256,
+        deliveries=deliveries,
     )

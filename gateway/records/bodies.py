@@ -110,10 +110,7 @@ class ManifestPerson(Closed):
     def _offence_only_for_crime(self) -> Self:
         if self.grounds_category is GroundsCategory.SERIOUS_CRIME and self.offence_category is None:
             raise ValueError("a serious_crime case needs its offence_category")
-        if (
-            self.grounds_category is GroundsCategory.IMMIGRATION_VIOLATION
-            and self.offence_category is not None
-        ):
+        if self.grounds_category is GroundsCategory.IMMIGRATION_VIOLATION and self.offence_category is not None:
             raise ValueError("an immigration_violation case carries no offence_category")
         return self
 
@@ -133,9 +130,7 @@ class RemovalManifest(Closed):
             raise ValueError("person_ref values must be unique within a manifest")
         for person in self.people:
             if person.notified_at >= self.flight.scheduled_departure:
-                raise ValueError(
-                    f"{person.person_ref} must be notified before departure (notified_at)"
-                )
+                raise ValueError(f"{person.person_ref} must be notified before departure (notified_at)")
             person.identity.check_born_before(self.flight.scheduled_departure.date())
         return self
 

@@ -19,9 +19,7 @@ Country3 = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """ISO 3166-1 alpha-3 country code, as printed on ICAO 9303 travel documents."""
 Airport = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """IATA airport code, e.g. PTY (Panama City Tocumen), PAC (Albrook), MDE (Medellín)."""
-Reference = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
-]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]

@@ -30,11 +30,35 @@ def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> Sto
     ).one_or_none()
 
 
+def inbound_by_digests(session: Session, digests: set[str], peer_party: str) -> dict[str, StoredRecord]:
+    """Return digest → what ``peer_party`` already delivered, for a whole batch at once."""
+    if not digests:
+        return {}
+    rows = session.scalars(
+        select(StoredRecord).where(
+            StoredRecord.direction == "in",
+            StoredRecord.jws_sha256.in_(digests),
+            StoredRecord.peer_party == peer_party,
+        )
+    ).all()
+    return {row.jws_sha256: row for row in rows if row.receipt_jws is not None}
+
+
+def accepted_ids(session: Session, direction: str, record_ids: set[str]) -> set[str]:
+    """Return which of ``record_ids`` are already accepted in ``direction``."""
+    if not record_ids:
+        return set()
+    found = session.scalars(
+        select(StoredRecord.accepted_record_id).where(
+            StoredRecord.direction == direction, StoredRecord.accepted_record_id.in_(record_ids)
+        )
+    ).all()
+    return {str(value) for value in found}
+
+
 def accepted_by_id(session: Session, direction: str, record_id: str) -> StoredRecord | None:
     return session.scalars(
-        select(StoredRecord).where(
-            StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id
-        )
+        select(StoredRecord).where(StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id)
     ).one_or_none()
 
 
@@ -97,15 +121,10 @@ def _filtered(flt: RecordFilter) -> Select[StoredRecord]:
     if flt.search:
         needle = flt.search.strip()
         stmt = stmt.where(
-            StoredRecord.record_id.startswith(needle.lower())
-            | StoredRecord.flight_number.contains(needle.upper())
+            StoredRecord.record_id.startswith(needle.lower()) | StoredRecord.flight_number.contains(needle.upper())
         )
     if flt.delivery_status:
-        stmt = stmt.where(
-            exists().where(
-                Delivery.record_pk == StoredRecord.pk, Delivery.status == flt.delivery_status
-            )
-        )
+        stmt = stmt.where(exists().where(Delivery.record_pk == StoredRecord.pk, Delivery.status == flt.delivery_status))
     if flt.after_pk is not None:
         stmt = stmt.where(StoredRecord.pk < flt.after_pk)
     return stmt
@@ -117,9 +136,7 @@ def page(session: Session, flt: RecordFilter, limit: int) -> Sequence[StoredReco
 
 
 def deliveries_of(session: Session, record_pk: int) -> Sequence[Delivery]:
-    return session.scalars(
-        select(Delivery).where(Delivery.record_pk == record_pk).order_by(Delivery.recipient)
-    ).all()
+    return session.scalars(select(Delivery).where(Delivery.record_pk == record_pk).order_by(Delivery.recipient)).all()
 
 
 def counts(session: Session) -> dict[tuple[str, str], int]:

@@ -112,10 +112,7 @@ class AcknowledgementRecord(EnvelopeBase):
 
 
 Record = Annotated[
-    CriminalNetworkFlagRecord
-    | RemovalManifestRecord
-    | RemovalConfirmationRecord
-    | AcknowledgementRecord,
+    CriminalNetworkFlagRecord | RemovalManifestRecord | RemovalConfirmationRecord | AcknowledgementRecord,
     Field(discriminator="record_type"),
 ]
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
@@ -173,4 +170,3 @@ class Receipt(Closed):
     def originator_party(self) -> str:
         # The receipt's "originator" is the receiver that signs it.
         return self.receiver
-

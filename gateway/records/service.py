@@ -120,16 +120,17 @@ def submit_draft(
         repository.add_idempotency_key(
             session,
             IdempotencyKey(
-                client_id=actor, key=idempotency_key, request_sha256=request_digest,
-                record_pk=stored.pk, created_at=now,
+                client_id=actor,
+                key=idempotency_key,
+                request_sha256=request_digest,
+                record_pk=stored.pk,
+                created_at=now,
             ),
         )
     return Submission(stored, replayed=False)
 
 
-def store_outgoing(
-    session: Session, node: Node, signed: SignedRecord, *, actor: str, now: datetime
-) -> StoredRecord:
+def store_outgoing(session: Session, node: Node, signed: SignedRecord, *, actor: str, now: datetime) -> StoredRecord:
     """Store a record signed here, its deliveries and its ledger event (one unit)."""
     stored = repository.add(
         session,
@@ -152,13 +153,22 @@ def store_outgoing(
     for recipient in signed.record.recipients:
         session.add(
             Delivery(
-                record_pk=stored.pk, recipient=recipient, status="pending", attempts=0,
-                created_at=now, next_attempt_at=now, deadline_at=deadline,
+                record_pk=stored.pk,
+                recipient=recipient,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+                deadline_at=deadline,
             )
         )
     append_event(
-        session, AuditEvent.RECORD_CREATED, actor=actor, subject=str(signed.record.record_id),
-        at=now, detail={"jws_sha256": signed.jws_sha256, "recipients": list(signed.record.recipients)},
+        session,
+        AuditEvent.RECORD_CREATED,
+        actor=actor,
+        subject=str(signed.record.record_id),
+        at=now,
+        detail={"jws_sha256": signed.jws_sha256, "recipients": list(signed.record.recipients)},
     )
     return stored
 

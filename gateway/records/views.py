@@ -12,7 +12,7 @@ from gateway.trust.canonical import parse_strict
 from gateway.trust.jws import b64url_decode
 
 
-def _time(value: Any) -> str | None:  # noqa: ANN401 - datetime or None
+def _time(value: Any) -> str | None:
     return rfc3339(value) if value is not None else None
 
 
@@ -85,9 +85,7 @@ def record_detail(stored: StoredRecord, deliveries: Sequence[Delivery]) -> dict[
             "signer_fingerprint_sha256": stored.signer_fingerprint,
         },
         "receipt_issued": (
-            {"jws": stored.receipt_jws, "ledger_index": stored.ledger_index}
-            if stored.direction == "in"
-            else None
+            {"jws": stored.receipt_jws, "ledger_index": stored.ledger_index} if stored.direction == "in" else None
         ),
         "deliveries": [delivery_view(d) for d in deliveries],
     }

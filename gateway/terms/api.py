@@ -51,8 +51,6 @@ def terms_flows(node: Node) -> list[dict[str, Any]]:
 
 
 @router.get("/terms")
-def get_terms(
-    node: Annotated[Node, Depends(node_of)], _peer: Annotated[str, Depends(peer_party)]
-) -> dict[str, Any]:
+def get_terms(node: Annotated[Node, Depends(node_of)], _peer: Annotated[str, Depends(peer_party)]) -> dict[str, Any]:
     """The terms versions this node holds, so partners can see they run the same ones."""
     return {"party": node.party, "terms": terms_summary(node)}

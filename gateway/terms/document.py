@@ -28,7 +28,7 @@ from gateway.trust.keys import SigningKey
 from gateway.trust.verify import verify_compact
 
 
-def parse_terms(document: Any, source: str = "terms") -> Terms:  # noqa: ANN401 - parsed YAML
+def parse_terms(document: Any, source: str = "terms") -> Terms:
     """Validate a parsed terms document; raises TermsFileError naming the fields."""
     try:
         return Terms.model_validate(document)
@@ -89,14 +89,18 @@ def check_signature(terms: Terms, signature: Signature, bundle: TrustBundle, at:
     header, _, sig = signature.jws.partition("..")
     compact = f"{header}.{b64url_encode(expected)}.{sig}"
 
-    def parse(document: Any) -> dict[str, Any]:  # noqa: ANN401 - canonical JSON
+    def parse(document: Any) -> dict[str, Any]:
         if canonicalize(document) != expected:
             raise SchemaViolationError("statement does not match these terms")
         return dict(document)
 
     try:
         verify_compact(
-            compact, bundle=bundle, at=at, typ=TERMS_SIGNATURE_TYP, parse=parse,
+            compact,
+            bundle=bundle,
+            at=at,
+            typ=TERMS_SIGNATURE_TYP,
+            parse=parse,
             claimed_party=lambda document: str(document["party"]),
         )
     except TrustError as exc:

@@ -24,7 +24,7 @@ from gateway.terms.schemas import Flow, Terms
 _HANDLING_ORDER = [Handling.H0, Handling.H1, Handling.H2, Handling.H3]
 
 
-def _paths(value: Any, prefix: str) -> Iterator[str]:  # noqa: ANN401 - JSON
+def _paths(value: Any, prefix: str) -> Iterator[str]:
     """Yield the dotted path of every object key under ``value`` (list items are transparent)."""
     if isinstance(value, dict):
         for key, child in value.items():
@@ -53,7 +53,7 @@ def fields_outside(body: dict[str, Any], flows: Iterable[Flow]) -> list[str]:
     return sorted(outside)
 
 
-def strip_fields(value: Any, outside: set[str], prefix: str = "body") -> Any:  # noqa: ANN401 - JSON
+def strip_fields(value: Any, outside: set[str], prefix: str = "body") -> Any:
     """Return a copy of ``value`` without the object keys whose paths are in ``outside``."""
     if isinstance(value, dict):
         return {
@@ -113,9 +113,7 @@ def check_record(terms: Terms, flows: dict[str, Flow], record: Record, body: dic
                 )
     outside = fields_outside(body, flows.values())
     if outside:
-        raise TermsViolationError(
-            "field_not_allowed", f"fields outside the flow: {', '.join(outside[:5])}"
-        )
+        raise TermsViolationError("field_not_allowed", f"fields outside the flow: {', '.join(outside[:5])}")
     _check_prohibitions(terms, record, list(flows))
     _check_retention(terms, record)
 

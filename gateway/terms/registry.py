@@ -45,7 +45,8 @@ class LoadedTerms:
     def flow_for(self, sender: str, recipient: str, record_type: RecordType) -> Flow | None:
         return next(
             (
-                f for f in self.terms.flows
+                f
+                for f in self.terms.flows
                 if f.from_party == sender and recipient in f.to and record_type in f.record_types
             ),
             None,
@@ -75,8 +76,10 @@ class TermsRegistry:
     def by_ref(self, ref: Mapping[str, Any]) -> LoadedTerms | None:
         return next(
             (
-                v for v in self.versions
-                if v.terms.terms_id == ref.get("id") and v.terms.version == ref.get("version")
+                v
+                for v in self.versions
+                if v.terms.terms_id == ref.get("id")
+                and v.terms.version == ref.get("version")
                 and v.digest == ref.get("sha256")
             ),
             None,
@@ -155,7 +158,9 @@ class TermsRegistry:
                     )
             document["body"] = strip_fields(body, set(outside))
         document["terms"] = version.ref
-        record = build_record({**document, "record_id": str(probe.record_id), "created_at": probe.created_at.isoformat()}, at)
+        record = build_record(
+            {**document, "record_id": str(probe.record_id), "created_at": probe.created_at.isoformat()}, at
+        )
         check_record(version.terms, flows, record, document["body"])
         return record
 

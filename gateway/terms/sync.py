@@ -42,10 +42,14 @@ def compare(node: Node, party: str, published: list[dict[str, object]]) -> Partn
     )
     if match is None:
         held = ", ".join(f"{t.get('id')} v{t.get('version')}" for t in published) or "none"
-        return PartnerTermsStatus(party, now, False, f"{party} does not hold {ours['id']} v{ours['version']} (holds: {held})")
+        return PartnerTermsStatus(
+            party, now, False, f"{party} does not hold {ours['id']} v{ours['version']} (holds: {held})"
+        )
     if match.get("sha256") != ours["sha256"]:
         return PartnerTermsStatus(
-            party, now, False,
+            party,
+            now,
+            False,
             f"{party} holds other content under {ours['id']} v{ours['version']}: "
             f"{str(match.get('sha256'))[:12]}… vs ours {ours['sha256'][:12]}…",
         )

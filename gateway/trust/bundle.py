@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
@@ -115,9 +115,7 @@ class TrustBundle:
         return json.dumps(
             {
                 "format": BUNDLE_FORMAT,
-                "parties": {
-                    code: party_entry(trust) for code, trust in sorted(self.parties.items())
-                },
+                "parties": {code: party_entry(trust) for code, trust in sorted(self.parties.items())},
             },
             indent=2,
         )
@@ -166,9 +164,7 @@ def parse_party_entry(code: object, entry: object, source: str) -> PartyTrust:
     if not isinstance(entry, dict):
         raise PKIError(f"{source}: entry of {code} is not an object")
     try:
-        cas = tuple(
-            cert for pem in entry.get("cas", []) for cert in x509.load_pem_x509_certificates(pem.encode())
-        )
+        cas = tuple(cert for pem in entry.get("cas", []) for cert in x509.load_pem_x509_certificates(pem.encode()))
         crls = tuple(x509.load_pem_x509_crl(pem.encode()) for pem in entry.get("crls", []))
     except (ValueError, AttributeError) as exc:
         raise PKIError(f"{source}: party {code} has an unreadable certificate or CRL") from exc

@@ -61,11 +61,7 @@ def sign_compact(payload: bytes, key: SigningKey, typ: str = RECORD_TYP) -> str:
         "typ": typ,
         "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in key.chain],
     }
-    return str(
-        jws.serialize_compact(
-            header, payload, jose_key(key.private_key), registry=_registry(key.algorithm)
-        )
-    )
+    return str(jws.serialize_compact(header, payload, jose_key(key.private_key), registry=_registry(key.algorithm)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +123,7 @@ def check_algorithm(parsed: ParsedJWS) -> Algorithm:
     for allowed in ALLOWED_ALGORITHMS:
         if alg == allowed:
             return allowed
-    raise AlgorithmNotAllowedError(
-        f"alg {alg!r} is not accepted; allowed: {', '.join(ALLOWED_ALGORITHMS)}"
-    )
+    raise AlgorithmNotAllowedError(f"alg {alg!r} is not accepted; allowed: {', '.join(ALLOWED_ALGORITHMS)}")
 
 
 def x5c_chain(parsed: ParsedJWS) -> list[x509.Certificate]:

@@ -93,9 +93,7 @@ def _name(party: str, common_name: str) -> x509.Name:
     )
 
 
-def make_root_ca(
-    party: str, key: PrivateKey, *, days: int = 3650, now: datetime | None = None
-) -> x509.Certificate:
+def make_root_ca(party: str, key: PrivateKey, *, days: int = 3650, now: datetime | None = None) -> x509.Certificate:
     """Return a self-signed root CA certificate for ``party``."""
     now = now or datetime.now(UTC)
     name = _name(party, f"{party} MOU Gateway Root CA")
@@ -111,9 +109,15 @@ def make_root_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -159,9 +163,15 @@ def issue_certificate(
         )
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=kind == "signing",
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=kind == "signing",
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -176,12 +186,8 @@ def issue_certificate(
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 names.append(x509.DNSName(host))
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(names), critical=False
-        ).add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False).add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
     return builder.sign(ca_key, _hash_for(ca_key))
@@ -223,9 +229,7 @@ def write_bundle_entry(files: PartyFiles, party: str) -> None:
     files.bundle_entry.write_text(json.dumps(entry, indent=2), "utf-8")
 
 
-def init_party(
-    party: str, out: Path, *, hosts: tuple[str, ...] = (), key_kind: KeyKind = "ec-p256"
-) -> PartyFiles:
+def init_party(party: str, out: Path, *, hosts: tuple[str, ...] = (), key_kind: KeyKind = "ec-p256") -> PartyFiles:
     """Create a party's dev PKI under ``out``; refuses to overwrite an existing CA.
 
     Returns the file locations. Private keys are written 0600.
@@ -278,8 +282,15 @@ def issue_from_dir(
     ca_key = load_private_key(files.ca_key)
     subject_key = generate_private_key(key_kind)
     cert = issue_certificate(
-        _party_of_ca(ca_cert), kind, subject_key, ca_cert, ca_key,
-        hosts=hosts, common_name=common_name, days=days, not_before=not_before,
+        _party_of_ca(ca_cert),
+        kind,
+        subject_key,
+        ca_cert,
+        ca_key,
+        hosts=hosts,
+        common_name=common_name,
+        days=days,
+        not_before=not_before,
     )
     write_private_key(out_key, subject_key)
     _write_public(out_cert, cert.public_bytes(Encoding.PEM))

@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
 from cryptography import x509
@@ -117,7 +118,7 @@ def check_revocation(chain: list[x509.Certificate], party: str, bundle: TrustBun
     trust = bundle.party(party)
     if trust is None:
         return
-    for cert, issuer in zip(chain, chain[1:], strict=False):
+    for cert, issuer in pairwise(chain):
         crl = trust.crl_for(issuer)
         if crl is None:
             continue
@@ -214,9 +215,7 @@ def verify_compact(
     # 9. originator party equals the signer's party
     claimed = claimed_party(payload)
     if claimed != party:
-        raise PartyMismatchError(
-            f"payload claims party {claimed!r} but the signing certificate belongs to {party!r}"
-        )
+        raise PartyMismatchError(f"payload claims party {claimed!r} but the signing certificate belongs to {party!r}")
     return Verified(
         payload=payload,
         payload_bytes=parsed.payload,

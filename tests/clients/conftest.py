@@ -53,8 +53,12 @@ def node(database_url: str, pki: TestPKI, clock: ManualClock) -> Iterator[Node]:
     """A PA node on a fresh database of the current backend (tests may commit)."""
     engine = make_engine(database_url)
     node = Node(
-        Settings(party="PA"), engine, make_sessionmaker(engine),
-        pki.signing_key("PA"), pki.bundle(), clock=clock,
+        Settings(party="PA"),
+        engine,
+        make_sessionmaker(engine),
+        pki.signing_key("PA"),
+        pki.bundle(),
+        clock=clock,
     )
     yield node
     node.close()

@@ -70,7 +70,8 @@ async def test_token_with_client_secret_basic(http: httpx.AsyncClient, writer: C
     protected = await http.get(PROTECTED_PATH, headers=_bearer(body["access_token"]))
     assert protected.status_code == 200, protected.text
     assert protected.json() == {
-        "client_id": writer.client_id, "scopes": ["records:read", "records:write"],
+        "client_id": writer.client_id,
+        "scopes": ["records:read", "records:write"],
     }
 
 
@@ -98,12 +99,8 @@ async def test_plain_http_elsewhere_is_refused(node: Node, writer: Credentials) 
     assert "HTTPS" in response.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "auth", [("right-id", "wrong-secret"), ("agc_000000000000000000000000", "right-secret")]
-)
-async def test_bad_client_credentials(
-    http: httpx.AsyncClient, writer: Credentials, auth: tuple[str, str]
-) -> None:
+@pytest.mark.parametrize("auth", [("right-id", "wrong-secret"), ("agc_000000000000000000000000", "right-secret")])
+async def test_bad_client_credentials(http: httpx.AsyncClient, writer: Credentials, auth: tuple[str, str]) -> None:
     client_id = writer.client_id if auth[0] == "right-id" else auth[0]
     secret = writer.secret if auth[1] == "right-secret" else auth[1]
     response = await http.post(TOKEN, data=CLIENT_CREDENTIALS, auth=(client_id, secret))
@@ -123,9 +120,7 @@ async def test_no_client_authentication(http: httpx.AsyncClient, writer: Credent
     _assert_oauth_error(response, 401, "invalid-client", "invalid_client")
 
 
-async def test_a_disabled_client_gets_no_token(
-    http: httpx.AsyncClient, node: Node, writer: Credentials
-) -> None:
+async def test_a_disabled_client_gets_no_token(http: httpx.AsyncClient, node: Node, writer: Credentials) -> None:
     with node.transaction() as session:
         session.execute(
             text("UPDATE api_clients SET disabled_at = created_at WHERE client_id = :id"),
@@ -136,36 +131,26 @@ async def test_a_disabled_client_gets_no_token(
 
 
 @pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token"])
-async def test_unsupported_grant_type(
-    http: httpx.AsyncClient, writer: Credentials, grant_type: str
-) -> None:
-    response = await http.post(
-        TOKEN, data={"grant_type": grant_type}, auth=(writer.client_id, writer.secret)
-    )
+async def test_unsupported_grant_type(http: httpx.AsyncClient, writer: Credentials, grant_type: str) -> None:
+    response = await http.post(TOKEN, data={"grant_type": grant_type}, auth=(writer.client_id, writer.secret))
     _assert_oauth_error(response, 400, "unsupported-grant-type", "unsupported_grant_type")
     assert response.json()["detail"] == f"grant_type {grant_type!r} is not supported"
 
 
 async def test_missing_grant_type(http: httpx.AsyncClient, writer: Credentials) -> None:
-    response = await http.post(
-        TOKEN, data={"scope": "records:read"}, auth=(writer.client_id, writer.secret)
-    )
+    response = await http.post(TOKEN, data={"scope": "records:read"}, auth=(writer.client_id, writer.secret))
     _assert_oauth_error(response, 400, "invalid-token-request", "invalid_request")
     assert response.json()["detail"] == "grant_type is missing"
 
 
-async def test_a_repeated_parameter_is_refused(
-    http: httpx.AsyncClient, writer: Credentials
-) -> None:
+async def test_a_repeated_parameter_is_refused(http: httpx.AsyncClient, writer: Credentials) -> None:
     form = {"grant_type": "client_credentials", "scope": ["", "records:write"]}
     response = await http.post(TOKEN, data=form, auth=(writer.client_id, writer.secret))
     _assert_oauth_error(response, 400, "invalid-token-request", "invalid_request")
     assert response.json()["detail"] == "the parameter 'scope' is repeated"
 
 
-@pytest.mark.parametrize(
-    "body", [{"json": CLIENT_CREDENTIALS}, {"files": {"grant_type": b"client_credentials"}}, {}]
-)
+@pytest.mark.parametrize("body", [{"json": CLIENT_CREDENTIALS}, {"files": {"grant_type": b"client_credentials"}}, {}])
 async def test_a_body_that_is_not_a_form_is_refused(
     http: httpx.AsyncClient, writer: Credentials, body: dict[str, object]
 ) -> None:
@@ -175,9 +160,7 @@ async def test_a_body_that_is_not_a_form_is_refused(
 
 
 @pytest.mark.parametrize("scope", ["records:write", "records:read admin", "records:everything"])
-async def test_scope_escalation_is_refused(
-    http: httpx.AsyncClient, node: Node, scope: str
-) -> None:
+async def test_scope_escalation_is_refused(http: httpx.AsyncClient, node: Node, scope: str) -> None:
     reader = add_client(node, RECORDS_READ)
     response = await http.post(
         TOKEN, data=CLIENT_CREDENTIALS | {"scope": scope}, auth=(reader.client_id, reader.secret)
@@ -187,20 +170,17 @@ async def test_scope_escalation_is_refused(
         assert session.execute(text("SELECT count(*) FROM access_tokens")).scalar_one() == 0
 
 
-async def test_a_narrowed_token_lacks_the_other_scopes(
-    http: httpx.AsyncClient, writer: Credentials
-) -> None:
+async def test_a_narrowed_token_lacks_the_other_scopes(http: httpx.AsyncClient, writer: Credentials) -> None:
     response = await http.post(
-        TOKEN, data=CLIENT_CREDENTIALS | {"scope": "records:read"},
+        TOKEN,
+        data=CLIENT_CREDENTIALS | {"scope": "records:read"},
         auth=(writer.client_id, writer.secret),
     )
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "records:read"
     protected = await http.get(PROTECTED_PATH, headers=_bearer(response.json()["access_token"]))
     _assert_problem(protected, 403, "insufficient-scope")
-    assert protected.headers["www-authenticate"] == (
-        'Bearer error="insufficient_scope", scope="records:write"'
-    )
+    assert protected.headers["www-authenticate"] == ('Bearer error="insufficient_scope", scope="records:write"')
 
 
 async def test_wrong_scope_is_forbidden(http: httpx.AsyncClient, node: Node) -> None:
@@ -239,9 +219,7 @@ async def test_a_token_expires_after_its_lifetime(
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-async def test_a_disabled_clients_token_stops_working(
-    http: httpx.AsyncClient, node: Node, writer: Credentials
-) -> None:
+async def test_a_disabled_clients_token_stops_working(http: httpx.AsyncClient, node: Node, writer: Credentials) -> None:
     token = await _token(http, writer)
     with node.transaction() as session:
         session.execute(
@@ -252,9 +230,7 @@ async def test_a_disabled_clients_token_stops_working(
     _assert_problem(response, 401, "invalid-token")
 
 
-async def test_secrets_are_never_stored_in_clear(
-    http: httpx.AsyncClient, node: Node, writer: Credentials
-) -> None:
+async def test_secrets_are_never_stored_in_clear(http: httpx.AsyncClient, node: Node, writer: Credentials) -> None:
     token = await _token(http, writer)
     with node.transaction() as session:
         clients = [tuple(row) for row in session.execute(text("SELECT * FROM api_clients"))]
@@ -279,8 +255,6 @@ def test_openapi_declares_the_scheme_and_scopes(node: Node) -> None:
     flow = scheme["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == TOKEN
     assert set(flow["scopes"]) == {"records:write", "records:read", "admin"}
-    assert document["paths"][PROTECTED_PATH]["get"]["security"] == [
-        {"agencyClientCredentials": ["records:write"]}
-    ]
+    assert document["paths"][PROTECTED_PATH]["get"]["security"] == [{"agencyClientCredentials": ["records:write"]}]
     token_body = document["paths"][TOKEN]["post"]["requestBody"]["content"]
     assert list(token_body) == ["application/x-www-form-urlencoded"]

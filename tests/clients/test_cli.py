@@ -89,9 +89,7 @@ def test_list_without_clients(config: Path) -> None:
 
 
 def test_add_refuses_an_unknown_scope(config: Path) -> None:
-    result = runner.invoke(
-        app, ["add", "--name", "A", "--scope", "records:delete", "--config", str(config)]
-    )
+    result = runner.invoke(app, ["add", "--name", "A", "--scope", "records:delete", "--config", str(config)])
     assert isinstance(result.exception, UnknownScope)
     assert "records:delete" in str(result.exception)
     assert "client_secret" not in result.output
@@ -101,9 +99,7 @@ def test_add_refuses_an_unknown_scope(config: Path) -> None:
     ("make_data_dir", "message"),
     [(True, "has no schema"), (False, "cannot open the node's database")],
 )
-def test_add_on_a_node_without_a_database(
-    tmp_path: Path, make_data_dir: bool, message: str
-) -> None:
+def test_add_on_a_node_without_a_database(tmp_path: Path, make_data_dir: bool, message: str) -> None:
     config = _config(tmp_path)
     if make_data_dir:
         load_settings(config).data_dir.mkdir(parents=True)

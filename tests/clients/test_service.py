@@ -35,7 +35,10 @@ def _token_rows(session: Session, client_id: str) -> list[AccessToken]:
 
 def test_create_client_stores_an_argon2id_hash_and_a_ledger_event(session: Session) -> None:
     client_id, secret = service.create_client(
-        session, "  Migración Panamá  ", [RECORDS_READ, RECORDS_WRITE, RECORDS_READ], NOW,
+        session,
+        "  Migración Panamá  ",
+        [RECORDS_READ, RECORDS_WRITE, RECORDS_READ],
+        NOW,
         actor="cli",
     )
     client = session.get(ApiClient, client_id)
@@ -127,9 +130,7 @@ def test_issue_token_narrows_to_the_requested_scopes(session: Session) -> None:
         (["records:everything"], "unknown scope.*records:everything"),
     ],
 )
-def test_issue_token_refuses_scope_escalation(
-    session: Session, requested: list[str], match: str
-) -> None:
+def test_issue_token_refuses_scope_escalation(session: Session, requested: list[str], match: str) -> None:
     client, _ = _client(session, RECORDS_READ)
     with pytest.raises(InvalidScope, match=match):
         service.issue_token(session, client, requested, NOW, lifetime_seconds=LIFETIME)
@@ -176,15 +177,11 @@ def test_issue_token_drops_only_the_clients_expired_tokens(session: Session) -> 
     old = service.issue_token(session, client, None, NOW, lifetime_seconds=LIFETIME)
     others_old = service.issue_token(session, other, None, NOW, lifetime_seconds=LIFETIME)
     later = NOW + timedelta(seconds=LIFETIME)
-    live = service.issue_token(
-        session, client, None, later - timedelta(seconds=1), lifetime_seconds=60
-    )
+    live = service.issue_token(session, client, None, later - timedelta(seconds=1), lifetime_seconds=60)
     new = service.issue_token(session, client, None, later, lifetime_seconds=LIFETIME)
 
     digests = {row.token_sha256 for row in _token_rows(session, client.client_id)}
-    assert digests == {
-        service.token_digest(live.access_token), service.token_digest(new.access_token)
-    }
+    assert digests == {service.token_digest(live.access_token), service.token_digest(new.access_token)}
     assert service.token_digest(old.access_token) not in digests
     assert [row.token_sha256 for row in _token_rows(session, other.client_id)] == [
         service.token_digest(others_old.access_token)

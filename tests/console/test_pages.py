@@ -400,6 +400,8 @@ async def test_ledger_and_terms_pages(http: httpx.AsyncClient, node: Node) -> No
     match = re.search(r'id="tree-size">tree size: (\d+)<', ledger.text)
     assert match is not None
     assert int(match.group(1)) >= 1
+    assert 'id="witnesses"' in ledger.text
+    assert 'id="latest-checkpoint"' in ledger.text
     terms = await http.get("/console/terms")
     assert terms.status_code == 200
     assert "pa-co-us-removal-mou" in terms.text

@@ -40,9 +40,7 @@ def shared_receivers(
 ) -> Iterator[Cluster]:
     """CO and US nodes (no worker, each its own fresh database) shared by one module."""
     urls = {p: module_database_factory.fresh_url() for p in ("CO", "US")}
-    cluster = start_cluster(
-        pki, urls, tmp_path_factory.mktemp("receivers"), parties=("CO", "US"), run_worker=False
-    )
+    cluster = start_cluster(pki, urls, tmp_path_factory.mktemp("receivers"), parties=("CO", "US"), run_worker=False)
     yield cluster
     cluster.stop()
 
@@ -53,8 +51,12 @@ def limited_co(
 ) -> Iterator[RunningNode]:
     """A CO node with the smallest record limit (1 KiB) and batches of at most two records."""
     running = start_node(
-        pki, "CO", module_database_factory.fresh_url(), tmp_path_factory.mktemp("limited"),
-        max_record_bytes=1024, max_batch_records=2,
+        pki,
+        "CO",
+        module_database_factory.fresh_url(),
+        tmp_path_factory.mktemp("limited"),
+        max_record_bytes=1024,
+        max_batch_records=2,
     )
     yield running
     stop_node(running)

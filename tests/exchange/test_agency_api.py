@@ -58,13 +58,16 @@ def pair(
     workdir = tmp_path_factory.mktemp("agency")
     pa_socket = bind("127.0.0.1", 0)
     pa_url = f"https://127.0.0.1:{pa_socket.getsockname()[1]}"
-    co = start_node(
-        pki, "CO", module_database_factory.fresh_url(), workdir, partners={"PA": pa_url}, run_worker=True
-    )
+    co = start_node(pki, "CO", module_database_factory.fresh_url(), workdir, partners={"PA": pa_url}, run_worker=True)
     try:
         pa = start_node(
-            pki, "PA", module_database_factory.fresh_url(), workdir, run_worker=True,
-            partners={"CO": co.partner_url, "US": closed_port_url()}, partner_socket=pa_socket,
+            pki,
+            "PA",
+            module_database_factory.fresh_url(),
+            workdir,
+            run_worker=True,
+            partners={"CO": co.partner_url, "US": closed_port_url()},
+            partner_socket=pa_socket,
             delivery_backoff_max_seconds=5.0,  # US stays down: retry it gently in the background
         )
     except BaseException:
@@ -143,8 +146,9 @@ def test_client_credentials_token_flow(pair: Pair) -> None:
     assert issued["token_type"] == "Bearer"
     assert (issued["expires_in"], issued["scope"]) == (900, "records:read records:write")
     assert response.headers["cache-control"] == "no-store"
-    listing = httpx.get(f"{pair.pa.agency_url}/v1/records",
-                        headers={"Authorization": f"Bearer {issued['access_token']}"})
+    listing = httpx.get(
+        f"{pair.pa.agency_url}/v1/records", headers={"Authorization": f"Bearer {issued['access_token']}"}
+    )
     assert listing.status_code == 200
 
     wrong = httpx.post(
@@ -182,8 +186,9 @@ def test_read_scope_cannot_submit(pair: Pair, pa_reader: httpx.Client) -> None:
 def test_token_narrowed_to_read_cannot_submit(pair: Pair) -> None:
     client_id, secret = pair.pa.add_client(("records:read", "records:write"))
     token = access_token(pair.pa.agency_url, client_id, secret, scope="records:read")
-    response = httpx.post(f"{pair.pa.agency_url}/v1/records", json=flag(["CO"]),
-                          headers={"Authorization": f"Bearer {token}"})
+    response = httpx.post(
+        f"{pair.pa.agency_url}/v1/records", json=flag(["CO"]), headers={"Authorization": f"Bearer {token}"}
+    )
     assert_problem(response, 403, "insufficient-scope")
 
 
@@ -283,8 +288,12 @@ def test_invalid_draft_is_422_naming_the_field(
 
 @pytest.mark.parametrize(
     ("content", "content_type"),
-    [(b"[1, 2]", "application/json"), (b"{not json", "application/json"), (b"", "application/json"),
-     (b'{"a": NaN}', "application/json")],
+    [
+        (b"[1, 2]", "application/json"),
+        (b"{not json", "application/json"),
+        (b"", "application/json"),
+        (b'{"a": NaN}', "application/json"),
+    ],
 )
 def test_malformed_submission_is_4xx_not_500(content: bytes, content_type: str, pa_api: httpx.Client) -> None:
     response = pa_api.post("/v1/records", content=content, headers={"Content-Type": content_type})
@@ -368,8 +377,10 @@ def test_acknowledgement_reaches_the_originator(pair: Pair, pa_api: httpx.Client
     wait_status(pa_api, record_id, "CO", "delivered")
     assert co_api.get(f"/v1/records/{record_id}").json()["status"] == "new"
 
-    response = co_api.post(f"/v1/records/{record_id}/acknowledgements",
-                           json={"decision": "accept", "comment": "Recibido.", "officer_ref": "MC-ANT-0291"})
+    response = co_api.post(
+        f"/v1/records/{record_id}/acknowledgements",
+        json={"decision": "accept", "comment": "Recibido.", "officer_ref": "MC-ANT-0291"},
+    )
 
     assert response.status_code == 202, response.text
     ack_id = response.json()["record_id"]
@@ -388,9 +399,7 @@ def test_acknowledgement_reaches_the_originator(pair: Pair, pa_api: httpx.Client
     assert "acknowledgement" in problem["detail"]
 
 
-def test_rejected_record_is_not_acknowledgeable(
-    pki: TestPKI, pair: Pair, co_api: httpx.Client, tmp_path: Path
-) -> None:
+def test_rejected_record_is_not_acknowledgeable(pki: TestPKI, pair: Pair, co_api: httpx.Client, tmp_path: Path) -> None:
     signed = signed_record(pki, "PA", example_draft("criminal_network_flag", recipients=["CO"]))
     forged = tampered_copy(signed.jws)
     with partner_client(pki, pair.co.partner_url, party_certificate(pki, "PA"), "CO", tmp_path) as partner:
@@ -400,7 +409,8 @@ def test_rejected_record_is_not_acknowledgeable(
 
     problem = assert_problem(
         co_api.post(f"/v1/records/{record_id}/acknowledgements", json={"decision": "accept"}),
-        409, "not-acknowledgeable",
+        409,
+        "not-acknowledgeable",
     )
     assert record_id in problem["detail"]
     assert_problem(co_api.get(f"/v1/records/{record_id}"), 404, "record-not-found")
@@ -411,12 +421,16 @@ def test_acknowledging_what_was_not_received_is_404(pa_api: httpx.Client) -> Non
     for record_id in (own, "01ba3c31-f739-79c4-9a2b-3c4d5e6f7081"):
         assert_problem(
             pa_api.post(f"/v1/records/{record_id}/acknowledgements", json={"decision": "accept"}),
-            404, "record-not-found",
+            404,
+            "record-not-found",
         )
 
 
 @pytest.mark.parametrize("body", [{"decision": "maybe"}, {}, {"decision": "accept", "extra": 1}])
 def test_invalid_acknowledgement_request_is_422(body: dict[str, Any], co_api: httpx.Client) -> None:
-    response = co_api.post("/v1/records/01ba3c31-f739-79c4-9a2b-3c4d5e6f7081/acknowledgements",
-                           content=json.dumps(body), headers={"Content-Type": "application/json"})
+    response = co_api.post(
+        "/v1/records/01ba3c31-f739-79c4-9a2b-3c4d5e6f7081/acknowledgements",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+    )
     assert_problem(response, 422, "request-validation")

@@ -143,7 +143,10 @@ def test_partner_down_is_retried_until_it_comes_back(down: str, nodes: Nodes) ->
     assert done.last_error is None
     assert done.receipt_verdict == "accepted"
     receipt = verify_receipt(
-        done.receipt_jws or "", pa.node.bundle, datetime.now(UTC), receiver="CO",
+        done.receipt_jws or "",
+        pa.node.bundle,
+        datetime.now(UTC),
+        receiver="CO",
         jws_sha256=sha256_hex(outgoing_jws(pa.node, record_id)),
     )
     assert str(receipt.payload.record_id) == record_id
@@ -181,7 +184,9 @@ def test_past_the_deadline_a_delivery_is_dead_until_retried(nodes: Nodes) -> Non
 def test_recipient_without_partner_url_does_not_stall_the_others(nodes: Nodes) -> None:
     co_socket = bind("127.0.0.1", 0)
     pa = nodes.start(
-        "PA", partners={"CO": f"https://127.0.0.1:{co_socket.getsockname()[1]}"}, run_worker=False,
+        "PA",
+        partners={"CO": f"https://127.0.0.1:{co_socket.getsockname()[1]}"},
+        run_worker=False,
     )
     co = nodes.start("CO", partner_socket=co_socket)
     to_us = queue(pa.node, ["US"])  # PA knows no URL for US
@@ -208,8 +213,13 @@ def test_recipient_without_partner_url_does_not_stall_the_others(nodes: Nodes) -
 
 def _receipt(body: bytes, *, receiver: str, key: SigningKey, digest: str | None = None) -> bytes:
     receipt = Receipt(
-        record_id=uuid.uuid4(), jws_sha256=digest or sha256_hex(body), received_at=datetime.now(UTC),
-        receiver=receiver, sender="PA", verdict=Verdict.ACCEPTED, ledger_index=7,
+        record_id=uuid.uuid4(),
+        jws_sha256=digest or sha256_hex(body),
+        received_at=datetime.now(UTC),
+        receiver=receiver,
+        sender="PA",
+        verdict=Verdict.ACCEPTED,
+        ledger_index=7,
     )
     return issue_receipt(receipt, key).encode("ascii")
 
@@ -217,10 +227,12 @@ def _receipt(body: bytes, *, receiver: str, key: SigningKey, digest: str | None 
 Answer = Callable[[TestPKI, bytes], bytes]
 BAD_RECEIPTS: dict[str, tuple[Answer, str]] = {
     "signed-by-another-party": (
-        lambda pki, body: _receipt(body, receiver="US", key=pki.signing_key("US")), "party_mismatch"
+        lambda pki, body: _receipt(body, receiver="US", key=pki.signing_key("US")),
+        "party_mismatch",
     ),
     "claims-recipient-signed-by-another": (
-        lambda pki, body: _receipt(body, receiver="CO", key=pki.signing_key("US")), "party_mismatch"
+        lambda pki, body: _receipt(body, receiver="CO", key=pki.signing_key("US")),
+        "party_mismatch",
     ),
     "for-other-bytes": (
         lambda pki, body: _receipt(body, receiver="CO", key=pki.signing_key("CO"), digest="0" * 64),
@@ -252,6 +264,7 @@ def test_delivery_counts_only_with_a_verified_receipt(case: str, pki: TestPKI, n
 
 def test_fake_partner_with_a_valid_receipt_delivers(pki: TestPKI, nodes: Nodes) -> None:
     """The control for the test above: the same fake, answering honestly, completes the delivery."""
+
     def honest(body: bytes) -> tuple[int, str, bytes]:
         return 201, "application/jose", _receipt(body, receiver="CO", key=pki.signing_key("CO"))
 
@@ -288,7 +301,11 @@ def test_deliveries_list_and_retry_commands(
 ) -> None:
     co_socket, co_url = refusing_socket()
     settings = node_settings(  # a database of its own: the listing shows every delivery
-        pki, "PA", module_database_factory.fresh_url(), tmp_path / "pa", {"CO": co_url, "US": closed_port_url()},
+        pki,
+        "PA",
+        module_database_factory.fresh_url(),
+        tmp_path / "pa",
+        {"CO": co_url, "US": closed_port_url()},
         delivery_deadline_seconds=0.3,
     )
     config = write_settings_toml(tmp_path / "pa.toml", settings)

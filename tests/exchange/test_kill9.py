@@ -80,7 +80,9 @@ class WorkerProcess:
         with (self.logs / f"worker-{self.runs}.log").open("wb") as log:
             self.process = subprocess.Popen(
                 [gateway_command(), "worker", "--config", str(self.config)],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
     def kill9(self) -> None:
@@ -120,8 +122,14 @@ def test_kill9_mid_delivery_loses_and_duplicates_nothing(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     settings = node_settings(
-        pki, "PA", database_factory.fresh_url(), tmp_path / "pa", {"CO": receiver.partner_url},
-        delivery_timeout_seconds=1.0, delivery_batch=5, log_level="WARNING",
+        pki,
+        "PA",
+        database_factory.fresh_url(),
+        tmp_path / "pa",
+        {"CO": receiver.partner_url},
+        delivery_timeout_seconds=1.0,
+        delivery_batch=5,
+        log_level="WARNING",
     )
     config = write_settings_toml(tmp_path / "pa-worker.toml", settings)
     sender = build_node(settings)

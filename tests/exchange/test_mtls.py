@@ -116,9 +116,7 @@ def test_handshake_refuses_client_without_a_valid_partner_certificate(
     assert record_rows(co.node) == before + 1
 
 
-def test_handshake_refuses_revoked_certificate(
-    database_factory: DatabaseFactory, tmp_path: Path
-) -> None:
+def test_handshake_refuses_revoked_certificate(database_factory: DatabaseFactory, tmp_path: Path) -> None:
     own = make_test_pki(tmp_path / "pki")
     revoke_in_dir(own.parties["PA"].root, own.parties["PA"].tls_cert)
     own.rebuild_bundle()
@@ -188,9 +186,7 @@ def test_peer_must_be_the_originator(pki: TestPKI, cluster: Cluster, tmp_path: P
     assert record_rows(us.node) == before + 1  # kept for audit, as invalid
 
 
-def test_relayed_copy_does_not_block_the_originators_delivery(
-    pki: TestPKI, cluster: Cluster, tmp_path: Path
-) -> None:
+def test_relayed_copy_does_not_block_the_originators_delivery(pki: TestPKI, cluster: Cluster, tmp_path: Path) -> None:
     us = cluster["US"]
     jws = flag_from(pki, "PA", ["CO", "US"])
     with partner_client(pki, us.partner_url, party_certificate(pki, "CO"), "US", tmp_path) as relay:
@@ -260,9 +256,7 @@ def test_same_record_id_with_other_bytes_is_a_conflict(
 
 
 @pytest.mark.parametrize("path", ["/v1/exchange/records", "/v1/exchange/records:batch"])
-def test_partner_routes_are_absent_from_the_agency_listener(
-    path: str, pki: TestPKI, cluster: Cluster
-) -> None:
+def test_partner_routes_are_absent_from_the_agency_listener(path: str, pki: TestPKI, cluster: Cluster) -> None:
     co = cluster["CO"]
     before = record_rows(co.node)
     response = httpx.post(

@@ -80,9 +80,7 @@ def b64url(data: bytes) -> str:
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/json", "application/jose+json"])
-def test_wrong_content_type_is_415(
-    content_type: str | None, pki: TestPKI, co: RunningNode, tmp_path: Path
-) -> None:
+def test_wrong_content_type_is_415(content_type: str | None, pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     before = record_rows(co.node)
     with pa_client(pki, co, tmp_path) as client:
@@ -100,9 +98,7 @@ def test_media_type_parameters_are_ignored(pki: TestPKI, co: RunningNode, tmp_pa
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_body_over_the_limit_is_413(
-    framing: str, pki: TestPKI, limited_co: RunningNode, tmp_path: Path
-) -> None:
+def test_body_over_the_limit_is_413(framing: str, pki: TestPKI, limited_co: RunningNode, tmp_path: Path) -> None:
     small, before = limited_co, record_rows(limited_co.node)
     jws = pa_flag(pki).encode()
     assert len(jws) > 1024
@@ -176,7 +172,9 @@ def _schema_violation(pki: TestPKI) -> str:
 
 def _expired(pki: TestPKI) -> str:
     return pa_flag(
-        pki, created_at="2025-01-01T00:00:00Z", review_due="2025-06-01T00:00:00Z",
+        pki,
+        created_at="2025-01-01T00:00:00Z",
+        review_due="2025-06-01T00:00:00Z",
         expires_at="2025-12-01T00:00:00Z",
     )
 
@@ -238,11 +236,9 @@ def test_receipt_names_exactly_the_posted_bytes(pki: TestPKI, co: RunningNode, t
 
     # The receipt binds receiver and bytes: checked against anything else it fails.
     with pytest.raises(PartyMismatchError, match="expected US"):
-        verify_receipt(responses[0].text, pki.bundle(), datetime.now(UTC), receiver="US",
-                       jws_sha256=sha256_hex(first))
+        verify_receipt(responses[0].text, pki.bundle(), datetime.now(UTC), receiver="US", jws_sha256=sha256_hex(first))
     with pytest.raises(SchemaViolationError, match="other bytes"):
-        verify_receipt(responses[0].text, pki.bundle(), datetime.now(UTC), receiver="CO",
-                       jws_sha256=sha256_hex(second))
+        verify_receipt(responses[0].text, pki.bundle(), datetime.now(UTC), receiver="CO", jws_sha256=sha256_hex(second))
 
 
 def test_concurrent_identical_posts_store_one_copy_and_answer_one_receipt(
@@ -289,8 +285,19 @@ def post_batch(client: httpx.Client, body: bytes) -> httpx.Response:
         b"\xff\xfe{}",
         b'{"records": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     ],
-    ids=["garbage", "empty", "list", "no-records", "records-a-string", "numbers", "null", "duplicate-key",
-         "nan", "not-utf8", "deeply-nested"],
+    ids=[
+        "garbage",
+        "empty",
+        "list",
+        "no-records",
+        "records-a-string",
+        "numbers",
+        "null",
+        "duplicate-key",
+        "nan",
+        "not-utf8",
+        "deeply-nested",
+    ],
 )
 def test_garbage_batch_is_400_malformed_batch(body: bytes, pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
     before = record_rows(co.node)
@@ -302,8 +309,9 @@ def test_garbage_batch_is_400_malformed_batch(body: bytes, pki: TestPKI, co: Run
 
 def test_batch_needs_json_content_type(pki: TestPKI, co: RunningNode, tmp_path: Path) -> None:
     with pa_client(pki, co, tmp_path) as client:
-        response = client.post(BATCH_PATH, content=json.dumps({"records": [pa_flag(pki)]}),
-                               headers={"Content-Type": JOSE})
+        response = client.post(
+            BATCH_PATH, content=json.dumps({"records": [pa_flag(pki)]}), headers={"Content-Type": JOSE}
+        )
     assert_problem(response, 415, "unsupported-media-type")
 
 
@@ -320,9 +328,7 @@ def test_oversized_batch_is_413(pki: TestPKI, limited_co: RunningNode, tmp_path:
     assert record_rows(limited.node) == before
 
 
-def test_batch_items_obey_the_record_size_limit(
-    pki: TestPKI, limited_co: RunningNode, tmp_path: Path
-) -> None:
+def test_batch_items_obey_the_record_size_limit(pki: TestPKI, limited_co: RunningNode, tmp_path: Path) -> None:
     small = limited_co
     jws = pa_flag(pki)
     assert len(jws) > 1024
@@ -354,7 +360,10 @@ def test_mixed_batch_answers_each_item(pki: TestPKI, co: RunningNode, tmp_path: 
     verdicts = {}
     for index in (0, 2, 5):
         receipt = verify_receipt(
-            results[index]["receipt"], pki.bundle(), datetime.now(UTC), receiver="CO",
+            results[index]["receipt"],
+            pki.bundle(),
+            datetime.now(UTC),
+            receiver="CO",
             jws_sha256=sha256_hex(items[index]),
         ).payload
         assert receipt.verdict.value == results[index]["verdict"]
@@ -376,7 +385,8 @@ HOSTILE: dict[str, tuple[str, bytes]] = {
     "x5c-not-der": (RECORDS_PATH, _jws_with_header({"alg": "ES256", "typ": RECORD_TYP, "x5c": ["AAAA"]})),
     "x5c-not-a-list": (RECORDS_PATH, _jws_with_header({"alg": "ES256", "typ": RECORD_TYP, "x5c": "x"})),
     "payload-deeply-nested": (
-        RECORDS_PATH, _jws_with_header({"alg": "ES256", "typ": RECORD_TYP}, b"[" * 3000 + b"]" * 3000)
+        RECORDS_PATH,
+        _jws_with_header({"alg": "ES256", "typ": RECORD_TYP}, b"[" * 3000 + b"]" * 3000),
     ),
     "batch-non-ascii-item": (BATCH_PATH, b'{"records": ["\\u00e9\\u00e9.\\u00e9.\\u00e9"]}'),
     "batch-huge-item": (BATCH_PATH, json.dumps({"records": ["x" * 50_000]}).encode()),

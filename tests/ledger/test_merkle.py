@@ -140,12 +140,8 @@ def vector_tree() -> MerkleTree:
 
 
 def test_leaf_and_node_hashes_are_domain_separated() -> None:
-    assert leaf_hash(b"") == bytes.fromhex(
-        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
-    )
-    assert (
-        node_hash(b"a" * 32, b"b" * 32) == hashlib.sha256(b"\x01" + b"a" * 32 + b"b" * 32).digest()
-    )
+    assert leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+    assert node_hash(b"a" * 32, b"b" * 32) == hashlib.sha256(b"\x01" + b"a" * 32 + b"b" * 32).digest()
     assert leaf_hash(b"a" * 64) != node_hash(b"a" * 32, b"a" * 32)
     assert EMPTY_ROOT.hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -237,9 +233,7 @@ def corrupted_inclusion_probes() -> list[InclusionProbe]:
         if proof:
             cases.append(("removed-node", leaf, index, size, proof[:-1], root))
         if len(proof) > 1:
-            cases.append(
-                ("inserted-node", leaf, index, size, [proof[0], SOME_HASH, *proof[1:]], root)
-            )
+            cases.append(("inserted-node", leaf, index, size, [proof[0], SOME_HASH, *proof[1:]], root))
         probes += [(f"{name}-{case[0]}", *case[1:]) for case in cases]
     return probes
 
@@ -447,9 +441,7 @@ def built_tree(size: int) -> tuple[MerkleTree, tuple[bytes, ...]]:
 
 @settings(max_examples=150, deadline=None)
 @given(data=st.data(), size=st.integers(min_value=1, max_value=300))
-def test_inclusion_proofs_match_reference_verify_and_catch_bit_flips(
-    data: st.DataObject, size: int
-) -> None:
+def test_inclusion_proofs_match_reference_verify_and_catch_bit_flips(data: st.DataObject, size: int) -> None:
     tree, leaf_hashes = built_tree(size)
     index = data.draw(st.integers(min_value=0, max_value=size - 1), label="index")
     bit = st.integers(min_value=0, max_value=HASH_SIZE * 8 - 1)
@@ -474,9 +466,7 @@ def test_inclusion_proofs_match_reference_verify_and_catch_bit_flips(
 
 @settings(max_examples=150, deadline=None)
 @given(data=st.data(), second=st.integers(min_value=1, max_value=300))
-def test_consistency_proofs_match_reference_verify_and_catch_bit_flips(
-    data: st.DataObject, second: int
-) -> None:
+def test_consistency_proofs_match_reference_verify_and_catch_bit_flips(data: st.DataObject, second: int) -> None:
     tree, leaf_hashes = built_tree(second)
     first = data.draw(st.integers(min_value=1, max_value=second), label="first")
     bit = st.integers(min_value=0, max_value=HASH_SIZE * 8 - 1)
@@ -544,9 +534,7 @@ def test_appends_write_each_complete_subtree_once_and_read_nothing() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(
-    existing=st.integers(min_value=0, max_value=200), added=st.integers(min_value=1, max_value=20)
-)
+@given(existing=st.integers(min_value=0, max_value=200), added=st.integers(min_value=1, max_value=20))
 def test_reopened_tree_continues_where_the_store_left_off(existing: int, added: int) -> None:
     store = RecordingStore()
     first_writer = MerkleTree(store)
@@ -619,9 +607,7 @@ def test_missing_or_malformed_stored_node_is_a_store_error() -> None:
         (lambda tree: tree.root(-1), "tree size -1 is outside 0..5"),
     ],
 )
-def test_out_of_range_requests_are_rejected(
-    request_proof: Callable[[MerkleTree], object], message: str
-) -> None:
+def test_out_of_range_requests_are_rejected(request_proof: Callable[[MerkleTree], object], message: str) -> None:
     tree, _ = built_tree(5)
     with pytest.raises(ProofRequestError, match=message):
         request_proof(tree)

@@ -172,9 +172,7 @@ def test_example_signs_and_verifies(records_pki: ThreePartyPKI, record_type: str
 
 
 @pytest.mark.parametrize("record_type", TYPES)
-def test_example_signed_by_another_party_is_refused(
-    records_pki: ThreePartyPKI, record_type: str
-) -> None:
+def test_example_signed_by_another_party_is_refused(records_pki: ThreePartyPKI, record_type: str) -> None:
     moment = now()
     record = build_record(load_example(record_type), moment)
     impostor = "US"  # no example originates from the US

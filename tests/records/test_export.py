@@ -18,9 +18,7 @@ from gateway.records.export import (
 from gateway.records.schemas import RecordType
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-EXPECTED = sorted(
-    [f"{t.value}.schema.json" for t in RecordType] + ["record.schema.json", "receipt.schema.json"]
-)
+EXPECTED = sorted([f"{t.value}.schema.json" for t in RecordType] + ["record.schema.json", "receipt.schema.json"])
 
 
 def test_every_record_type_envelope_and_receipt_is_exported() -> None:
@@ -31,12 +29,9 @@ def test_committed_schemas_match_the_models() -> None:
     drifted = [
         name
         for name, document in schema_documents().items()
-        if not (SCHEMAS / name).is_file()
-        or (SCHEMAS / name).read_bytes() != render_schema(document).encode("utf-8")
+        if not (SCHEMAS / name).is_file() or (SCHEMAS / name).read_bytes() != render_schema(document).encode("utf-8")
     ]
-    assert not drifted, (
-        f"schemas/ is out of date ({', '.join(drifted)}): run `gateway schemas export`"
-    )
+    assert not drifted, f"schemas/ is out of date ({', '.join(drifted)}): run `gateway schemas export`"
 
 
 def test_no_stale_schema_is_committed() -> None:
@@ -98,6 +93,4 @@ def test_export_is_deterministic(tmp_path: Path) -> None:
 
 def test_rendering_sorts_keys_indents_and_ends_with_a_newline() -> None:
     text = render_schema({"b": 1, "a": {"d": "Medellín", "c": [2]}})
-    assert text == (
-        '{\n  "a": {\n    "c": [\n      2\n    ],\n    "d": "Medellín"\n  },\n  "b": 1\n}\n'
-    )
+    assert text == ('{\n  "a": {\n    "c": [\n      2\n    ],\n    "d": "Medellín"\n  },\n  "b": 1\n}\n')

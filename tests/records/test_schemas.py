@@ -71,16 +71,12 @@ def test_baseline_is_valid(record_type: str) -> None:
 
 
 def test_arrival_before_departure_is_rejected() -> None:
-    document = with_value(
-        completed("removal_manifest"), "body.flight.scheduled_arrival", "2026-12-12T12:59:00Z"
-    )
+    document = with_value(completed("removal_manifest"), "body.flight.scheduled_arrival", "2026-12-12T12:59:00Z")
     rejected(document, r"body\.flight: .*scheduled_arrival must be after scheduled_departure")
 
 
 def test_arrival_at_departure_time_is_rejected() -> None:
-    document = with_value(
-        completed("removal_manifest"), "body.flight.scheduled_arrival", "2026-12-12T13:00:00Z"
-    )
+    document = with_value(completed("removal_manifest"), "body.flight.scheduled_arrival", "2026-12-12T13:00:00Z")
     rejected(document, "scheduled_arrival must be after scheduled_departure")
 
 
@@ -90,16 +86,12 @@ def test_flight_to_its_own_departure_airport_is_rejected() -> None:
 
 
 def test_confirmed_arrival_before_departure_is_rejected() -> None:
-    document = with_value(
-        completed("removal_confirmation"), "body.actual_arrival", "2026-12-12T13:00:00Z"
-    )
+    document = with_value(completed("removal_confirmation"), "body.actual_arrival", "2026-12-12T13:00:00Z")
     rejected(document, r"body: .*actual_arrival must be after actual_departure")
 
 
 def test_handover_before_arrival_is_rejected() -> None:
-    document = with_value(
-        completed("removal_confirmation"), "body.handed_over_at", "2026-12-12T14:50:00Z"
-    )
+    document = with_value(completed("removal_confirmation"), "body.handed_over_at", "2026-12-12T14:50:00Z")
     rejected(document, "handed_over_at cannot precede actual_arrival")
 
 
@@ -114,9 +106,7 @@ def test_notified_at_or_after_departure_is_rejected(notified_at: str) -> None:
 
 
 def test_person_born_after_departure_is_rejected() -> None:
-    document = with_value(
-        completed("removal_manifest"), "body.people.0.identity.date_of_birth", "2026-12-13"
-    )
+    document = with_value(completed("removal_manifest"), "body.people.0.identity.date_of_birth", "2026-12-13")
     rejected(document, "date_of_birth lies in the future")
 
 
@@ -129,17 +119,13 @@ def _eighteenth_birthday_today() -> date:
 
 def test_flag_about_a_person_under_18_is_rejected() -> None:
     born = _eighteenth_birthday_today() + timedelta(days=1)
-    document = with_value(
-        completed("criminal_network_flag"), "body.subject.date_of_birth", born.isoformat()
-    )
+    document = with_value(completed("criminal_network_flag"), "body.subject.date_of_birth", born.isoformat())
     rejected(document, "may not concern a person under 18")
 
 
 def test_flag_about_a_person_turning_18_today_is_accepted() -> None:
     born = _eighteenth_birthday_today()
-    document = with_value(
-        completed("criminal_network_flag"), "body.subject.date_of_birth", born.isoformat()
-    )
+    document = with_value(completed("criminal_network_flag"), "body.subject.date_of_birth", born.isoformat())
     record = parse_record(document)
     assert record.body.subject.date_of_birth == born  # type: ignore[union-attr]
 
@@ -315,9 +301,7 @@ def test_immigration_violation_with_offence_category_is_rejected() -> None:
 
 def test_not_handed_over_without_reason_is_rejected() -> None:
     document = completed("removal_confirmation")
-    index = next(
-        i for i, p in enumerate(document["body"]["people"]) if p["status"] == "not_boarded"
-    )
+    index = next(i for i, p in enumerate(document["body"]["people"]) if p["status"] == "not_boarded")
     rejected(
         without(document, f"body.people.{index}.reason"),
         "a reason is required when not handed over",
@@ -329,9 +313,7 @@ def test_not_handed_over_without_reason_is_rejected() -> None:
 
 @pytest.mark.parametrize("decision", ["query", "reject"])
 def test_query_or_reject_without_comment_is_rejected(decision: str) -> None:
-    document = without(
-        with_value(completed("acknowledgement"), "body.decision", decision), "body.comment"
-    )
+    document = without(with_value(completed("acknowledgement"), "body.decision", decision), "body.comment")
     rejected(document, "a query or reject needs a comment")
 
 

@@ -91,7 +91,8 @@ def start_node(
     node = build_node(settings)
     try:
         server = NodeServer(
-            node, run_worker=run_worker,
+            node,
+            run_worker=run_worker,
             partner_socket=partner_socket or bind("127.0.0.1", 0),
             agency_socket=bind("127.0.0.1", 0),
         )
@@ -119,9 +120,9 @@ def stored_copies(node: Node, record_id: str, direction: str = "in") -> int:
     with node.transaction() as session:
         return int(
             session.scalar(
-                select(func.count()).select_from(StoredRecord).where(
-                    StoredRecord.record_id == record_id, StoredRecord.direction == direction
-                )
+                select(func.count())
+                .select_from(StoredRecord)
+                .where(StoredRecord.record_id == record_id, StoredRecord.direction == direction)
             )
             or 0
         )
@@ -174,8 +175,12 @@ def expired_certificate(pki: TestPKI, party: str, out: Path) -> ClientCertificat
     """Issue, from ``party``'s real CA, a TLS certificate that expired yesterday."""
     cert, key = out / f"expired-{party.lower()}.pem", out / f"expired-{party.lower()}.key"
     issue_from_dir(
-        pki.parties[party].root, "tls", cert, key,
-        not_before=datetime.now(UTC) - timedelta(days=10), days=9,
+        pki.parties[party].root,
+        "tls",
+        cert,
+        key,
+        not_before=datetime.now(UTC) - timedelta(days=10),
+        days=9,
     )
     return ClientCertificate(cert, key)
 
@@ -201,9 +206,7 @@ def server_only_context(pki: TestPKI, server_party: str) -> ssl.SSLContext:
     return context
 
 
-def mtls_context(
-    pki: TestPKI, identity: ClientCertificate | None, server_party: str, workdir: Path
-) -> ssl.SSLContext:
+def mtls_context(pki: TestPKI, identity: ClientCertificate | None, server_party: str, workdir: Path) -> ssl.SSLContext:
     """Client context presenting ``identity`` (None: no certificate), trusting ``server_party``."""
     if identity is None:
         return server_only_context(pki, server_party)
@@ -240,9 +243,7 @@ def agency_client(running: RunningNode, scopes: tuple[str, ...] = ("records:writ
     """An httpx client for the node's agency API, authorized with a new client's token."""
     client_id, secret = running.add_client(scopes)
     token = access_token(running.agency_url, client_id, secret)
-    return httpx.Client(
-        base_url=running.agency_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
+    return httpx.Client(base_url=running.agency_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 # -- a fake partner listener ------------------------------------------------

@@ -54,9 +54,7 @@ def flow_entry(document: dict[str, Any], flow_id: str) -> dict[str, Any]:
     return entry
 
 
-def write_terms(
-    pki: TestPKI, out: Path, *, signers: Iterable[str] = PARTIES, edit: Edit | None = None
-) -> Path:
+def write_terms(pki: TestPKI, out: Path, *, signers: Iterable[str] = PARTIES, edit: Edit | None = None) -> Path:
     """Write the example terms, changed by ``edit`` and signed by ``signers``, to ``out``."""
     document = copy.deepcopy(example_document())
     if edit is not None:
@@ -137,7 +135,10 @@ def person(
     }
     if travel_document:
         identity["travel_document"] = {
-            "type": "passport", "number": "AZ7584806", "issuing_country": nationality, "expires_on": "2034-11-15",
+            "type": "passport",
+            "number": "AZ7584806",
+            "issuing_country": nationality,
+            "expires_on": "2034-11-15",
         }
     return identity
 
@@ -164,22 +165,32 @@ def _body(record_type: str, at: datetime, offence: str, subject: dict[str, Any],
         return {
             "operation_ref": "SNM-OP-TEST-0001",
             "flight": {
-                "flight_number": "IST4501", "charter": True, "carrier": "Transportes de prueba (ficticia)",
-                "departure_airport": "PTY", "destination_airport": "MDE",
+                "flight_number": "IST4501",
+                "charter": True,
+                "carrier": "Transportes de prueba (ficticia)",
+                "departure_airport": "PTY",
+                "destination_airport": "MDE",
                 "scheduled_departure": rfc3339(departure),
                 "scheduled_arrival": rfc3339(departure + timedelta(minutes=95)),
             },
             "escorts_count": 4,
             "people": [
                 {
-                    "person_ref": "P01", "identity": subject, "measure": "expulsion",
-                    "grounds_category": "serious_crime", "offence_category": offence,
-                    "individual_assessment_ref": "EVAL-01", "notified_at": rfc3339(at),
+                    "person_ref": "P01",
+                    "identity": subject,
+                    "measure": "expulsion",
+                    "grounds_category": "serious_crime",
+                    "offence_category": offence,
+                    "individual_assessment_ref": "EVAL-01",
+                    "notified_at": rfc3339(at),
                 },
                 {
-                    "person_ref": "P02", "identity": person(age=30), "measure": "deportation",
+                    "person_ref": "P02",
+                    "identity": person(age=30),
+                    "measure": "deportation",
                     "grounds_category": "immigration_violation",
-                    "individual_assessment_ref": "EVAL-02", "notified_at": rfc3339(at),
+                    "individual_assessment_ref": "EVAL-02",
+                    "notified_at": rfc3339(at),
                 },
             ],
         }
@@ -286,12 +297,18 @@ def start_nodes(
     try:
         for party in parties:
             settings = node_settings(
-                pki, party, urls[party], workdir / party.lower(),
-                {p: u for p, u in partner_urls.items() if p != party}, terms_files=terms[party],
+                pki,
+                party,
+                urls[party],
+                workdir / party.lower(),
+                {p: u for p, u in partner_urls.items() if p != party},
+                terms_files=terms[party],
             )
             node = build_node(settings, clock=clocks.get(party, utc_now))
             server = NodeServer(
-                node, run_worker=run_worker, partner_socket=partner_sockets[party],
+                node,
+                run_worker=run_worker,
+                partner_socket=partner_sockets[party],
                 agency_socket=bind("127.0.0.1", 0),
             )
             cluster.nodes[party] = RunningNode(node, server.start_in_thread())

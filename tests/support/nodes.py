@@ -97,12 +97,18 @@ def start_cluster(
     try:
         for party in parties:
             settings = node_settings(
-                pki, party, urls[party], workdir / party.lower(),
-                {p: u for p, u in partner_urls.items() if p != party}, **extra,
+                pki,
+                party,
+                urls[party],
+                workdir / party.lower(),
+                {p: u for p, u in partner_urls.items() if p != party},
+                **extra,
             )
             node = build_node(settings, clock=clock)
             server = NodeServer(
-                node, run_worker=run_worker, partner_socket=partner_sockets[party],
+                node,
+                run_worker=run_worker,
+                partner_socket=partner_sockets[party],
                 agency_socket=bind("127.0.0.1", 0),
             )
             cluster.nodes[party] = RunningNode(node, server.start_in_thread())

@@ -194,7 +194,10 @@ def test_tampered_terms_fail_the_installed_check_command(pki: TestPKI, tmp_path:
     assert edited.read_text("utf-8") != text
     done = subprocess.run(
         [str(CONSOLE_SCRIPT), "terms", "check", str(edited), "--trust", str(pki.bundle_path)],
-        capture_output=True, text=True, timeout=60, env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "invalid signature of CO, PA, US" in done.stderr
@@ -283,8 +286,17 @@ def test_sign_then_check_round_trip(pki: TestPKI, tmp_path: Path) -> None:
         files = pki.parties[party]
         source = work if i == 0 else signed
         result = cli(
-            "terms", "sign", source, "--party", party.lower(),
-            "--key", files.signing_key, "--cert", files.signing_cert, "--out", signed,
+            "terms",
+            "sign",
+            source,
+            "--party",
+            party.lower(),
+            "--key",
+            files.signing_key,
+            "--cert",
+            files.signing_cert,
+            "--out",
+            signed,
         )
         assert result.exit_code == 0, result.stderr
         assert f"{party} signed pa-co-us-removal-mou v1" in result.stdout

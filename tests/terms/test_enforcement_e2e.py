@@ -73,8 +73,11 @@ SENDER_REFUSES: list[tuple[str, dict[str, Any], str]] = [
     ("US", draft("criminal_network_flag", "US", ["PA"], offence="environmental_crime"), "offence_not_allowed"),
     ("CO", draft("removal_manifest", "CO", ["PA"], handling="H1"), "flow_not_allowed"),
     ("PA", draft("criminal_network_flag", "PA", ["CO"], handling="H1"), "handling_too_permissive"),
-    ("PA", draft("removal_manifest", "PA", ["CO"], handling="H1",
-                 subject=person(protection_claim_pending=True)), "protection_claim"),
+    (
+        "PA",
+        draft("removal_manifest", "PA", ["CO"], handling="H1", subject=person(protection_claim_pending=True)),
+        "protection_claim",
+    ),
 ]
 
 
@@ -100,18 +103,23 @@ def test_agency_api_refuses_an_out_of_terms_draft_naming_the_rule(cluster: Clust
 RECEIVER_REJECTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("CO", "PA", draft("removal_manifest", "CO", ["PA"], handling="H1"), "flow_not_allowed"),
     ("US", "CO", draft("criminal_network_flag", "US", ["CO"], offence="environmental_crime"), "offence_not_allowed"),
-    ("PA", "US", draft("criminal_network_flag", "PA", ["US"], subject=person(travel_document=True)),
-     "field_not_allowed"),
-    ("PA", "CO", draft("criminal_network_flag", "PA", ["CO"], subject=person(protection_claim_pending=True)),
-     "protection_claim"),
-    ("CO", "US", draft("criminal_network_flag", "CO", ["US"], purpose="removal_coordination"),
-     "purpose_not_allowed"),
+    (
+        "PA",
+        "US",
+        draft("criminal_network_flag", "PA", ["US"], subject=person(travel_document=True)),
+        "field_not_allowed",
+    ),
+    (
+        "PA",
+        "CO",
+        draft("criminal_network_flag", "PA", ["CO"], subject=person(protection_claim_pending=True)),
+        "protection_claim",
+    ),
+    ("CO", "US", draft("criminal_network_flag", "CO", ["US"], purpose="removal_coordination"), "purpose_not_allowed"),
 ]
 
 
-def test_receiver_answers_a_signed_rejection_naming_the_rule(
-    cluster: Cluster, pki: TestPKI, tmp_path: Path
-) -> None:
+def test_receiver_answers_a_signed_rejection_naming_the_rule(cluster: Cluster, pki: TestPKI, tmp_path: Path) -> None:
     example_ref = ref_of(pki.terms_path)
     for sender, receiver, document, rule in RECEIVER_REJECTS:
         signed = forced(pki, document, example_ref)
@@ -131,7 +139,10 @@ def test_receiver_answers_a_signed_rejection_naming_the_rule(
                 select(StoredRecord).where(StoredRecord.record_id == str(signed.record.record_id))
             ).one()
             assert (row.direction, row.verification, row.verification_reason, row.status) == (
-                "in", "invalid", rule, "rejected",
+                "in",
+                "invalid",
+                rule,
+                "rejected",
             )
 
 
@@ -151,9 +162,7 @@ def test_stored_and_delivered_jws_never_hold_a_stripped_field(cluster: Cluster) 
 # -- terms versions across the federation ----------------------------------------
 
 
-def test_partners_on_other_terms_versions(
-    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path
-) -> None:
+def test_partners_on_other_terms_versions(pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path) -> None:
     # PA and CO hold v1 signed by all; US moved to a v2 only it has signed.
     v1 = pki.terms_path
     v2 = write_terms(pki, tmp_path / "terms" / "v2.yaml", signers=("US",), edit=version(2, "PA-CO-US terms v2"))
@@ -187,9 +196,7 @@ def test_partners_on_other_terms_versions(
         statuses = TermsWatcher(pa.node).check_all()
         assert (statuses["CO"].ok, statuses["CO"].detail) == (True, "same terms pa-co-us-removal-mou v1")
         assert statuses["US"].ok is False
-        assert statuses["US"].detail == (
-            "US does not hold pa-co-us-removal-mou v1 (holds: pa-co-us-removal-mou v2)"
-        )
+        assert statuses["US"].detail == ("US does not hold pa-co-us-removal-mou v1 (holds: pa-co-us-removal-mou v2)")
         assert pa.node.partner_terms == statuses
         ready = httpx.get(f"{pa.agency_url}/readyz", timeout=10).json()
         assert ready["checks"]["partner_terms"] == {"US": statuses["US"].detail}
@@ -233,8 +240,15 @@ def test_expired_terms_forced_at_receiver_via_start_cluster_clock(
     def a_month_ahead() -> datetime:
         return datetime.now(UTC) + timedelta(days=30)
 
-    cluster = start_cluster(pki, {"CO": database_factory.fresh_url()}, tmp_path, parties=("CO",),
-                            run_worker=False, clock=a_month_ahead, terms_files=[short])
+    cluster = start_cluster(
+        pki,
+        {"CO": database_factory.fresh_url()},
+        tmp_path,
+        parties=("CO",),
+        run_worker=False,
+        clock=a_month_ahead,
+        terms_files=[short],
+    )
     try:
         co = cluster["CO"]
         signed = forced(pki, draft("criminal_network_flag", "PA", ["CO"]), ref_of(short))

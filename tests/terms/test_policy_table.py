@@ -68,7 +68,9 @@ def flow_draft(sender: str, recipient: str, record_type: str) -> dict[str, Any]:
     """The minimal draft for a direction: purpose and handling from its flow when there is one."""
     flow = FLOWS.get((sender, recipient, record_type))
     return draft(
-        record_type, sender, [recipient],
+        record_type,
+        sender,
+        [recipient],
         purpose=flow["purposes"][0] if flow else None,
         handling=flow.get("minimum_handling", "H0") if flow else "H2",
     )
@@ -91,8 +93,7 @@ def test_the_table_covers_every_direction_and_type() -> None:
     # The removal-flight cooperation as the issue describes it: only Panama sends
     # manifests and confirmations; flags and acknowledgements go every way.
     assert sorted(REFUSED) == sorted(
-        (s, r, t) for s in ("CO", "US") for r in PARTIES if r != s
-        for t in ("removal_manifest", "removal_confirmation")
+        (s, r, t) for s in ("CO", "US") for r in PARTIES if r != s for t in ("removal_manifest", "removal_confirmation")
     )
     assert len(ALLOWED) == 16
 
@@ -106,7 +107,9 @@ def test_allowed_direction_passes_on_both_sides(
     record = registry.prepare_outgoing(flow_draft(sender, recipient, record_type), at)
     assert record.terms.model_dump() == example_ref
     assert (record.originator.party, record.recipients, record.record_type.value) == (
-        sender, [recipient], record_type,
+        sender,
+        [recipient],
+        record_type,
     )
 
     arrived = received(pki, sign_record(record, pki.signing_key(sender)))
@@ -154,39 +157,48 @@ Case = tuple[Callable[[], dict[str, Any]], str, str]
 RULES: dict[str, Case] = {
     "purpose-not-on-flow": (
         lambda: draft("criminal_network_flag", "PA", ["CO"], purpose="removal_coordination"),
-        "CO", "purpose_not_allowed",
+        "CO",
+        "purpose_not_allowed",
     ),
     "pa-ack-purpose": (  # PA acknowledges only flags
         lambda: draft("acknowledgement", "PA", ["US"], purpose="removal_coordination", handling="H0"),
-        "US", "purpose_not_allowed",
+        "US",
+        "purpose_not_allowed",
     ),
     "us-flags-forbid-environmental-crime": (
         lambda: draft("criminal_network_flag", "US", ["PA"], offence="environmental_crime"),
-        "PA", "offence_not_allowed",
+        "PA",
+        "offence_not_allowed",
     ),
     "us-flags-forbid-environmental-crime-to-co": (
         lambda: draft("criminal_network_flag", "US", ["CO"], offence="environmental_crime"),
-        "CO", "offence_not_allowed",
+        "CO",
+        "offence_not_allowed",
     ),
     "flag-handling-below-h2": (
         lambda: draft("criminal_network_flag", "CO", ["US"], handling="H1"),
-        "US", "handling_too_permissive",
+        "US",
+        "handling_too_permissive",
     ),
     "manifest-handling-below-h1": (
         lambda: draft("removal_manifest", "PA", ["CO"], handling="H0"),
-        "CO", "handling_too_permissive",
+        "CO",
+        "handling_too_permissive",
     ),
     "suspect-kept-over-a-year": (
         lambda: draft("criminal_network_flag", "PA", ["CO"], status="suspect", keep_days=366),
-        "CO", "retention_exceeded",
+        "CO",
+        "retention_exceeded",
     ),
     "charged-kept-over-three-years": (
         lambda: draft("criminal_network_flag", "CO", ["PA"], status="charged", keep_days=1096),
-        "PA", "retention_exceeded",
+        "PA",
+        "retention_exceeded",
     ),
     "manifest-kept-over-two-years": (
         lambda: draft("removal_manifest", "PA", ["US"], handling="H1", keep_days=731),
-        "US", "retention_exceeded",
+        "US",
+        "retention_exceeded",
     ),
 }
 
@@ -246,8 +258,9 @@ def test_edge_of_a_rule_is_allowed(
 
 
 def test_draft_naming_the_terms_in_force_keeps_them(registry: TermsRegistry, example_ref: dict[str, Any]) -> None:
-    record = registry.prepare_outgoing(draft("removal_manifest", "PA", ["CO"], handling="H1", terms=example_ref),
-                                       mou_terms.now())
+    record = registry.prepare_outgoing(
+        draft("removal_manifest", "PA", ["CO"], handling="H1", terms=example_ref), mou_terms.now()
+    )
     assert record.terms.model_dump() == example_ref
 
 

@@ -46,8 +46,13 @@ def example_ref(registry: TermsRegistry) -> dict[str, Any]:
 
 
 def refused_on_both_sides(
-    pki: TestPKI, registry: TermsRegistry, terms_ref: dict[str, Any], document: dict[str, Any],
-    receiver: str, reason_code: str, match: str,
+    pki: TestPKI,
+    registry: TermsRegistry,
+    terms_ref: dict[str, Any],
+    document: dict[str, Any],
+    receiver: str,
+    reason_code: str,
+    match: str,
 ) -> None:
     at = mou_terms.now()
     with pytest.raises(TermsViolationError, match=match) as at_sender:
@@ -82,7 +87,8 @@ def payload_text(jws: str) -> str:
 def age_21(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example terms with the minimum flag-subject age raised to 21, signed by all."""
     return write_terms(
-        pki, tmp_path_factory.mktemp("terms") / "age-21.yaml",
+        pki,
+        tmp_path_factory.mktemp("terms") / "age-21.yaml",
         edit=lambda d: d["prohibitions"].update(minimum_flag_subject_age=21),
     )
 
@@ -98,14 +104,22 @@ def test_flag_about_a_person_under_the_terms_minimum_age_is_refused(pki: TestPKI
     # is what enforces a higher minimum the parties agree on.
     registry = mou_terms.registry(pki, age_21)
     document = draft("criminal_network_flag", "PA", ["CO"], subject=subject_aged(19))
-    refused_on_both_sides(pki, registry, ref_of(age_21), document, "CO", "subject_minor",
-                          "no criminal-network flag about a person under 21")
+    refused_on_both_sides(
+        pki,
+        registry,
+        ref_of(age_21),
+        document,
+        "CO",
+        "subject_minor",
+        "no criminal-network flag about a person under 21",
+    )
 
 
 def test_flag_the_day_before_the_minimum_age_is_refused(pki: TestPKI, age_21: Path) -> None:
     registry = mou_terms.registry(pki, age_21)
-    document = draft("criminal_network_flag", "US", ["PA"], offence="drug_trafficking",
-                     subject=subject_aged(21, days_after=1))
+    document = draft(
+        "criminal_network_flag", "US", ["PA"], offence="drug_trafficking", subject=subject_aged(21, days_after=1)
+    )
     refused_on_both_sides(pki, registry, ref_of(age_21), document, "PA", "subject_minor", "under 21")
 
 
@@ -146,7 +160,8 @@ PROTECTION_REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "manifest-to-co": (draft("removal_manifest", "PA", ["CO"], handling="H1", subject=claimant()), "CO"),
     "flag-to-co": (draft("criminal_network_flag", "PA", ["CO"], subject=claimant()), "CO"),
     "us-flag-to-co": (
-        draft("criminal_network_flag", "US", ["CO"], offence="drug_trafficking", subject=claimant()), "CO",
+        draft("criminal_network_flag", "US", ["CO"], offence="drug_trafficking", subject=claimant()),
+        "CO",
     ),
     "flag-about-us-national-to-us": (draft("criminal_network_flag", "CO", ["US"], subject=claimant("USA")), "US"),
 }
@@ -157,8 +172,15 @@ def test_record_about_a_claimant_to_their_state_is_refused(
     case: str, pki: TestPKI, registry: TermsRegistry, example_ref: dict[str, Any]
 ) -> None:
     document, receiver = PROTECTION_REFUSED[case]
-    refused_on_both_sides(pki, registry, example_ref, document, receiver, "protection_claim",
-                          f"pending protection claim is a national of .*: nothing about them may go to {receiver}")
+    refused_on_both_sides(
+        pki,
+        registry,
+        example_ref,
+        document,
+        receiver,
+        "protection_claim",
+        f"pending protection claim is a national of .*: nothing about them may go to {receiver}",
+    )
 
 
 def test_manifest_naming_a_claimant_cannot_go_to_the_claimant_state_alongside_others(
@@ -185,17 +207,23 @@ def test_flag_about_a_colombian_claimant_to_the_us_alone_is_allowed(
     ids=["venezuelan-to-co", "colombian-to-pa", "colombian-from-us-to-pa"],
 )
 def test_claimant_of_another_nationality_is_not_covered(
-    sender: str, recipient: str, nationality: str, pki: TestPKI, registry: TermsRegistry,
+    sender: str,
+    recipient: str,
+    nationality: str,
+    pki: TestPKI,
+    registry: TermsRegistry,
     example_ref: dict[str, Any],
 ) -> None:
-    document = draft("criminal_network_flag", sender, [recipient], offence="drug_trafficking",
-                     subject=claimant(nationality))
+    document = draft(
+        "criminal_network_flag", sender, [recipient], offence="drug_trafficking", subject=claimant(nationality)
+    )
     allowed_on_both_sides(pki, registry, example_ref, document)
 
 
 def test_terms_without_the_protection_rule_let_it_through(pki: TestPKI, tmp_path: Path) -> None:
     path = write_terms(
-        pki, tmp_path / "no-protection-rule.yaml",
+        pki,
+        tmp_path / "no-protection-rule.yaml",
         edit=lambda d: d["prohibitions"].update(no_records_to_nationality_state_with_pending_protection_claim=False),
     )
     registry = mou_terms.registry(pki, path)
@@ -260,15 +288,23 @@ def test_receiver_refuses_a_field_the_sender_should_have_stripped(
 def refusing(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example terms with pa-flags-to-us refusing (not stripping) fields outside its list."""
     return write_terms(
-        pki, tmp_path_factory.mktemp("terms") / "refuse.yaml",
+        pki,
+        tmp_path_factory.mktemp("terms") / "refuse.yaml",
         edit=lambda d: flow_entry(d, "pa-flags-to-us").update(outside_fields="refuse"),
     )
 
 
 def test_field_outside_a_refusing_flow_is_refused(pki: TestPKI, refusing: Path) -> None:
     registry = mou_terms.registry(pki, refusing)
-    refused_on_both_sides(pki, registry, ref_of(refusing), flag_with_travel_document(["US"]), "US",
-                          "field_not_allowed", r"body\.subject\.travel_document")
+    refused_on_both_sides(
+        pki,
+        registry,
+        ref_of(refusing),
+        flag_with_travel_document(["US"]),
+        "US",
+        "field_not_allowed",
+        r"body\.subject\.travel_document",
+    )
 
 
 def test_refusing_flow_accepts_a_record_within_its_fields(pki: TestPKI, refusing: Path) -> None:

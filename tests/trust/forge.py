@@ -118,9 +118,9 @@ def canonical_json(document: Any) -> bytes:
     For such documents RFC 8785 is ``json.dumps`` with sorted keys, no whitespace and
     UTF-8 output; floats and non-ASCII keys would need the full algorithm.
     """
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def _header_json(header: dict[str, Any]) -> bytes:

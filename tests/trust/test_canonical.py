@@ -46,9 +46,7 @@ def test_sample_object_is_a_fixed_point() -> None:
     assert canonicalize(parse_strict(canonical)) == canonical
 
 
-@pytest.mark.parametrize(
-    "vector", NUMBERS["appendix_b"], ids=[v["ieee754_hex"] for v in NUMBERS["appendix_b"]]
-)
+@pytest.mark.parametrize("vector", NUMBERS["appendix_b"], ids=[v["ieee754_hex"] for v in NUMBERS["appendix_b"]])
 def test_appendix_b_double_serializes_as_ecmascript(vector: dict[str, str]) -> None:
     value = double(vector["ieee754_hex"])
     # Premise: the expected text reads back as exactly this double.
@@ -56,9 +54,7 @@ def test_appendix_b_double_serializes_as_ecmascript(vector: dict[str, str]) -> N
     assert canonicalize(value) == vector["canonical"].encode("ascii")
 
 
-@pytest.mark.parametrize(
-    "vector", NUMBERS["appendix_b"], ids=[v["ieee754_hex"] for v in NUMBERS["appendix_b"]]
-)
+@pytest.mark.parametrize("vector", NUMBERS["appendix_b"], ids=[v["ieee754_hex"] for v in NUMBERS["appendix_b"]])
 def test_appendix_b_text_is_already_canonical(vector: dict[str, str]) -> None:
     # What a verifier does with a received payload: parse, re-canonicalize, compare.
     text = vector["canonical"].encode("ascii")
@@ -66,9 +62,7 @@ def test_appendix_b_text_is_already_canonical(vector: dict[str, str]) -> None:
     assert canonicalize(parse_strict(b"[" + text + b"]")) == b"[" + text + b"]"
 
 
-@pytest.mark.parametrize(
-    "vector", NUMBERS["rejected"], ids=[v["ieee754_hex"] for v in NUMBERS["rejected"]]
-)
+@pytest.mark.parametrize("vector", NUMBERS["rejected"], ids=[v["ieee754_hex"] for v in NUMBERS["rejected"]])
 def test_non_finite_double_is_refused(vector: dict[str, str]) -> None:
     value = double(vector["ieee754_hex"])
     assert not math.isfinite(value)
@@ -76,9 +70,7 @@ def test_non_finite_double_is_refused(vector: dict[str, str]) -> None:
         canonicalize({"n": value})
 
 
-@pytest.mark.parametrize(
-    "vector", NUMBERS["json_literals"], ids=[v["input"] for v in NUMBERS["json_literals"]]
-)
+@pytest.mark.parametrize("vector", NUMBERS["json_literals"], ids=[v["input"] for v in NUMBERS["json_literals"]])
 def test_json_number_literal_canonical_form(vector: dict[str, str]) -> None:
     assert canonicalize(parse_strict(vector["input"])) == vector["canonical"].encode("ascii")
 
@@ -132,9 +124,7 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
     max_leaves=30,
 )
 

@@ -55,9 +55,7 @@ RFC8037_A4_JWS = (
 # -- the independent verifier ----------------------------------------------------
 
 
-def independent_verify(
-    jws: str, public_key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-) -> dict[str, Any]:
+def independent_verify(jws: str, public_key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> dict[str, Any]:
     """Verify a compact JWS with ``public_key``; return its header. Raises InvalidSignature."""
     raw_header, raw_payload, raw_signature = jws.split(".")
     header: dict[str, Any] = json.loads(forge.b64url_decode(raw_header))
@@ -220,9 +218,7 @@ def test_independent_jws_verifies_with_the_gateway(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_gateway_kid_is_the_hand_computed_thumbprint(
-    parties: dict[str, dict[str, PartyFiles]], kind: str
-) -> None:
+def test_gateway_kid_is_the_hand_computed_thumbprint(parties: dict[str, dict[str, PartyFiles]], kind: str) -> None:
     files = parties[kind]["PA"]
     key = SigningKey.from_files(files.signing_key, files.signing_cert)
     public = x509.load_pem_x509_certificate(files.signing_cert.read_bytes()).public_key()

@@ -113,9 +113,7 @@ def test_hand_built_token_verifies(pki: ThreePartyPKI) -> None:
     token = party_signer(pki, "PA").forge(flag_payload(moment))
     verified = verify_record(token, pki.bundle(), moment)
     assert verified.signer_party == "PA"
-    assert verified.payload == flag_record(moment).model_copy(
-        update={"record_id": verified.payload.record_id}
-    )
+    assert verified.payload == flag_record(moment).model_copy(update={"record_id": verified.payload.record_id})
 
 
 # -- step 1: header parse --------------------------------------------------------
@@ -236,17 +234,11 @@ def test_hs256_keyed_with_the_public_key(pki: ThreePartyPKI, secret_form: str) -
     signer = party_signer(pki, "PA")
     public = signer.chain[0].public_key()
     secret = {
-        "spki-pem": public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ),
-        "spki-der": public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ),
+        "spki-pem": public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        "spki-der": public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
         "certificate-der": signer.chain[0].public_bytes(serialization.Encoding.DER),
     }[secret_form]
-    token = forge.compact(
-        signer.header(alg="HS256"), flag_payload(moment), forge.hs256_signer(secret)
-    )
+    token = forge.compact(signer.header(alg="HS256"), flag_payload(moment), forge.hs256_signer(secret))
     with pytest.raises(AlgorithmNotAllowedError, match="alg 'HS256' is not accepted"):
         verify_record(token, pki.bundle(), moment)
 
@@ -323,9 +315,7 @@ def test_party_missing_from_the_bundle(pki: ThreePartyPKI) -> None:
 def issued_signer(pki: ThreePartyPKI, *, not_before: datetime, days: int) -> Signer:
     ca_cert, ca_key = party_ca(pki, "PA")
     key = generate_private_key()
-    cert = issue_certificate(
-        "PA", "signing", key, ca_cert, ca_key, not_before=not_before, days=days
-    )
+    cert = issue_certificate("PA", "signing", key, ca_cert, ca_key, not_before=not_before, days=days)
     return Signer(key, (cert,))
 
 
@@ -333,9 +323,7 @@ def test_expired_signing_certificate(pki: ThreePartyPKI) -> None:
     moment = now()
     signer = issued_signer(pki, not_before=moment - timedelta(days=60), days=30)
     token = sign_record(flag_record(moment), SigningKey(signer.key, signer.chain)).jws
-    with pytest.raises(
-        CertificateExpiredError, match=r"PA MOU Gateway record signing.* expired at"
-    ):
+    with pytest.raises(CertificateExpiredError, match=r"PA MOU Gateway record signing.* expired at"):
         verify_record(token, pki.bundle(), moment)
 
 
@@ -346,9 +334,7 @@ def test_expired_signing_certificate_verified_while_valid() -> None:
     ca_cert = make_root_ca("PA", ca_key, now=moment - timedelta(days=90))
     bundle = TrustBundle({"PA": PartyTrust("PA", (ca_cert,))})
     key = generate_private_key()
-    cert = issue_certificate(
-        "PA", "signing", key, ca_cert, ca_key, not_before=moment - timedelta(days=60), days=30
-    )
+    cert = issue_certificate("PA", "signing", key, ca_cert, ca_key, not_before=moment - timedelta(days=60), days=30)
     token = sign_record(flag_record(moment), SigningKey(key, (cert,))).jws
     assert verify_record(token, bundle, moment - timedelta(days=45)).signer_party == "PA"
     with pytest.raises(CertificateExpiredError, match=r"record signing.* expired at"):
@@ -412,9 +398,7 @@ def test_kid_changed(pki: ThreePartyPKI) -> None:
     header, _, _ = forge.split(token)
     # The kid of another real, trusted key: still not the key of x5c[0].
     tampered = forge.replace_header(token, {**header, "kid": pki.signing_key("CO").kid})
-    with pytest.raises(
-        UnknownKeyError, match="kid is not the RFC 7638 thumbprint of the x5c\\[0\\] key"
-    ):
+    with pytest.raises(UnknownKeyError, match="kid is not the RFC 7638 thumbprint of the x5c\\[0\\] key"):
         verify_record(tampered, pki.bundle(), moment)
 
 
@@ -433,9 +417,7 @@ def test_ca_certificate_used_to_sign(pki: ThreePartyPKI) -> None:
         verify_record(token, pki.bundle(), moment)
 
 
-def hand_issued(
-    pki: ThreePartyPKI, key: PrivateKey, usage: x509.KeyUsage | None
-) -> x509.Certificate:
+def hand_issued(pki: ThreePartyPKI, key: PrivateKey, usage: x509.KeyUsage | None) -> x509.Certificate:
     """A PA end-entity certificate with exactly the given keyUsage (or none)."""
     ca_cert, ca_key = party_ca(pki, "PA")
     start = now() - timedelta(minutes=5)
@@ -632,9 +614,7 @@ def test_payload_not_json(pki: ThreePartyPKI) -> None:
 def test_record_expired(pki: ThreePartyPKI) -> None:
     moment = now()
     expires = moment + timedelta(days=2)
-    record = flag_record(
-        moment, expires_at=rfc3339(expires), review_due=rfc3339(moment + timedelta(days=1))
-    )
+    record = flag_record(moment, expires_at=rfc3339(expires), review_due=rfc3339(moment + timedelta(days=1)))
     token = sign_record(record, pki.signing_key("PA")).jws
     assert verify_record(token, pki.bundle(), expires).payload == record  # still valid at expiry
     later = expires + timedelta(seconds=1)

@@ -60,9 +60,7 @@ def party_ca(pki: ThreePartyPKI, party: str) -> tuple[x509.Certificate, PrivateK
     return load_certificates(files.ca_cert)[0], load_private_key(files.ca_key)
 
 
-def intermediate_ca(
-    root: x509.Certificate, root_key: PrivateKey, key: PrivateKey
-) -> x509.Certificate:
+def intermediate_ca(root: x509.Certificate, root_key: PrivateKey, key: PrivateKey) -> x509.Certificate:
     """A PA issuing CA under the party root (path length 0)."""
     start = now() - timedelta(minutes=5)
     return (
@@ -151,9 +149,7 @@ def test_verified_record_fields(pki: ThreePartyPKI) -> None:
 
 def test_verified_record_is_frozen(pki: ThreePartyPKI) -> None:
     moment = now()
-    verified = verify_record(
-        sign_record(flag(moment), pki.signing_key("PA")).jws, pki.bundle(), moment
-    )
+    verified = verify_record(sign_record(flag(moment), pki.signing_key("PA")).jws, pki.bundle(), moment)
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
         verified.signer_party = "CO"  # type: ignore[misc]
 
@@ -194,9 +190,7 @@ def test_revoked_intermediate(pki: ThreePartyPKI, two_tier: TwoTier) -> None:
     trust = pki.bundle().parties["PA"]
     crl = make_crl(two_tier.root, two_tier.root_key, [(two_tier.issuing.serial_number, moment)])
     bundle = TrustBundle({"PA": PartyTrust("PA", trust.cas, (crl,))})
-    with pytest.raises(
-        CertificateRevokedError, match=r"Issuing CA,C=PA \(serial [0-9a-f]+\) was revoked"
-    ):
+    with pytest.raises(CertificateRevokedError, match=r"Issuing CA,C=PA \(serial [0-9a-f]+\) was revoked"):
         verify_record(token, bundle, moment)
 
 
@@ -260,9 +254,7 @@ def test_first_failing_step_wins(pki: ThreePartyPKI) -> None:
     ca, ca_key = party_ca(pki, "PA")
     serial = pki.signing_key("PA").certificate.serial_number
     trust = pki.bundle().parties["PA"]
-    revoking = TrustBundle(
-        {"PA": PartyTrust("PA", trust.cas, (make_crl(ca, ca_key, [(serial, moment)]),))}
-    )
+    revoking = TrustBundle({"PA": PartyTrust("PA", trust.cas, (make_crl(ca, ca_key, [(serial, moment)]),))})
     expired_at = moment + timedelta(days=5000)
     cases: list[tuple[str, TrustBundle, datetime, type[TrustError]]] = [
         # 1 before 2: a malformed header is reported as such, whatever its alg.
@@ -295,11 +287,7 @@ def test_steps_are_numbered_in_order_and_reasons_unique() -> None:
         PartyMismatchError.step,
     ]
     assert [int(step.split("-")[0]) for step in steps] == list(range(1, 10))
-    classes = [
-        cls
-        for cls in vars(errors).values()
-        if isinstance(cls, type) and issubclass(cls, TrustError)
-    ]
+    classes = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, TrustError)]
     assert len({cls.reason for cls in classes}) == len(classes)
 
 
