@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +19,7 @@ from gateway.errors import GatewayError
 from gateway.exchange.errors import PayloadTooLargeError, RecordConflictError
 from gateway.exchange.receipts import issue_receipt
 from gateway.ledger.events import AuditEvent
-from gateway.ledger.service import append_event
+from gateway.ledger.service import PendingEvent, append_events
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.acknowledgements import apply_incoming_acknowledgement
@@ -136,20 +137,28 @@ def _replay(row: StoredRecord) -> Outcome:
     return Outcome(row.receipt_jws or "", verdict.value, True, row.record_id)
 
 
-def record_decision(session: Session, node: Node, decision: Decision, peer_party: str) -> Outcome:
-    """Write the ledger event, the signed receipt and the record row for ``decision``."""
-    now = node.now()
-    # Ledger first: the receipt names the event's index, and the record row is
-    # then written once, receipt included.
-    event = AuditEvent.RECORD_RECEIVED if decision.accepted else AuditEvent.RECORD_REJECTED
-    index = append_event(
-        session,
-        event,
+def ledger_event(decision: Decision, peer_party: str, now: datetime) -> PendingEvent:
+    """The audit event that records ``decision``: received or rejected, by whom, which bytes."""
+    return PendingEvent(
+        AuditEvent.RECORD_RECEIVED if decision.accepted else AuditEvent.RECORD_REJECTED,
         actor=f"party:{peer_party}",
         subject=decision.record_id or f"jws:{decision.digest}",
         at=now,
         detail={"jws_sha256": decision.digest, "reason_code": decision.reason_code},
     )
+
+
+def record_decision(
+    session: Session, node: Node, decision: Decision, peer_party: str, *, ledger_index: int | None = None
+) -> Outcome:
+    """Write the ledger event (unless already appended at ``ledger_index``), the signed receipt
+    and the record row for ``decision``."""
+    now = node.now()
+    # Ledger first: the receipt names the event's index, and the record row is
+    # then written once, receipt included.
+    index = ledger_index
+    if index is None:
+        [index] = append_events(session, [ledger_event(decision, peer_party, now)])
     receipt = Receipt(
         record_id=uuid.UUID(decision.record_id) if decision.record_id else None,
         jws_sha256=decision.digest,
@@ -237,13 +246,18 @@ def receive_batch(
                 results[index] = exc
     accepted_ids = {d.record_id for d in decisions.values() if d.accepted and d.record_id}
     existing = repository.accepted_ids(session, "in", accepted_ids)
+    to_record: list[tuple[int, Decision]] = []
     for index, decision in decisions.items():
         if decision.accepted and decision.record_id is not None:
             if decision.record_id in existing:
                 results[index] = _conflict(decision.record_id)
                 continue
             existing.add(decision.record_id)  # a later item may not reuse it with other bytes
-        results[index] = record_decision(session, node, decision, peer_party)
+        to_record.append((index, decision))
+    now = node.now()
+    indexes = append_events(session, [ledger_event(decision, peer_party, now) for _, decision in to_record])
+    for (index, decision), ledger_index in zip(to_record, indexes, strict=True):
+        results[index] = record_decision(session, node, decision, peer_party, ledger_index=ledger_index)
     for index, digest in enumerate(digests):
         if results[index] is None:
             first = results[first_of[digest]]

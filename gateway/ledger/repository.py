@@ -115,6 +115,24 @@ def write_append(
     _remember_head(session, size, root_hash)
 
 
+def write_appends(
+    session: Session,
+    entries: Sequence[Mapping[str, object]],
+    nodes: Sequence[tuple[int, int, bytes]],
+    size: int,
+    root_hash: bytes,
+) -> None:
+    """Insert many entries and their completed subtrees, and move the head once (lock held)."""
+    connection = session.connection()
+    connection.execute(_INSERT_ENTRY, [dict(entry) for entry in entries])
+    if nodes:
+        connection.execute(
+            _INSERT_NODES, [{"level": level, "index": index, "hash": value} for level, index, value in nodes]
+        )
+    connection.execute(_MOVE_HEAD, {"head_size": size, "head_root": root_hash})
+    _remember_head(session, size, root_hash)
+
+
 def read_head(session: Session) -> tuple[int, bytes | None]:
     """Return the committed ``(size, root_hash)`` without locking (readers need no lock)."""
     row = session.execute(select(LedgerHead.size, LedgerHead.root_hash).where(LedgerHead.id == HEAD_ID)).one_or_none()

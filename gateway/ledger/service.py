@@ -11,7 +11,8 @@ not at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,3 +112,53 @@ def append_event(
     root = store.remember(session, tree, nodes)
     repository.write_append(session, entry, nodes.take_writes(), tree.size, root)
     return size
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """One event for ``append_events`` (the same fields as ``append_event``)."""
+
+    event: AuditEvent
+    actor: str
+    subject: str
+    at: datetime
+    detail: Mapping[str, Any] | None = None
+
+
+def append_events(session: Session, events: Sequence[PendingEvent]) -> list[int]:
+    """Append several events as consecutive leaves; return their indexes.
+
+    Same guarantees as ``append_event`` (same transaction, same leaves), but
+    the entries, nodes and head go to the database in three statements for
+    the whole sequence: a batch of 500 received records costs one round trip
+    per table instead of one per record.
+
+    Raises:
+        LedgerStoreError: the stored tree is damaged (see ``gateway audit verify``).
+    """
+    if not events:
+        return []
+    size, root = repository.lock_head(session)
+    tree, nodes = store.open_for_append(session, size, root)
+    entries: list[dict[str, object]] = []
+    for pending in events:
+        index = tree.size
+        at = pending.at.astimezone(UTC)
+        actor, subject = pending.actor[:ACTOR_MAX], pending.subject[:SUBJECT_MAX]
+        digest = detail_digest(pending.detail)
+        leaf = leaf_hash(entry_bytes(index, pending.event.value, actor, subject, at, digest))
+        tree.append_leaf_hash(leaf)
+        entries.append(
+            {
+                "index": index,
+                "event": pending.event.value,
+                "actor": actor,
+                "subject": subject,
+                "at": at,
+                "detail_sha256": digest,
+                "leaf_hash": leaf,
+            }
+        )
+    root = store.remember(session, tree, nodes)
+    repository.write_appends(session, entries, nodes.take_writes(), tree.size, root)
+    return [int(str(entry["index"])) for entry in entries]
