@@ -12,6 +12,7 @@ import typer
 from gateway.commands.common import ConfigOption, fail, settings_from, stdout
 from gateway.commands.records import read_json_file
 from gateway.exchange.worker import DeliveryWorker
+from gateway.ledger.facts import record_startup_facts
 from gateway.migrate import upgrade
 from gateway.node import build_node
 from gateway.observability.exposition import start_worker_endpoint
@@ -36,6 +37,7 @@ def serve(
     node = build_node(settings)
     if migrate:
         upgrade(node.engine)
+    record_startup_facts(node)  # first use of this signing key / these terms signatures
     server = NodeServer(node, run_worker=worker and settings.run_worker)
     stdout.print(
         f"{settings.party} gateway: partner listener https://{settings.partner_host}:{server.partner_port} (mTLS), "
