@@ -16,6 +16,7 @@ from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
 from gateway.records import repository
 from gateway.records.acknowledgements import acknowledge
+from gateway.records.models import StoredRecord
 from gateway.records.service import Submission, get_record, submit_draft
 from gateway.records.views import delivery_view, record_detail, record_summary
 
@@ -122,7 +123,18 @@ def read_record(principal: Reader, node: NodeDep, record_id: str) -> dict[str, A
     """Return a record: envelope, body, JWS, verification, deliveries and receipts."""
     with node.transaction() as session:
         stored = get_record(session, record_id, actor=f"client:{principal.client_id}", now=node.now())
-        return record_detail(stored, repository.deliveries_of(session, stored.pk))
+        detail = record_detail(stored, repository.deliveries_of(session, stored.pk))
+    detail["actionable"] = is_actionable(node, stored)
+    return detail
+
+
+def is_actionable(node: Node, stored: StoredRecord) -> bool:
+    """A received record the terms put under human review is not actionable until an officer answered it."""
+    if stored.direction != "in" or stored.verification != "valid":
+        return stored.direction == "out"
+    current = node.terms.current(node.now()) if node.terms is not None else None
+    needs_review = current is not None and stored.record_type in {t.value for t in current.terms.human_review_required}
+    return not needs_review or stored.status != "new"
 
 
 @router.post("/{record_id}/acknowledgements", status_code=202, response_model=SubmissionResponse)

@@ -375,7 +375,9 @@ def test_unknown_record_is_404(record_id: str, pa_api: httpx.Client) -> None:
 def test_acknowledgement_reaches_the_originator(pair: Pair, pa_api: httpx.Client, co_api: httpx.Client) -> None:
     record_id = submit(pa_api, flag(["CO"]))
     wait_status(pa_api, record_id, "CO", "delivered")
-    assert co_api.get(f"/v1/records/{record_id}").json()["status"] == "new"
+    received = co_api.get(f"/v1/records/{record_id}").json()
+    # the terms put flags under human review: not actionable until an officer answers
+    assert (received["status"], received["actionable"]) == ("new", False)
 
     response = co_api.post(
         f"/v1/records/{record_id}/acknowledgements",
@@ -386,7 +388,8 @@ def test_acknowledgement_reaches_the_originator(pair: Pair, pa_api: httpx.Client
     ack_id = response.json()["record_id"]
     assert ack_id != record_id
     assert [d["recipient"] for d in response.json()["deliveries"]] == ["PA"]
-    assert co_api.get(f"/v1/records/{record_id}").json()["status"] == "acknowledged"
+    answered = co_api.get(f"/v1/records/{record_id}").json()
+    assert (answered["status"], answered["actionable"]) == ("acknowledged", True)
     wait_for(lambda: pa_api.get(f"/v1/records/{record_id}").json()["status"] == "acknowledged:CO", timeout=20)
     ack = pa_api.get(f"/v1/records/{ack_id}").json()
     assert (ack["direction"], ack["record_type"], ack["body"]["decision"]) == ("in", "acknowledgement", "accept")
