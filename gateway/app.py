@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from sqlalchemy import text
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.ledger.status import ledger_status
@@ -17,20 +18,41 @@ from gateway.observability.middleware import install_observability
 from gateway.problems import install_problem_handlers
 
 
-def _with_correlation_ids(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        supplied = request.headers.get("x-correlation-id", "")
+class CorrelationMiddleware:
+    """Pure ASGI middleware: a correlation id per request, and the headers every response carries.
+
+    (Starlette's BaseHTTPMiddleware costs a task group and memory streams per
+    request; this sits on the hot path of every record received.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = Headers(scope=scope).get("x-correlation-id", "")
         # Accept a caller's id only if it is a plain hex/uuid token (it ends up in logs).
         try:
-            request.state.correlation_id = uuid.UUID(supplied).hex if supplied else uuid.uuid4().hex
+            correlation_id = uuid.UUID(supplied).hex if supplied else uuid.uuid4().hex
         except ValueError:
-            request.state.correlation_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Correlation-ID"] = request.state.correlation_id
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+            correlation_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Correlation-ID"] = correlation_id
+                headers.setdefault("Cache-Control", "no-store")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _with_correlation_ids(app: FastAPI) -> None:
+    app.add_middleware(CorrelationMiddleware)
 
 
 def create_partner_app(node: Node) -> FastAPI:

@@ -105,7 +105,16 @@ def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
     return Node(settings, engine, make_sessionmaker(engine), signing_key, bundle, clock, terms)
 
 
-def node_of(request: Request) -> Node:
-    """FastAPI dependency: the Node serving this request."""
+def node_from(request: Request) -> Node:
+    """Return the Node serving this request (plain function, for direct calls)."""
     node: Node = request.app.state.node
     return node
+
+
+async def node_of(request: Request) -> Node:
+    """FastAPI dependency: the Node serving this request.
+
+    Declared async on purpose: FastAPI runs a plain ``def`` dependency in the
+    thread pool, and that hop cost more than the lookup on every request.
+    """
+    return node_from(request)

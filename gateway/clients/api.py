@@ -27,7 +27,7 @@ from gateway.clients.schemas import (
     IssuedToken,
     TokenRequestForm,
 )
-from gateway.node import Node, node_of
+from gateway.node import Node, node_from, node_of
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a password
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -131,7 +131,7 @@ def require_scope(scope: str) -> Callable[[Request, str | None], ApiPrincipal]:
         authorization: str | None = Security(agency_oauth, scopes=[scope]),
     ) -> ApiPrincipal:
         token = _bearer_token(authorization)
-        node = node_of(request)
+        node = node_from(request)
         with node.transaction() as session:
             found = service.principal_for_token(session, token, node.now())
         if not found.allows(scope):

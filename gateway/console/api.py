@@ -45,7 +45,7 @@ from gateway.console.schemas import InboxQuery
 from gateway.console.signin import LOGIN_PATH, public_router, session_router
 from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.worker import retry_delivery
-from gateway.node import Node, node_of
+from gateway.node import Node, node_from, node_of
 from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
 from gateway.records.schemas import RecordType
@@ -279,7 +279,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
     if session_token(request):
         params["expired"] = "1"
     response = redirect(LOGIN_PATH + (f"?{urlencode(params)}" if params else ""))
-    clear_session_cookie(response, node_of(request))
+    clear_session_cookie(response, node_from(request))
     return response
 
 

@@ -22,7 +22,7 @@ from gateway.console.errors import (
     PasswordChangeRequired,
 )
 from gateway.console.schemas import OfficerPrincipal, Role
-from gateway.node import Node, node_of
+from gateway.node import Node, node_from
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD: Final = "csrf_token"
@@ -56,12 +56,12 @@ def clear_session_cookie(response: Response, node: Node) -> None:
 
 
 def session_token(request: Request) -> str | None:
-    return request.cookies.get(session_cookie_name(node_of(request)))
+    return request.cookies.get(session_cookie_name(node_from(request)))
 
 
 def signed_in(request: Request) -> OfficerPrincipal:
     """Return the officer of the request's live session; raises LoginRequired."""
-    node = node_of(request)
+    node = node_from(request)
     with node.transaction() as session:
         officer = service.resolve_session(session, session_token(request), node.now())
     if officer is None:

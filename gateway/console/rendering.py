@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gateway.console.i18n import LANGUAGES, pick_language, translator
 from gateway.console.schemas import OfficerPrincipal
-from gateway.node import node_of
+from gateway.node import node_from
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 TEMPLATES_DIR: Final = PACKAGE_DIR / "templates"
@@ -109,7 +109,7 @@ def render(
     language = language_of(request)
     full = {
         "officer": officer,
-        "party": node_of(request).party,
+        "party": node_from(request).party,
         "lang": language,
         "t": translator(language),
         "lang_links": [(code, link_with(request, lang=code)) for code in LANGUAGES],
@@ -131,7 +131,7 @@ def remember_language(request: Request, response: Response) -> None:
             path=CONSOLE_PREFIX,
             httponly=True,
             samesite="strict",
-            secure=node_of(request).settings.agency_tls,
+            secure=node_from(request).settings.agency_tls,
         )
 
 

@@ -24,7 +24,7 @@ from gateway.console.guards import (
     set_session_cookie,
 )
 from gateway.console.rendering import CONSOLE_PREFIX, redirect, render
-from gateway.node import Node, node_of
+from gateway.node import Node, node_from, node_of
 
 LOGIN_COOKIE: Final = "mou_console_login"
 LOGIN_PATH: Final = f"{CONSOLE_PREFIX}/login"
@@ -73,7 +73,7 @@ def _login_page(
         path=LOGIN_PATH,
         httponly=True,
         samesite="strict",
-        secure=node_of(request).settings.agency_tls,
+        secure=node_from(request).settings.agency_tls,
     )
     return response
 

@@ -37,7 +37,12 @@ def _party_of_pem(pem: str, bundle: TrustBundle) -> str | None:
     return anchor[0] if anchor else None
 
 
-def peer_party(request: Request, node: Annotated[Node, Depends(node_of)]) -> str:
+async def peer_party_dependency(request: Request, node: Annotated[Node, Depends(node_of)]) -> str:
+    """FastAPI dependency form of ``peer_party`` (async: no thread-pool hop per request)."""
+    return peer_party(request, node)
+
+
+def peer_party(request: Request, node: Node) -> str:
     """The calling partner's party, taken from its verified TLS client certificate only.
 
     Raises PeerCertificateRequiredError when there is no certificate (the app
@@ -102,7 +107,7 @@ def _receipt_response(outcome: Outcome) -> Response:
 async def post_record(
     request: Request,
     node: Annotated[Node, Depends(node_of)],
-    peer: Annotated[str, Depends(peer_party)],
+    peer: Annotated[str, Depends(peer_party_dependency)],
 ) -> Response:
     """Receive one record (compact JWS); answer with a signed receipt (201, or 200 on replay)."""
     raw = await read_body(request, node.settings.max_record_bytes, JOSE)
@@ -164,7 +169,7 @@ def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, An
 async def post_batch(
     request: Request,
     node: Annotated[Node, Depends(node_of)],
-    peer: Annotated[str, Depends(peer_party)],
+    peer: Annotated[str, Depends(peer_party_dependency)],
 ) -> dict[str, Any]:
     """Receive up to ``max_batch_records`` records; one result (receipt or problem) each."""
     limit = node.settings.max_batch_records * 64 * 1024  # typical records are a few KiB

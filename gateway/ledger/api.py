@@ -13,13 +13,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from gateway.exchange.api import peer_party
+from gateway.exchange.api import peer_party_dependency
 from gateway.ledger import checkpoints, proofs
 from gateway.ledger.errors import ProofRequestError
 from gateway.ledger.schemas import ConsistencyProof, InclusionProof
 from gateway.node import Node, node_of
 
-router = APIRouter(prefix="/v1/exchange", tags=["ledger"], dependencies=[Depends(peer_party)])
+router = APIRouter(prefix="/v1/exchange", tags=["ledger"], dependencies=[Depends(peer_party_dependency)])
 
 JOSE = "application/jose"
 _TREE_INDEX = re.compile(r"[0-9]{1,16}")  # below 2**53: sizes are JSON-safe integers

@@ -96,7 +96,7 @@ def list_records(
     delivery_status: Literal["pending", "delivered", "rejected", "dead"] | None = None,
     status: str | None = Query(default=None, max_length=16),
     since: datetime | None = None,
-    cursor: int | None = Query(default=None, ge=1),
+    cursor: int | None = Query(default=None, ge=1, le=2**63 - 1),  # a primary key: BIGINT at most
     limit: int = Query(default=50, ge=1, le=200),
 ) -> dict[str, Any]:
     """List records newest first; ``next_cursor`` pages on."""

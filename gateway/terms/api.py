@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from gateway.exchange.api import peer_party
+from gateway.exchange.api import peer_party_dependency
 from gateway.node import Node, node_of
 
 router = APIRouter(prefix="/v1/exchange", tags=["partner exchange"])
@@ -51,6 +51,8 @@ def terms_flows(node: Node) -> list[dict[str, Any]]:
 
 
 @router.get("/terms")
-def get_terms(node: Annotated[Node, Depends(node_of)], _peer: Annotated[str, Depends(peer_party)]) -> dict[str, Any]:
+def get_terms(
+    node: Annotated[Node, Depends(node_of)], _peer: Annotated[str, Depends(peer_party_dependency)]
+) -> dict[str, Any]:
     """The terms versions this node holds, so partners can see they run the same ones."""
     return {"party": node.party, "terms": terms_summary(node)}

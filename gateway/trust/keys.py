@@ -8,7 +8,7 @@ algorithm it implies and its RFC 7638 thumbprint, which the gateway uses as
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -114,13 +114,17 @@ class SigningKey:
 
     private_key: PrivateKey
     chain: tuple[x509.Certificate, ...]
+    # Computed once: every signature names the kid, and the thumbprint is not free.
+    _kid: str = field(init=False, default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.chain:
             raise PKIError("a signing key needs its certificate")
         leaf_public = self.chain[0].public_key()
-        if thumbprint(leaf_public) != thumbprint(self.private_key):  # type: ignore[arg-type]
+        kid = thumbprint(self.private_key)
+        if thumbprint(leaf_public) != kid:  # type: ignore[arg-type]
             raise PKIError("the certificate does not belong to the private key")
+        object.__setattr__(self, "_kid", kid)
 
     @property
     def algorithm(self) -> Algorithm:
@@ -128,7 +132,7 @@ class SigningKey:
 
     @property
     def kid(self) -> str:
-        return thumbprint(self.private_key)
+        return self._kid
 
     @property
     def certificate(self) -> x509.Certificate:
