@@ -20,12 +20,48 @@ from gateway.trust.errors import CanonicalizationError
 JSONValue = Any  # JSON has no precise static type; callers validate with pydantic.
 
 
+_MAX_EXACT_INT = 2**53 - 1
+
+
+def _simple(value: JSONValue) -> bool:
+    """True when RFC 8785 and sorted, compact ``json.dumps`` give the same bytes for ``value``.
+
+    They differ only for floats (ECMAScript number formatting), integers beyond
+    2^53 (which JCS refuses) and keys outside the Basic Multilingual Plane
+    (JCS sorts by UTF-16 code units, Python by code points); string escaping
+    is the same (RFC 8785 §3.2.2.2 and Python both emit \\b \\t \\n \\f \\r
+    and lowercase \\u00xx for other controls, nothing else escaped).
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and (key.isascii() or max(key) <= "\uffff") and _simple(child)
+            for key, child in value.items()
+        )
+    if isinstance(value, list):
+        return all(_simple(child) for child in value)
+    return False  # floats and anything else: the reference implementation decides
+
+
 def canonicalize(value: JSONValue) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``value``.
+
+    Records hold no floats, so the common case is served by the C JSON encoder
+    (several times faster than the pure-Python ``rfc8785`` package, and
+    equal byte for byte — see ``_simple`` and its tests); everything else goes
+    through ``rfc8785``.
 
     Raises CanonicalizationError for values JSON cannot represent exactly
     (NaN, infinities, integers beyond IEEE 754 double precision, non-str keys).
     """
+    if _simple(value):
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let the reference implementation report it
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

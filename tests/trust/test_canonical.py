@@ -207,3 +207,48 @@ def test_parse_strict_reads_an_imprecise_integer_as_a_double() -> None:
     assert canonicalize(value) != b"9007199254740993"
     assert parse_strict(b"9007199254740991") == 2**53 - 1
     assert isinstance(parse_strict(b"9007199254740991"), int)
+
+
+float_free_scalars = st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.text()
+float_free_values = st.recursive(
+    float_free_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(float_free_values)
+def test_fast_path_equals_the_reference_implementation(value: object) -> None:
+    # canonicalize() serves float-free values with the C JSON encoder; it must
+    # give exactly what the rfc8785 package gives (or both must refuse).
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError):
+        with pytest.raises(CanonicalizationError):
+            canonicalize(value)
+        return
+    assert canonicalize(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\U0001f600": 1, "\ufb33": 2, "\u20ac": 3},  # UTF-16 order differs from code points
+        {"a": 2**53},  # beyond exact doubles: JCS refuses
+        {"a": [1.5, 1e21, -0.0]},
+        {"ctrl": '\x00\x1f\x7f\u2028\b\t\n\f\r"\\'},
+    ],
+)
+def test_fast_path_edge_cases_match_the_reference(value: object) -> None:
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError):
+        with pytest.raises(CanonicalizationError):
+            canonicalize(value)
+        return
+    assert canonicalize(value) == expected
