@@ -27,7 +27,10 @@ from tests.support.exchange import closed_port_url  # noqa: E402
 from tests.support.nodes import node_settings  # noqa: E402
 from tests.support.pki import TestPKI  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
+]
 
 LOCAL = "http://127.0.0.1"  # the token endpoint accepts plain HTTP on loopback only
 OPERATIONS = r"^/(v1/records(/\{record_id\})?|oauth/token)$"

@@ -7,6 +7,7 @@ each with a verified receipt, and the sender's ledger still verifies.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -117,13 +118,15 @@ def test_two_servers_two_workers_deliver_each_record_once(
         assert copies_received(receiver.node) == dict.fromkeys(record_ids, 1)
         with sender.transaction() as session:
             rows = session.execute(
-                select(StoredRecord.record_id, Delivery.receipt_jws, StoredRecord.jws).join(
+                select(StoredRecord.record_id, Delivery.receipt_jws, StoredRecord.jws, Delivery.attempts).join(
                     StoredRecord, StoredRecord.pk == Delivery.record_pk
                 )
             ).all()
         assert {str(row[0]) for row in rows} == record_ids
+        # One POST per delivery: no two workers ever claimed the same row.
+        assert {row[3] for row in rows} == {1}
         now = datetime.now(UTC)
-        for _record_id, receipt_jws, jws in rows:
+        for _record_id, receipt_jws, jws, _attempts in rows:
             assert receipt_jws is not None
             receipt = verify_receipt(receipt_jws, sender.bundle, now, receiver="CO", jws_sha256=sha256_hex(jws))
             assert receipt.payload.verdict.value == "accepted"
@@ -135,7 +138,9 @@ def test_two_servers_two_workers_deliver_each_record_once(
             timeout=60,
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
-        assert "ledger verified" in audit.stdout
+        verified = re.search(r"ledger verified: (\d+) entries", audit.stdout)
+        assert verified, audit.stdout
+        assert int(verified.group(1)) >= RECORDS  # at least one ledger event per record
     finally:
         for process in processes:
             process.stop()
