@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from gateway.db import make_engine, make_sessionmaker, transaction
+from gateway.migrate import current_revision
 from gateway.settings import Settings, load_settings
 
 stdout = Console(highlight=False)
@@ -34,3 +40,23 @@ def fail(message: str, hint: str = "") -> None:
 def write_stdout_text(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+_SETUP_HINT = "check data_dir or database_url, and run `gateway db upgrade` first"
+
+
+@contextmanager
+def node_database(settings: Settings) -> Iterator[Session]:
+    """Yield a session in one transaction on the node's database; exit 1 if it is not migrated."""
+    engine = make_engine(settings.sqlalchemy_url())
+    try:
+        try:
+            revision = current_revision(engine)
+        except OperationalError as exc:
+            fail(f"cannot open the node's database: {exc.orig}", hint=_SETUP_HINT)
+        if revision is None:
+            fail("the node's database has no schema", hint=_SETUP_HINT)
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()

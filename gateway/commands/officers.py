@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout
+from gateway.commands.common import ConfigOption, node_database, settings_from, stderr, stdout
 from gateway.console import service
 from gateway.console.schemas import Role
-from gateway.db import make_engine, make_sessionmaker, transaction
-from gateway.migrate import current_revision
 from gateway.node import utc_now
-from gateway.settings import Settings
 
 app = typer.Typer(help="Officer accounts for the web console (/console).", no_args_is_help=True)
-
-_SETUP_HINT = "check data_dir or database_url, and run `gateway db upgrade` first"
-
-
-@contextmanager
-def _node_database(settings: Settings) -> Iterator[Session]:
-    """Yield a session in one transaction on the node's database; exit 1 if it is not migrated."""
-    engine = make_engine(settings.sqlalchemy_url())
-    try:
-        try:
-            revision = current_revision(engine)
-        except OperationalError as exc:
-            fail(f"cannot open the node's database: {exc.orig}", hint=_SETUP_HINT)
-        if revision is None:
-            fail("the node's database has no schema", hint=_SETUP_HINT)
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def terminal_qr(uri: str) -> str | None:
@@ -65,7 +39,7 @@ def add(
 ) -> None:
     """Create an officer; print a one-time password and the TOTP enrolment URI (shown once)."""
     settings = settings_from(config)
-    with _node_database(settings) as session:
+    with node_database(settings) as session:
         created = service.create_officer(
             session,
             name,
@@ -93,7 +67,7 @@ def add(
 def list_(config: ConfigOption = None) -> None:
     """List officers with their role and lock state (never passwords or TOTP seeds)."""
     now = utc_now()
-    with _node_database(settings_from(config)) as session:
+    with node_database(settings_from(config)) as session:
         officers = service.list_officers(session)
     if not officers:
         stdout.print("no officers; create one with `gateway officers add`")
@@ -117,6 +91,6 @@ def unlock(
     config: ConfigOption = None,
 ) -> None:
     """Lift a lockout after repeated failed sign-ins."""
-    with _node_database(settings_from(config)) as session:
+    with node_database(settings_from(config)) as session:
         service.unlock_officer(session, name)
     stdout.print(f"officer {escape(name)} unlocked")

@@ -127,6 +127,21 @@ def _envelope(
     }
 
 
+def _removal_envelope(record_type: str, flight: Flight, terms_ref: dict[str, Any] | None) -> dict[str, Any]:
+    """Envelope of PA's removal notices to CO and US, kept a year from the flight (or today)."""
+    return _envelope(
+        record_type,
+        "PA",
+        "Servicio Nacional de Migración",
+        ["CO", "US"],
+        "removal_coordination",
+        "H1",
+        terms_ref,
+        max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
+        "MOU PA-CO-US art. 4",
+    )
+
+
 def _person(rng: random.Random, flight: Flight, index: int, serious: bool) -> dict[str, Any]:
     female = rng.random() < 0.2
     born = date(1965, 1, 1) + timedelta(days=rng.randint(0, 365 * 38))
@@ -159,17 +174,7 @@ def manifest(flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7) ->
     rng = random.Random(seed * 1000 + flight.number)  # noqa: S311
     people = [_person(rng, flight, i, True) for i in range(1, flight.serious + 1)]
     people += [_person(rng, flight, flight.serious + i, False) for i in range(1, flight.immigration + 1)]
-    draft = _envelope(
-        "removal_manifest",
-        "PA",
-        "Servicio Nacional de Migración",
-        ["CO", "US"],
-        "removal_coordination",
-        "H1",
-        terms_ref,
-        max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
-        "MOU PA-CO-US art. 4",
-    )
+    draft = _removal_envelope("removal_manifest", flight, terms_ref)
     draft["body"] = {
         "operation_ref": f"SNM-OP-{flight.departure:%Y}-{flight.number:04d}",
         "flight": {
@@ -208,17 +213,7 @@ def confirmation(
             handed.append(
                 {"person_ref": person["person_ref"], "status": "handed_over", "entry_ban_years": 10 if serious else 5}
             )
-    draft = _envelope(
-        "removal_confirmation",
-        "PA",
-        "Servicio Nacional de Migración",
-        ["CO", "US"],
-        "removal_coordination",
-        "H1",
-        terms_ref,
-        max(flight.departure, datetime.now(UTC)) + timedelta(days=365),
-        "MOU PA-CO-US art. 4",
-    )
+    draft = _removal_envelope("removal_confirmation", flight, terms_ref)
     draft["body"] = {
         "manifest_record_id": manifest_id,
         "flight_number": flight.flight_number,
