@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import PROBLEM_BASE, GatewayError
@@ -16,6 +17,28 @@ from gateway.errors import PROBLEM_BASE, GatewayError
 log = logging.getLogger("gateway.problems")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of the gateway is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    correlation_id: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring these statuses as problem+json (for integrators' tooling)."""
+    return {
+        status: {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {"schema": _SCHEMA}}}
+        for status in statuses
+    }
+
+
+_SCHEMA = Problem.model_json_schema()
 
 
 def correlation_id(request: Request) -> str:

@@ -14,13 +14,16 @@ from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.errors import InputError
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
+from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.acknowledgements import acknowledge
 from gateway.records.models import StoredRecord
 from gateway.records.service import Submission, get_record, submit_draft
 from gateway.records.views import delivery_view, record_detail, record_summary
 
-router = APIRouter(prefix="/v1/records", tags=["records"])
+router = APIRouter(
+    prefix="/v1/records", tags=["records"], responses=problem_responses(400, 401, 403, 404, 409, 422, 429)
+)
 
 Writer = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_WRITE))]
 Reader = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_READ))]
