@@ -58,6 +58,7 @@ def _with_correlation_ids(app: FastAPI) -> None:
 def create_partner_app(node: Node) -> FastAPI:
     """The partner listener's app: only ``/v1/exchange/*``, behind mutual TLS."""
     from gateway.exchange.api import router as exchange_router
+    from gateway.exchange.trust_api import router as trust_router
     from gateway.ledger.api import router as ledger_router
     from gateway.terms.api import router as terms_router
 
@@ -74,6 +75,7 @@ def create_partner_app(node: Node) -> FastAPI:
     _with_correlation_ids(app)
     app.include_router(exchange_router)
     app.include_router(terms_router)
+    app.include_router(trust_router)
     app.include_router(ledger_router)
     return app
 

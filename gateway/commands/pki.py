@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gateway.commands.common import stdout
+from gateway.commands.common import ConfigOption, fail, settings_from, stdout, write_stdout_text
 from gateway.trust.bundle import TrustBundle
-from gateway.trust.pki import init_party, issue_from_dir, revoke_in_dir
+from gateway.trust.bundle_update import apply_trust_update, combine_entries, sign_trust_update, verify_trust_update
+from gateway.trust.keys import SigningKey
+from gateway.trust.pki import CertKind, init_party, issue_from_dir, revoke_in_dir
 
 app = typer.Typer(help="Create and manage a development PKI and trust bundles.", no_args_is_help=True)
 
@@ -70,3 +73,109 @@ def bundle(
     merged = TrustBundle.merge(TrustBundle.load(path) for path in entries)
     out.write_text(merged.to_json(), "utf-8")
     stdout.print(f"trust bundle with parties {', '.join(sorted(merged.parties))} → {out}")
+
+
+# -- rotation --------------------------------------------------------------------
+
+
+@app.command("rotate")
+def rotate(
+    ca_dir: Annotated[Path, typer.Option(help="Directory made by `pki init` (holds ca.pem, ca.key).")],
+    out: Annotated[Path, typer.Option(help="Directory for the new certificates and keys.")],
+    host: Annotated[list[str] | None, typer.Option(help="Extra TLS host name or IP (repeatable).")] = None,
+    ed25519: Annotated[bool, typer.Option(help="New record-signing key Ed25519 instead of ES256.")] = False,
+    days: Annotated[int, typer.Option(help="Validity in days.")] = 825,
+) -> None:
+    """Issue a new TLS certificate and a new record-signing certificate from the party CA.
+
+    Partners need nothing: they trust the CA, not the leaf. Records signed with
+    the old key keep verifying until its certificate expires or is revoked.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    files: dict[CertKind, tuple[Path, Path]] = {
+        "tls": (out / f"tls-{stamp}.pem", out / f"tls-{stamp}.key"),
+        "signing": (out / f"signing-{stamp}.pem", out / f"signing-{stamp}.key"),
+    }
+    for kind, (cert, key) in files.items():
+        issued = issue_from_dir(
+            ca_dir,
+            kind,
+            cert,
+            key,
+            hosts=tuple(host or ()),
+            days=days,
+            key_kind="ed25519" if ed25519 and kind == "signing" else "ec-p256",
+        )
+        stdout.print(f"issued {kind} certificate serial {issued.serial_number:x} → {cert}")
+    stdout.print(
+        "switch the node over and restart `gateway serve`:\n"
+        f"  GATEWAY_TLS_CERT={files['tls'][0]} GATEWAY_TLS_KEY={files['tls'][1]}\n"
+        f"  GATEWAY_SIGNING_CERT={files['signing'][0]} GATEWAY_SIGNING_KEY={files['signing'][1]}\n"
+        "then retire the old certificates with `gateway pki revoke` and publish the CRL "
+        "(`gateway pki publish`)."
+    )
+
+
+@app.command("publish")
+def publish(
+    entry: Annotated[list[Path], typer.Argument(help="This party's bundle-entry.json files (old and new CA).")],
+    key: Annotated[Path, typer.Option(help="A record-signing key partners already trust (PEM).")],
+    cert: Annotated[Path, typer.Option(help="Its certificate (PEM).")],
+    out: Annotated[Path | None, typer.Option(help="Write the signed update here (default: stdout).")] = None,
+) -> None:
+    """Sign this party's CAs and CRLs as a trust update for partners (CA rotation, new CRLs)."""
+    parties = [trust for path in entry for trust in TrustBundle.load(path).parties.values()]
+    update = sign_trust_update(combine_entries(parties), SigningKey.from_files(key, cert), datetime.now(UTC))
+    if out is None:
+        write_stdout_text(update + "\n")
+        return
+    out.write_text(update + "\n", "utf-8")
+    stdout.print(f"signed trust update for {parties[0].party} → {out}")
+
+
+def _adopt(update: bytes, bundle_path: Path, expected: str | None, out: Path | None) -> None:
+    bundle = TrustBundle.load(bundle_path)
+    verified = verify_trust_update(update, bundle, datetime.now(UTC))
+    if expected is not None and verified.party != expected:
+        fail(f"the update is for {verified.party}, not {expected}")
+    target = out or bundle_path
+    target.write_text(apply_trust_update(bundle, verified).to_json(), "utf-8")
+    stdout.print(
+        f"{verified.party}: {len(verified.trust.cas)} CA(s), {len(verified.trust.crls)} CRL(s) "
+        f"(issued {verified.issued_at}) → {target}; restart the node to use it"
+    )
+
+
+@app.command("adopt")
+def adopt(
+    update: Annotated[Path, typer.Argument(help="Signed trust update (from `pki publish`).")],
+    trust: Annotated[Path, typer.Option(help="Trust bundle to update (verified against it first).")],
+    out: Annotated[Path | None, typer.Option(help="Write here instead of updating --trust.")] = None,
+) -> None:
+    """Verify a partner's signed trust update against the trust already held, then apply it."""
+    _adopt(update.read_bytes(), trust, None, out)
+
+
+@app.command("fetch")
+def fetch(
+    party: Annotated[str, typer.Argument(help="Partner party code.")],
+    config: ConfigOption = None,
+) -> None:
+    """Fetch a partner's signed trust update over mTLS, verify it, update the node's trust bundle."""
+    from gateway.exchange.client import PartnerClients
+    from gateway.node import build_node
+
+    settings = settings_from(config)
+    if settings.trust_bundle is None:
+        fail("GATEWAY_TRUST_BUNDLE is not set")
+        return
+    node = build_node(settings)
+    clients = PartnerClients(node, timeout=30)
+    try:
+        response = clients.get(party.upper(), "/v1/exchange/trust-update")
+    finally:
+        clients.close()
+        node.close()
+    if response.status_code != 200:
+        fail(f"{party.upper()} answered HTTP {response.status_code}")
+    _adopt(response.content, settings.trust_bundle, party.upper(), None)
