@@ -28,7 +28,7 @@ from gateway.records.models import StoredRecord
 from gateway.records.service import submit_draft
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import example_draft, sha256_hex, start_node, stop_node, write_settings_toml
-from tests.support.nodes import RunningNode, node_settings
+from tests.support.nodes import RunningNode, copies_received, delivery_statuses, node_settings
 from tests.support.pki import TestPKI
 
 pytestmark = pytest.mark.slow
@@ -50,22 +50,6 @@ def delivered(node: Node) -> int:
         return int(
             session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "delivered")) or 0
         )
-
-
-def statuses(node: Node) -> dict[str, int]:
-    with node.transaction() as session:
-        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
-    return {str(status): int(count) for status, count in rows}
-
-
-def copies_received(node: Node) -> dict[str, int]:
-    with node.transaction() as session:
-        rows = session.execute(
-            select(StoredRecord.record_id, func.count())
-            .where(StoredRecord.direction == "in")
-            .group_by(StoredRecord.record_id)
-        ).all()
-    return {str(record_id): int(count) for record_id, count in rows}
 
 
 class WorkerProcess:
@@ -156,10 +140,10 @@ def test_kill9_mid_delivery_loses_and_duplicates_nothing(
 
         worker.start()  # the last run outlives the abandoned leases and finishes
         finished = wait_until(lambda: delivered(sender) == RECORDS, LEASE_SECONDS + 25, worker)
-        assert finished, f"{statuses(sender)} (seed {seed})\n{worker.output()}"
+        assert finished, f"{delivery_statuses(sender)} (seed {seed})\n{worker.output()}"
         worker.kill9()
 
-        assert statuses(sender) == {"delivered": RECORDS}
+        assert delivery_statuses(sender) == {"delivered": RECORDS}
         assert copies_received(receiver.node) == dict.fromkeys(record_ids, 1), f"seed {seed}"
         with sender.transaction() as session:
             rows = session.execute(

@@ -15,11 +15,6 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
-
-from gateway.exchange.models import Delivery
-from gateway.node import Node
-from gateway.records.models import StoredRecord
 
 AGENCY_LINE = re.compile(r"agency listener http://127\.0\.0\.1:(\d+)")
 
@@ -75,20 +70,3 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-
-
-def delivery_statuses(node: Node) -> dict[str, int]:
-    with node.transaction() as session:
-        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
-    return {str(status): int(count) for status, count in rows}
-
-
-def copies_received(node: Node) -> dict[str, int]:
-    """Return record_id → number of incoming rows stored for it."""
-    with node.transaction() as session:
-        rows = session.execute(
-            select(StoredRecord.record_id, func.count())
-            .where(StoredRecord.direction == "in")
-            .group_by(StoredRecord.record_id)
-        ).all()
-    return {str(record_id): int(count) for record_id, count in rows}

@@ -22,7 +22,6 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.node import Node
 from gateway.records.service import submit_draft
-from tests.operations.processes import copies_received, delivery_statuses
 from tests.support.databases import DatabaseFactory, require_postgres
 from tests.support.exchange import (
     BATCH_PATH,
@@ -35,7 +34,7 @@ from tests.support.exchange import (
     start_node,
     stop_node,
 )
-from tests.support.nodes import RunningNode, wait_for
+from tests.support.nodes import RunningNode, copies_received, delivery_statuses, wait_for
 from tests.support.pki import TestPKI
 
 PROBLEM_JSON = "application/problem+json"

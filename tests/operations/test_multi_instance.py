@@ -24,10 +24,10 @@ from gateway.exchange.models import Delivery
 from gateway.exchange.receipts import verify_receipt
 from gateway.node import build_node
 from gateway.records.models import StoredRecord
-from tests.operations.processes import GatewayProcess, copies_received, delivery_statuses, gateway_command
+from tests.operations.processes import GatewayProcess, gateway_command
 from tests.support.databases import DatabaseFactory, require_postgres
 from tests.support.exchange import access_token, example_draft, sha256_hex, start_node, stop_node, write_settings_toml
-from tests.support.nodes import RunningNode, node_settings, wait_for
+from tests.support.nodes import RunningNode, copies_received, delivery_statuses, node_settings, wait_for
 from tests.support.pki import TestPKI
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(90)]

@@ -16,13 +16,12 @@ from typing import Any
 
 import yaml
 
-from gateway.node import Clock, build_node, utc_now
+from gateway.node import Clock
 from gateway.records.schemas import Record, record_json
 from gateway.records.signing import SignedRecord, build_record, rfc3339, sign_record, verify_record
-from gateway.server import NodeServer, bind
 from gateway.terms.document import EXAMPLE_TERMS, dump_terms, parse_terms, sign_terms, terms_digest
 from gateway.terms.registry import TermsRegistry
-from tests.support.nodes import Cluster, RunningNode, node_settings
+from tests.support.nodes import Cluster, start_cluster
 from tests.support.pki import TestPKI
 
 PARTIES = ("PA", "CO", "US")
@@ -289,30 +288,12 @@ def start_nodes(
     Like tests.support.nodes.start_cluster, but the parties need not hold the
     same terms or agree on the time.
     """
-    clocks = clocks or {}
-    parties = tuple(terms)
-    partner_sockets = {p: bind("127.0.0.1", 0) for p in parties}
-    partner_urls = {p: f"https://127.0.0.1:{s.getsockname()[1]}" for p, s in partner_sockets.items()}
-    cluster = Cluster()
-    try:
-        for party in parties:
-            settings = node_settings(
-                pki,
-                party,
-                urls[party],
-                workdir / party.lower(),
-                {p: u for p, u in partner_urls.items() if p != party},
-                terms_files=terms[party],
-            )
-            node = build_node(settings, clock=clocks.get(party, utc_now))
-            server = NodeServer(
-                node,
-                run_worker=run_worker,
-                partner_socket=partner_sockets[party],
-                agency_socket=bind("127.0.0.1", 0),
-            )
-            cluster.nodes[party] = RunningNode(node, server.start_in_thread())
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+    return start_cluster(
+        pki,
+        urls,
+        workdir,
+        parties=tuple(terms),
+        run_worker=run_worker,
+        clocks=clocks,
+        per_party={party: {"terms_files": files} for party, files in terms.items()},
+    )

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy import func, select
 
 from gateway.clients.service import create_client
+from gateway.exchange.models import Delivery
 from gateway.node import Clock, Node, build_node, utc_now
+from gateway.records.models import StoredRecord
 from gateway.server import NodeServer, bind
 from gateway.settings import Settings
 from tests.support.pki import TestPKI
@@ -88,9 +91,15 @@ def start_cluster(
     parties: tuple[str, ...] = ("PA", "CO", "US"),
     run_worker: bool = True,
     clock: Clock = utc_now,
+    clocks: dict[str, Clock] | None = None,
+    per_party: dict[str, dict[str, Any]] | None = None,
     **extra: Any,
 ) -> Cluster:
-    """Start one node per party, each on its own database URL, all on 127.0.0.1."""
+    """Start one node per party, each on its own database URL, all on 127.0.0.1.
+
+    ``extra`` overrides settings of every node; ``per_party`` and ``clocks``
+    give single parties their own settings (e.g. terms files) or time.
+    """
     partner_sockets = {p: bind("127.0.0.1", 0) for p in parties}
     partner_urls = {p: f"https://127.0.0.1:{s.getsockname()[1]}" for p, s in partner_sockets.items()}
     cluster = Cluster()
@@ -102,9 +111,9 @@ def start_cluster(
                 urls[party],
                 workdir / party.lower(),
                 {p: u for p, u in partner_urls.items() if p != party},
-                **extra,
+                **{**extra, **(per_party or {}).get(party, {})},
             )
-            node = build_node(settings, clock=clock)
+            node = build_node(settings, clock=(clocks or {}).get(party, clock))
             server = NodeServer(
                 node,
                 run_worker=run_worker,
@@ -126,3 +135,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def delivery_statuses(node: Node) -> dict[str, int]:
+    """Return delivery status → count in ``node``'s outbox."""
+    with node.transaction() as session:
+        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
+    return {str(status): int(count) for status, count in rows}
+
+
+def copies_received(node: Node) -> dict[str, int]:
+    """Return record_id → number of incoming rows ``node`` stored for it."""
+    with node.transaction() as session:
+        rows = session.execute(
+            select(StoredRecord.record_id, func.count())
+            .where(StoredRecord.direction == "in")
+            .group_by(StoredRecord.record_id)
+        ).all()
+    return {str(record_id): int(count) for record_id, count in rows}
