@@ -110,6 +110,7 @@ def create_agency_app(node: Node) -> FastAPI:
     """The agency listener's app: OAuth token, records API, console, health."""
     from gateway.clients.api import router as oauth_router
     from gateway.console.api import install_console
+    from gateway.lifecycle.api import router as lifecycle_router
     from gateway.observability.api import router as metrics_router
     from gateway.records.api import router as records_router
 
@@ -119,6 +120,7 @@ def create_agency_app(node: Node) -> FastAPI:
     install_observability(app, node, "agency")  # before the correlation ids: it runs inside them
     _with_correlation_ids(app)
     app.include_router(oauth_router)
+    app.include_router(lifecycle_router)  # before records: its paths are more specific
     app.include_router(records_router)
     app.include_router(metrics_router)
     install_console(app)

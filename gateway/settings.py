@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     witness_interval_seconds: float = Field(default=60.0, gt=0)
     witness_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    lifecycle_apply_deadline_hours: float = Field(
+        default=72.0, gt=0, description="Hours recipients have to apply a correction or retraction before they lag"
+    )
+    run_retention_scheduler: bool = Field(default=True, description="Run the retention job periodically in `serve`")
+    retention_run_seconds: float = Field(default=3600.0, gt=0, description="How often `serve` runs the retention job")
+
     terms_check_seconds: float = Field(
         default=300.0, ge=0, description="How often partners' terms are compared with ours (0 = never)"
     )

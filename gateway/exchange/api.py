@@ -18,6 +18,7 @@ from gateway.exchange.errors import (
     PeerCertificateRequiredError,
     UnsupportedMediaTypeError,
 )
+from gateway.exchange.onward import receive_onward
 from gateway.exchange.service import Outcome, receive_batch, receive_record
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_received
@@ -114,6 +115,50 @@ async def post_record(
     outcome = await run_in_threadpool(_receive_with_retry, node, raw, peer)
     observe_received(node, raw, outcome.verdict, replayed=outcome.replayed)
     node.wake_delivery()  # an acknowledgement may now be due
+    return _receipt_response(outcome)
+
+
+def _onward_items(body: bytes) -> tuple[bytes, bytes]:
+    try:
+        document = parse_strict(body)
+    except CanonicalizationError as exc:
+        raise MalformedBatchError(exc.detail) from exc
+    record = document.get("record") if isinstance(document, dict) else None
+    consent = document.get("consent") if isinstance(document, dict) else None
+    if not isinstance(record, str) or not isinstance(consent, str):
+        raise MalformedBatchError('send {"record": "<compact JWS>", "consent": "<compact JWS>"}')
+    return record.encode("ascii", "replace"), consent.encode("ascii", "replace")
+
+
+def _receive_onward_with_retry(node: Node, raw: bytes, consent: bytes, peer: str) -> Outcome:
+    for attempt in range(2):
+        try:
+            with node.transaction() as session:
+                return receive_onward(session, node, raw, consent, peer)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+@router.post(
+    "/records:onward",
+    status_code=201,
+    response_class=Response,
+    responses={201: {"content": {JOSE: {}}, "description": "signed receipt"}},
+)
+async def post_onward(
+    request: Request,
+    node: Annotated[Node, Depends(node_of)],
+    peer: Annotated[str, Depends(peer_party_dependency)],
+) -> Response:
+    """Receive a record another party shares onward, with the originator's signed consent."""
+    body = await read_body(request, 2 * node.settings.max_record_bytes, "application/json")
+    raw, consent = _onward_items(body)
+    if len(raw) > node.settings.max_record_bytes:
+        raise PayloadTooLargeError(f"record exceeds the {node.settings.max_record_bytes}-byte limit")
+    outcome = await run_in_threadpool(_receive_onward_with_retry, node, raw, consent, peer)
+    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed)
     return _receipt_response(outcome)
 
 

@@ -51,6 +51,14 @@ class PartnerClients:
             headers={"Content-Type": JOSE, "Accept": JOSE, "X-Correlation-ID": correlation_id},
         )
 
+    def post_onward(self, party: str, jws: str, consent_jws: str, correlation_id: str) -> httpx.Response:
+        """POST a record shared onward, with the originator's consent, to ``party``."""
+        return self.client(party).post(
+            "/v1/exchange/records:onward",
+            json={"record": jws, "consent": consent_jws},
+            headers={"Accept": JOSE, "X-Correlation-ID": correlation_id},
+        )
+
     def get(self, party: str, path: str) -> httpx.Response:
         return self.client(party).get(path)
 

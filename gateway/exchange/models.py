@@ -27,7 +27,7 @@ class Delivery(Base):
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_pk: Mapped[int] = mapped_column(ForeignKey("records.pk"), index=True)
     recipient: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(10))  # pending | delivered | rejected | dead
+    status: Mapped[str] = mapped_column(String(10))  # pending | delivered | rejected | dead | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -40,3 +40,5 @@ class Delivery(Base):
     receipt_verdict: Mapped[str | None] = mapped_column(String(10))
     receipt_reason: Mapped[str | None] = mapped_column(String(64))
     receipt_ledger_index: Mapped[int | None] = mapped_column(Integer)
+    # An onward forward of a received record travels with the originator's consent.
+    consent_record_pk: Mapped[int | None] = mapped_column(ForeignKey("records.pk"))

@@ -9,38 +9,30 @@ receipt; another record under an already accepted record_id is a conflict.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
 from gateway.exchange.errors import PayloadTooLargeError, RecordConflictError
 from gateway.exchange.receipts import issue_receipt
+from gateway.exchange.refusal import PolicyRefusal
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import PendingEvent, append_events
+from gateway.lifecycle.receiving import apply_incoming, lifecycle_rules
 from gateway.node import Node
 from gateway.records import repository
-from gateway.records.acknowledgements import apply_incoming_acknowledgement
 from gateway.records.models import StoredRecord
-from gateway.records.schemas import Receipt, Record, RecordType, Verdict, record_json
+from gateway.records.schemas import Receipt, Record, Verdict, record_json
 from gateway.records.service import record_columns
 from gateway.records.signing import VerifiedRecord, verify_record
 from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import parse_strict, sha256_hex
 from gateway.trust.errors import CanonicalizationError, MalformedJWSError, TrustError
 from gateway.trust.jws import RECORD_TYP, ParsedJWS, b64url_decode, parse_compact
-
-
-class PolicyRefusal(Exception):
-    """A verified record that this node's rules refuse; carries the receipt reason code."""
-
-    def __init__(self, reason_code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason_code = reason_code
-        self.detail = detail
-
 
 ReceivePolicy = Callable[[Session, Node, Record, str], None]
 """A check run on every verified incoming record: (session, node, record, peer party).
@@ -69,7 +61,7 @@ def within_terms(_session: Session, node: Node, record: Record, _peer_party: str
         raise PolicyRefusal(exc.rule_code, exc.detail) from exc
 
 
-DEFAULT_POLICIES: tuple[ReceivePolicy, ...] = (addressed_to_us, within_terms)
+DEFAULT_POLICIES: tuple[ReceivePolicy, ...] = (addressed_to_us, within_terms, lifecycle_rules)
 
 
 @dataclass(frozen=True)
@@ -149,10 +141,17 @@ def ledger_event(decision: Decision, peer_party: str, now: datetime) -> PendingE
 
 
 def record_decision(
-    session: Session, node: Node, decision: Decision, peer_party: str, *, ledger_index: int | None = None
+    session: Session,
+    node: Node,
+    decision: Decision,
+    peer_party: str,
+    *,
+    ledger_index: int | None = None,
+    extra_columns: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Write the ledger event (unless already appended at ``ledger_index``), the signed receipt
-    and the record row for ``decision``."""
+    and the record row for ``decision`` (with ``extra_columns``), then apply what an accepted
+    lifecycle record acts on."""
     now = node.now()
     # Ledger first: the receipt names the event's index, and the record row is
     # then written once, receipt included.
@@ -174,10 +173,12 @@ def record_decision(
     stored = _incoming_row(node, decision, peer_party)
     stored.receipt_jws = receipt_jws
     stored.ledger_index = index
+    for column, value in (extra_columns or {}).items():
+        setattr(stored, column, value)
     session.add(stored)
     verified = decision.verified
-    if decision.accepted and verified is not None and verified.payload.record_type is RecordType.ACKNOWLEDGEMENT:
-        apply_incoming_acknowledgement(session, stored, record_json(verified.payload)["body"])
+    if decision.accepted and verified is not None:
+        apply_incoming(session, node, stored, verified.payload)
     return Outcome(receipt_jws, receipt.verdict.value, False, decision.record_id)
 
 
@@ -187,6 +188,8 @@ def receive_record(
     raw: bytes,
     peer_party: str,
     policies: tuple[ReceivePolicy, ...] = DEFAULT_POLICIES,
+    *,
+    extra_columns: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Process one incoming compact JWS from ``peer_party`` and return the receipt.
 
@@ -206,7 +209,7 @@ def receive_record(
             return _replay(existing)
         if existing is not None:
             raise _conflict(decision.record_id)
-    return record_decision(session, node, decision, peer_party)
+    return record_decision(session, node, decision, peer_party, extra_columns=extra_columns)
 
 
 BatchResult = Outcome | GatewayError

@@ -47,6 +47,7 @@ class Job:
     jws_sha256: str
     lease_until: datetime
     attempts: int
+    consent_jws: str | None = None  # set for a record shared onward
 
 
 def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -78,6 +79,7 @@ class DeliveryWorker:
                 delivery.lease_until = lease_until
                 delivery.attempts += 1
                 delivery.last_attempt_at = now
+                consent = session.get(StoredRecord, delivery.consent_record_pk) if delivery.consent_record_pk else None
                 jobs.append(
                     Job(
                         delivery.pk,
@@ -87,6 +89,7 @@ class DeliveryWorker:
                         record.jws_sha256,
                         lease_until,
                         delivery.attempts,
+                        consent.jws if consent is not None else None,
                     )
                 )
         return jobs
@@ -97,7 +100,10 @@ class DeliveryWorker:
         """Send one job and settle it; returns the resulting delivery status."""
         correlation = begin_delivery()  # this delivery's log lines and the partner's carry it
         try:
-            response = self.clients.post_record(job.recipient, job.jws, correlation)
+            if job.consent_jws is not None:
+                response = self.clients.post_onward(job.recipient, job.jws, job.consent_jws, correlation)
+            else:
+                response = self.clients.post_record(job.recipient, job.jws, correlation)
         except httpx.HTTPError as exc:
             return self._failed(job, f"{type(exc).__name__}: {exc}"[:300], terminal=False)
         except ConfigurationError as exc:

@@ -26,3 +26,9 @@ class NotAcknowledgeableError(GatewayError):
     slug = "not-acknowledgeable"
     title = "Record cannot be acknowledged"
     status = 409
+
+
+class LifecycleEndpointRequiredError(GatewayError):
+    slug = "lifecycle-operation-required"
+    title = "Lifecycle records are issued through their own operation"
+    status = 422

@@ -62,6 +62,23 @@ class StoredRecord(Base):
     ledger_index: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="new")
 
+    # lifecycle: what later records did to this one (see gateway/lifecycle/)
+    refers_to: Mapped[str | None] = mapped_column(String(36), index=True)  # record a lifecycle record is about
+    third_party: Mapped[str | None] = mapped_column(String(2))  # onward sharing: the party asked for
+    superseded_by: Mapped[str | None] = mapped_column(String(36))
+    retracted_by: Mapped[str | None] = mapped_column(String(36))
+    contested_by: Mapped[str | None] = mapped_column(String(36))  # open discrepancy report
+    received_via: Mapped[str | None] = mapped_column(String(8))  # "onward" for a consented forward
+    onward_consent_jws: Mapped[str | None] = mapped_column(Text)
+    # Body deletion (retraction, retention) empties ``jws`` and keeps the signed
+    # envelope without its body, so the digest and the audit trail stay.
+    envelope_json: Mapped[str | None] = mapped_column(Text)
+    body_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    body_deleted_reason: Mapped[str | None] = mapped_column(String(16))  # retraction | retention
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
+    legal_hold_by: Mapped[str | None] = mapped_column(String(100))
+    legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
 
 class IdempotencyKey(Base):
     """An agency client's Idempotency-Key and the record it created."""

@@ -19,6 +19,16 @@ from gateway.records.bodies import (
     RemovalManifest,
 )
 from gateway.records.identity import Closed, PartyCode, Reference, Sha256Hex, ShortText, UtcDatetime
+from gateway.records.lifecycle_bodies import (
+    ApplicationAcknowledgement,
+    Correction,
+    DeletionNotice,
+    DiscrepancyReport,
+    DiscrepancyResponse,
+    OnwardSharingConsent,
+    OnwardSharingRequest,
+    Retraction,
+)
 
 
 class RecordType(StrEnum):
@@ -26,6 +36,39 @@ class RecordType(StrEnum):
     REMOVAL_MANIFEST = "removal_manifest"
     REMOVAL_CONFIRMATION = "removal_confirmation"
     ACKNOWLEDGEMENT = "acknowledgement"
+    CORRECTION = "correction"
+    RETRACTION = "retraction"
+    APPLICATION_ACKNOWLEDGEMENT = "application_acknowledgement"
+    DELETION_NOTICE = "deletion_notice"
+    ONWARD_SHARING_REQUEST = "onward_sharing_request"
+    ONWARD_SHARING_CONSENT = "onward_sharing_consent"
+    DISCREPANCY_REPORT = "discrepancy_report"
+    DISCREPANCY_RESPONSE = "discrepancy_response"
+
+
+# Records that carry information about people (as opposed to notices about records).
+SUBSTANTIVE_TYPES = frozenset(
+    {
+        RecordType.CRIMINAL_NETWORK_FLAG,
+        RecordType.REMOVAL_MANIFEST,
+        RecordType.REMOVAL_CONFIRMATION,
+        RecordType.CORRECTION,
+    }
+)
+# Lifecycle records are issued through their own operations (originator-only
+# rules, automatic recipients), never as free drafts.
+LIFECYCLE_TYPES = frozenset(
+    {
+        RecordType.CORRECTION,
+        RecordType.RETRACTION,
+        RecordType.APPLICATION_ACKNOWLEDGEMENT,
+        RecordType.DELETION_NOTICE,
+        RecordType.ONWARD_SHARING_REQUEST,
+        RecordType.ONWARD_SHARING_CONSENT,
+        RecordType.DISCREPANCY_REPORT,
+        RecordType.DISCREPANCY_RESPONSE,
+    }
+)
 
 
 class Handling(StrEnum):
@@ -111,8 +154,69 @@ class AcknowledgementRecord(EnvelopeBase):
     body: Acknowledgement
 
 
+class CorrectionRecord(EnvelopeBase):
+    record_type: Literal[RecordType.CORRECTION]
+    body: Correction
+
+    @model_validator(mode="after")
+    def _names_what_it_corrects(self) -> Self:
+        if self.supersedes is None:
+            raise ValueError("a correction must name the record it supersedes")
+        replacement = self.body.replacement
+        body = replacement.body
+        if isinstance(body, CriminalNetworkFlag) and body.subject.age_on(self.created_at.date()) < 18:
+            raise ValueError("a criminal_network_flag may not concern a person under 18")
+        return self
+
+
+class RetractionRecord(EnvelopeBase):
+    record_type: Literal[RecordType.RETRACTION]
+    body: Retraction
+
+
+class ApplicationAcknowledgementRecord(EnvelopeBase):
+    record_type: Literal[RecordType.APPLICATION_ACKNOWLEDGEMENT]
+    body: ApplicationAcknowledgement
+
+
+class DeletionNoticeRecord(EnvelopeBase):
+    record_type: Literal[RecordType.DELETION_NOTICE]
+    body: DeletionNotice
+
+
+class OnwardSharingRequestRecord(EnvelopeBase):
+    record_type: Literal[RecordType.ONWARD_SHARING_REQUEST]
+    body: OnwardSharingRequest
+
+
+class OnwardSharingConsentRecord(EnvelopeBase):
+    record_type: Literal[RecordType.ONWARD_SHARING_CONSENT]
+    body: OnwardSharingConsent
+
+
+class DiscrepancyReportRecord(EnvelopeBase):
+    record_type: Literal[RecordType.DISCREPANCY_REPORT]
+    body: DiscrepancyReport
+
+
+class DiscrepancyResponseRecord(EnvelopeBase):
+    record_type: Literal[RecordType.DISCREPANCY_RESPONSE]
+    body: DiscrepancyResponse
+
+
 Record = Annotated[
-    CriminalNetworkFlagRecord | RemovalManifestRecord | RemovalConfirmationRecord | AcknowledgementRecord,
+    CriminalNetworkFlagRecord
+    | RemovalManifestRecord
+    | RemovalConfirmationRecord
+    | AcknowledgementRecord
+    | CorrectionRecord
+    | RetractionRecord
+    | ApplicationAcknowledgementRecord
+    | DeletionNoticeRecord
+    | OnwardSharingRequestRecord
+    | OnwardSharingConsentRecord
+    | DiscrepancyReportRecord
+    | DiscrepancyResponseRecord,
     Field(discriminator="record_type"),
 ]
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
@@ -121,6 +225,14 @@ RECORD_CLASSES: dict[RecordType, type[EnvelopeBase]] = {
     RecordType.REMOVAL_MANIFEST: RemovalManifestRecord,
     RecordType.REMOVAL_CONFIRMATION: RemovalConfirmationRecord,
     RecordType.ACKNOWLEDGEMENT: AcknowledgementRecord,
+    RecordType.CORRECTION: CorrectionRecord,
+    RecordType.RETRACTION: RetractionRecord,
+    RecordType.APPLICATION_ACKNOWLEDGEMENT: ApplicationAcknowledgementRecord,
+    RecordType.DELETION_NOTICE: DeletionNoticeRecord,
+    RecordType.ONWARD_SHARING_REQUEST: OnwardSharingRequestRecord,
+    RecordType.ONWARD_SHARING_CONSENT: OnwardSharingConsentRecord,
+    RecordType.DISCREPANCY_REPORT: DiscrepancyReportRecord,
+    RecordType.DISCREPANCY_RESPONSE: DiscrepancyResponseRecord,
 }
 
 

@@ -20,29 +20,47 @@ from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
 from gateway.records import repository
+from gateway.records.bodies import CriminalNetworkFlag, RemovalConfirmation, RemovalManifest
 from gateway.records.errors import (
     IdempotencyKeyReusedError,
+    LifecycleEndpointRequiredError,
     OriginatorMismatchError,
     RecordNotFoundError,
 )
 from gateway.records.models import IdempotencyKey, StoredRecord
-from gateway.records.schemas import Record, RecordType
+from gateway.records.schemas import LIFECYCLE_TYPES, Record, RecordType
 from gateway.records.signing import SignedRecord, sign_record
 from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import canonicalize
+
+# The field of each lifecycle body that names the record it is about.
+_REFERS_TO = {
+    RecordType.ACKNOWLEDGEMENT: "acknowledges_record_id",
+    RecordType.RETRACTION: "retracted_record_id",
+    RecordType.APPLICATION_ACKNOWLEDGEMENT: "instruction_record_id",
+    RecordType.DELETION_NOTICE: "deleted_record_id",
+    RecordType.ONWARD_SHARING_REQUEST: "requested_record_id",
+    RecordType.ONWARD_SHARING_CONSENT: "consented_record_id",
+    RecordType.DISCREPANCY_REPORT: "reported_record_id",
+    RecordType.DISCREPANCY_RESPONSE: "report_record_id",
+}
 
 
 def record_columns(record: Record) -> dict[str, Any]:
     """Return the queryable copies of envelope fields for a StoredRecord row."""
     offence: str | None = None
     flight: str | None = None
-    body = record.body
-    if record.record_type is RecordType.CRIMINAL_NETWORK_FLAG:
-        offence = str(body.offence_category)  # type: ignore[union-attr]
-    elif record.record_type is RecordType.REMOVAL_MANIFEST:
-        flight = body.flight.flight_number  # type: ignore[union-attr]
-    elif record.record_type is RecordType.REMOVAL_CONFIRMATION:
-        flight = body.flight_number  # type: ignore[union-attr]
+    body: Any = record.body
+    if record.record_type is RecordType.CORRECTION:
+        body = record.body.replacement.body
+    if isinstance(body, CriminalNetworkFlag):
+        offence = str(body.offence_category)
+    elif isinstance(body, RemovalManifest):
+        flight = body.flight.flight_number
+    elif isinstance(body, RemovalConfirmation):
+        flight = body.flight_number
+    refers_field = _REFERS_TO.get(record.record_type)
+    refers_to = getattr(record.body, refers_field) if refers_field else record.supersedes
     return {
         "record_id": str(record.record_id),
         "record_type": record.record_type.value,
@@ -55,6 +73,8 @@ def record_columns(record: Record) -> dict[str, Any]:
         "offence_category": offence,
         "flight_number": flight,
         "supersedes": str(record.supersedes) if record.supersedes else None,
+        "refers_to": str(refers_to) if refers_to else None,
+        "third_party": getattr(record.body, "third_party", None),
         "created_at": record.created_at,
         "expires_at": record.expires_at,
         "review_due": record.review_due,
@@ -89,6 +109,7 @@ def submit_draft(
     *,
     actor: str,
     idempotency_key: str | None = None,
+    lifecycle: bool = False,
 ) -> Submission:
     """Validate, sign and store a draft and queue one delivery per recipient.
 
@@ -110,6 +131,11 @@ def submit_draft(
             assert stored is not None  # FK guarantees it
             return Submission(stored, replayed=True)
     record = prepare_outgoing(node, draft, now)
+    if record.record_type in LIFECYCLE_TYPES and not lifecycle:
+        raise LifecycleEndpointRequiredError(
+            f"a {record.record_type.value} is issued through its own operation, not as a free draft",
+            hint="use POST /v1/records/{id}/corrections, /retractions, /onward-requests, /discrepancies …",
+        )
     if record.originator.party != node.party:
         raise OriginatorMismatchError(
             f"originator.party is {record.originator.party} but this node signs for {node.party}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.exchange.models import Delivery
@@ -32,16 +34,51 @@ def record_summary(stored: StoredRecord) -> dict[str, Any]:
         "created_at": _time(stored.created_at),
         "stored_at": _time(stored.stored_at),
         "review_due": _time(stored.review_due),
+        "expires_at": _time(stored.expires_at),
         "verification": stored.verification,
         "status": stored.status,
+        "lifecycle": lifecycle_view(stored),
         "url": f"/v1/records/{stored.record_id}",
+    }
+
+
+def retention_state(stored: StoredRecord, now: datetime | None = None) -> str:
+    """Where a record stands in its retention: ok, review_due, expired, held or deleted."""
+    if stored.body_deleted_at is not None:
+        return "deleted"
+    if stored.legal_hold_at is not None:
+        return "held"
+    now = now or datetime.now(UTC)
+    if stored.expires_at is not None and stored.expires_at <= now:
+        return "expired"
+    if stored.review_due is not None and stored.review_due <= now:
+        return "review_due"
+    return "ok"
+
+
+def lifecycle_view(stored: StoredRecord, now: datetime | None = None) -> dict[str, Any]:
+    """What later records and retention did to this record."""
+    return {
+        "superseded_by": stored.superseded_by,
+        "retracted_by": stored.retracted_by,
+        "contested_by": stored.contested_by,
+        "refers_to": stored.refers_to,
+        "received_via": stored.received_via,
+        "retention": retention_state(stored, now),
+        "body_deleted_at": _time(stored.body_deleted_at),
+        "body_deleted_reason": stored.body_deleted_reason,
+        "legal_hold": (
+            {"reason": stored.legal_hold_reason, "by": stored.legal_hold_by, "at": _time(stored.legal_hold_at)}
+            if stored.legal_hold_at is not None
+            else None
+        ),
     }
 
 
 def payload_of(stored: StoredRecord) -> dict[str, Any] | None:
     """Return the signed document of a stored record (verified when it was stored)."""
-    if stored.verification != "valid":
-        return None
+    if stored.verification != "valid" or not stored.jws:
+        return None  # rejected, or its body was deleted (retraction, retention)
     document = parse_strict(b64url_decode(stored.jws.split(".")[1]))
     return document if isinstance(document, dict) else None
 
@@ -70,9 +107,10 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
 
 def record_detail(stored: StoredRecord, deliveries: Sequence[Delivery]) -> dict[str, Any]:
     document = payload_of(stored)
+    kept = json.loads(stored.envelope_json) if stored.envelope_json else None
     return {
         **record_summary(stored),
-        "envelope": {k: v for k, v in document.items() if k != "body"} if document else None,
+        "envelope": {k: v for k, v in document.items() if k != "body"} if document else kept,
         "body": document.get("body") if document else None,
         "jws": stored.jws,
         "jws_sha256": stored.jws_sha256,

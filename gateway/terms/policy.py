@@ -13,10 +13,14 @@ from typing import Any
 from gateway.records.bodies import GroundsCategory
 from gateway.records.identity import PARTY_COUNTRY, PersonIdentity
 from gateway.records.schemas import (
+    RECORD_ADAPTER,
+    CorrectionRecord,
     CriminalNetworkFlagRecord,
     Handling,
     Record,
+    RecordType,
     RemovalManifestRecord,
+    record_json,
 )
 from gateway.terms.errors import TermsViolationError
 from gateway.terms.schemas import Flow, Terms
@@ -86,11 +90,31 @@ def _offences(record: Record) -> set[str]:
     return set()
 
 
+def effective_type(record: Record) -> RecordType:
+    """The record type whose flows carry ``record``: a correction travels as what it replaces."""
+    if isinstance(record, CorrectionRecord):
+        return RecordType(record.body.replacement.record_type)
+    return record.record_type
+
+
+def as_replacement(record: CorrectionRecord) -> Record:
+    """Return the record a correction's replacement amounts to (same envelope, replaced type and body).
+
+    Checking this under the terms makes a correction obey every rule the
+    corrected record had to obey: flows, fields, offences, minors, retention.
+    """
+    document = record_json(record)
+    replacement = document["body"]["replacement"]
+    return RECORD_ADAPTER.validate_python({**document, **replacement})
+
+
 def check_record(terms: Terms, flows: dict[str, Flow], record: Record, body: dict[str, Any]) -> None:
     """Apply every rule of ``terms`` to ``record`` sent on ``flows`` (recipient → flow).
 
     Raises TermsViolationError naming the first rule broken.
     """
+    if isinstance(record, CorrectionRecord):
+        record, body = as_replacement(record), body["replacement"]["body"]
     for recipient, flow in flows.items():
         if record.purpose not in flow.purposes:
             raise TermsViolationError(

@@ -19,7 +19,7 @@ from gateway.records.schemas import Record, RecordType
 from gateway.records.signing import build_record
 from gateway.terms.document import SignatureCheck, check_signatures, load_terms, terms_digest
 from gateway.terms.errors import TermsFileError, TermsViolationError
-from gateway.terms.policy import check_record, fields_outside, strip_fields
+from gateway.terms.policy import check_record, effective_type, fields_outside, strip_fields
 from gateway.terms.schemas import Flow, Terms
 from gateway.trust.bundle import TrustBundle
 
@@ -94,12 +94,12 @@ class TermsRegistry:
     def _flows(self, version: LoadedTerms, record: Record, recipients: Iterable[str]) -> dict[str, Flow]:
         flows: dict[str, Flow] = {}
         for recipient in recipients:
-            flow = version.flow_for(record.originator.party, recipient, record.record_type)
+            flow = version.flow_for(record.originator.party, recipient, effective_type(record))
             if flow is None:
                 raise TermsViolationError(
                     "flow_not_allowed",
                     f"terms {version.terms.terms_id} v{version.terms.version} have no flow for "
-                    f"{record.record_type.value} from {record.originator.party} to {recipient}",
+                    f"{effective_type(record).value} from {record.originator.party} to {recipient}",
                 )
             if not version.flow_live(flow):
                 unsigned = [p for p in (flow.from_party, *flow.to) if not version.signed_by(p)]
@@ -147,6 +147,10 @@ class TermsRegistry:
             version = chosen
         flows = self._flows(version, probe, probe.recipients)
         body = document.get("body")
+        if isinstance(body, dict) and probe.record_type is RecordType.CORRECTION:
+            # The fields of a correction are those of the record it replaces.
+            replacement = body.get("replacement")
+            body = replacement.get("body") if isinstance(replacement, dict) else None
         if isinstance(body, dict):
             outside = fields_outside(body, flows.values())
             refusing = [f for f in flows.values() if f.outside_fields == "refuse" and f.fields is not None]
@@ -156,7 +160,11 @@ class TermsRegistry:
                     raise TermsViolationError(
                         "field_not_allowed", f"flow {flow.id} does not allow: {', '.join(refused[:5])}"
                     )
-            document["body"] = strip_fields(body, set(outside))
+            stripped = strip_fields(body, set(outside))
+            if probe.record_type is RecordType.CORRECTION:
+                document["body"]["replacement"]["body"] = stripped
+            else:
+                document["body"] = stripped
         document["terms"] = version.ref
         record = build_record(
             {**document, "record_id": str(probe.record_id), "created_at": probe.created_at.isoformat()}, at

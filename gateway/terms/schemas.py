@@ -68,6 +68,13 @@ class OnwardSharing(TermsModel):
     forbidden_handling: list[Handling] = Field(default_factory=lambda: [Handling.H3])
 
 
+class DeletionNotices(TermsModel):
+    """Who is told, with a signed deletion notice, when a record's body is deleted at the end of retention."""
+
+    recipients_notify_originator: bool = True
+    originator_notifies_recipients: bool = False
+
+
 class Prohibitions(TermsModel):
     minimum_flag_subject_age: int = Field(default=18, ge=0, le=30)
     no_records_to_nationality_state_with_pending_protection_claim: bool = True
@@ -92,6 +99,7 @@ class Terms(TermsModel):
     flows: list[Flow] = Field(min_length=1)
     retention: list[Retention] = Field(default_factory=list)
     onward_sharing: OnwardSharing = Field(default_factory=OnwardSharing)
+    deletion_notices: DeletionNotices = Field(default_factory=DeletionNotices)
     human_review_required: list[RecordType] = Field(
         default_factory=lambda: [RecordType.CRIMINAL_NETWORK_FLAG],
         description="Received records of these types are not actionable before an officer reviews them.",

@@ -1,0 +1,239 @@
+"""Corrections and retractions: issued by the originator only, applied by every holder.
+
+The originator signs a ``correction`` (a full replacement that ``supersedes``
+the old version) or a ``retraction`` (with a reason) and sends it to every
+party that was sent the record, onward parties included. Each holder marks
+its copy superseded, or deletes a retracted record's body, and answers with a
+signed ``application_acknowledgement``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.ledger.events import AuditEvent
+from gateway.ledger.service import append_event
+from gateway.lifecycle import repository
+from gateway.lifecycle.drafts import draft_about, holders, lineage, own_record, require_body, submit, submit_automatic
+from gateway.lifecycle.erasure import delete_body
+from gateway.lifecycle.errors import AlreadySupersededError, RecordWithdrawnError, WrongRecordTypeError
+from gateway.node import Node
+from gateway.records.models import StoredRecord
+from gateway.records.schemas import RecordType
+from gateway.records.service import Submission
+from gateway.records.signing import rfc3339
+
+CORRECTABLE = frozenset({"criminal_network_flag", "removal_manifest", "removal_confirmation"})
+
+
+def _parse_time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def correct(
+    session: Session,
+    node: Node,
+    record_id: str,
+    *,
+    replacement: dict[str, Any],
+    reason: str,
+    actor: str,
+    officer_ref: str,
+    agency: str,
+) -> Submission:
+    """Issue a correction of this node's record ``record_id`` to everyone who holds it.
+
+    ``replacement`` is the full corrected body. Returns the correction's
+    submission. Raises NotOriginatorError, NotHeldError, RecordWithdrawnError,
+    AlreadySupersededError, WrongRecordTypeError and the errors of submit_draft.
+    """
+    target = own_record(session, record_id)
+    document = require_body(target)
+    if target.superseded_by is not None:
+        raise AlreadySupersededError(
+            f"record {record_id} was already corrected by {target.superseded_by}",
+            hint=f"correct the latest version, {target.superseded_by}",
+        )
+    replaced_type = (
+        document["body"]["replacement"]["record_type"] if target.record_type == "correction" else target.record_type
+    )
+    if replaced_type not in CORRECTABLE:
+        raise WrongRecordTypeError(f"a {target.record_type} cannot be corrected; only flags, manifests, confirmations")
+    draft = draft_about(
+        node,
+        target,
+        RecordType.CORRECTION,
+        holders(session, target),
+        {
+            "corrected_jws_sha256": target.jws_sha256,
+            "reason": reason,
+            "replacement": {"record_type": replaced_type, "body": replacement},
+        },
+        officer_ref=officer_ref,
+        agency=agency,
+        expires_at=_parse_time(document["expires_at"]),
+        review_due=_parse_time(document["review_due"]),
+        supersedes=record_id,
+    )
+    submission = submit(session, node, draft, actor=actor)
+    target.superseded_by = submission.record.record_id
+    append_event(
+        session,
+        AuditEvent.RECORD_CORRECTED,
+        actor=actor,
+        subject=record_id,
+        at=node.now(),
+        detail={"correction": submission.record.record_id, "recipients": draft["recipients"]},
+    )
+    return submission
+
+
+def cancel_pending(session: Session, row: StoredRecord, *, actor: str, now: datetime) -> None:
+    """Cancel deliveries of ``row`` not yet made: a withdrawn body must not go out any more."""
+    for delivery in repository.deliveries_of(session, [row.pk]):
+        if delivery.status == "pending":
+            delivery.status = "cancelled"
+            delivery.lease_until = None
+            append_event(
+                session,
+                AuditEvent.DELIVERY_CANCELLED,
+                actor=actor,
+                subject=row.record_id or f"delivery:{delivery.pk}",
+                at=now,
+                detail={"delivery": delivery.pk, "recipient": delivery.recipient},
+            )
+
+
+def retract(
+    session: Session,
+    node: Node,
+    record_id: str,
+    *,
+    reason: str,
+    comment: str | None,
+    actor: str,
+    officer_ref: str,
+    agency: str,
+) -> Submission:
+    """Retract this node's record ``record_id`` (every version of it) everywhere it went.
+
+    The local copies lose their bodies (unless on legal hold) and their pending
+    deliveries are cancelled. Returns the retraction's submission. Raises
+    NotOriginatorError, NotHeldError, RecordWithdrawnError and the errors of submit_draft.
+    """
+    target = own_record(session, record_id)
+    if target.retracted_by is not None:
+        raise RecordWithdrawnError(f"record {record_id} was already retracted by {target.retracted_by}")
+    versions = lineage(session, "out", target)
+    recipients: list[str] = []
+    for version in versions:
+        recipients += [p for p in holders(session, version) if p not in recipients]
+    body: dict[str, Any] = {
+        "retracted_record_id": record_id,
+        "retracted_jws_sha256": target.jws_sha256,
+        "reason": reason,
+        **({"comment": comment} if comment else {}),
+    }
+    draft = draft_about(node, target, RecordType.RETRACTION, recipients, body, officer_ref=officer_ref, agency=agency)
+    submission = submit(session, node, draft, actor=actor)
+    now = node.now()
+    for version in versions:
+        version.retracted_by = submission.record.record_id
+        cancel_pending(session, version, actor=actor, now=now)
+        delete_body(session, version, reason="retraction", actor=actor, now=now)
+    append_event(
+        session,
+        AuditEvent.RECORD_RETRACTED,
+        actor=actor,
+        subject=record_id,
+        at=now,
+        detail={"retraction": submission.record.record_id, "reason": reason, "recipients": recipients},
+    )
+    return submission
+
+
+# -- at a recipient ------------------------------------------------------------
+
+
+def apply_correction(session: Session, node: Node, correction: StoredRecord) -> None:
+    """Mark the corrected copy superseded (if held) and acknowledge the application."""
+    target = repository.valid_copy(session, "in", correction.supersedes or "")
+    applied = target is not None and target.originator_party == correction.originator_party
+    if target is not None and applied:
+        target.superseded_by = correction.record_id
+        append_event(
+            session,
+            AuditEvent.RECORD_SUPERSEDED,
+            actor=f"party:{correction.originator_party}",
+            subject=target.record_id or "",
+            at=node.now(),
+            detail={"correction": correction.record_id},
+        )
+        if target.retracted_by is not None:  # a retraction of the lineage arrived first
+            correction.retracted_by = target.retracted_by
+            delete_body(session, correction, reason="retraction", actor="lifecycle", now=node.now())
+    acknowledge_application(session, node, correction, applied=applied, body_deleted=False)
+
+
+def apply_retraction(session: Session, node: Node, retraction: StoredRecord) -> None:
+    """Delete the bodies of every held version of the retracted record and acknowledge it."""
+    target = repository.valid_copy(session, "in", retraction.refers_to or "")
+    deleted = False
+    applied = target is not None and target.originator_party == retraction.originator_party
+    if target is not None and applied:
+        now = node.now()
+        for version in lineage(session, "in", target):
+            version.retracted_by = retraction.record_id
+            deleted = delete_body(session, version, reason="retraction", actor="lifecycle", now=now) or deleted
+        append_event(
+            session,
+            AuditEvent.RECORD_RETRACTED,
+            actor=f"party:{retraction.originator_party}",
+            subject=target.record_id or "",
+            at=now,
+            detail={"retraction": retraction.record_id, "body_deleted": deleted},
+        )
+    acknowledge_application(session, node, retraction, applied=applied, body_deleted=deleted)
+
+
+def apply_late_arrival(session: Session, node: Node, arrived: StoredRecord) -> None:
+    """A record that arrives after its correction or retraction is marked at once."""
+    instructions = repository.about(
+        session, "in", [arrived.record_id or ""], [RecordType.CORRECTION.value, RecordType.RETRACTION.value]
+    )
+    for instruction in instructions:
+        if instruction.originator_party != arrived.originator_party:
+            continue
+        if instruction.record_type == RecordType.CORRECTION.value:
+            arrived.superseded_by = instruction.record_id
+        else:
+            arrived.retracted_by = instruction.record_id
+            delete_body(session, arrived, reason="retraction", actor="lifecycle", now=node.now())
+
+
+def acknowledge_application(
+    session: Session, node: Node, instruction: StoredRecord, *, applied: bool, body_deleted: bool
+) -> None:
+    """Send the originator a signed application acknowledgement for ``instruction``."""
+    now = node.now()
+    body = {
+        "instruction_record_id": instruction.record_id,
+        "instruction_jws_sha256": instruction.jws_sha256,
+        "instruction_type": instruction.record_type,
+        "outcome": "applied" if applied else "not_held",
+        "applied_at": rfc3339(now),
+        "body_deleted": body_deleted,
+    }
+    draft = draft_about(
+        node,
+        instruction,
+        RecordType.APPLICATION_ACKNOWLEDGEMENT,
+        [instruction.originator_party or ""],
+        body,
+        officer_ref="gateway:lifecycle",
+        agency=node.settings.agency,
+    )
+    submit_automatic(session, node, draft, actor="lifecycle")

@@ -1,0 +1,210 @@
+"""Onward sharing: a recipient passes a record to a third party only with the originator's signed consent.
+
+The recipient asks (``onward_sharing_request``), the originator answers
+(``onward_sharing_consent``, granted or refused), and only a granted consent
+lets the gateway forward the originator's own signed bytes, together with the
+consent, to the third party. Handling codes the terms forbid (H3) are never
+shared onward, whatever anyone signs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.errors import InputError
+from gateway.exchange.models import Delivery
+from gateway.ledger.events import AuditEvent
+from gateway.ledger.service import append_event
+from gateway.lifecycle import repository
+from gateway.lifecycle.drafts import draft_about, own_record, received_record, require_body, submit
+from gateway.lifecycle.erasure import signed_document
+from gateway.lifecycle.errors import OnwardConsentMissingError, OnwardSharingForbiddenError, WrongRecordTypeError
+from gateway.node import Node
+from gateway.records.models import StoredRecord
+from gateway.records.schemas import RecordType
+from gateway.records.service import Submission
+
+
+def forbidden_handling(node: Node) -> set[str]:
+    """Handling codes the terms in force never let go onward."""
+    current = node.terms.current(node.now()) if node.terms is not None else None
+    if current is None:
+        return {"H3"}
+    return {h.value for h in current.terms.onward_sharing.forbidden_handling}
+
+
+def _refuse_forbidden(node: Node, record: StoredRecord) -> None:
+    if record.handling in forbidden_handling(node):
+        raise OnwardSharingForbiddenError(
+            f"record {record.record_id} has handling {record.handling}: the terms forbid sharing it onward"
+        )
+
+
+def request_onward(
+    session: Session,
+    node: Node,
+    record_id: str,
+    *,
+    third_party: str,
+    purpose: str,
+    justification: str,
+    actor: str,
+    officer_ref: str,
+    agency: str,
+) -> Submission:
+    """Ask the originator of the received record ``record_id`` for consent to pass it to ``third_party``.
+
+    Raises NotHeldError, RecordWithdrawnError, OnwardSharingForbiddenError,
+    InputError (a party that already holds it) and the errors of submit_draft.
+    """
+    held = received_record(session, record_id)
+    require_body(held)
+    _refuse_forbidden(node, held)
+    if third_party in {node.party, held.originator_party, *held.recipients.split(",")}:
+        raise InputError(f"{third_party} already holds record {record_id} or is its originator")
+    body = {
+        "requested_record_id": record_id,
+        "requested_jws_sha256": held.jws_sha256,
+        "third_party": third_party,
+        "purpose": purpose,
+        "justification": justification,
+    }
+    draft = draft_about(
+        node,
+        held,
+        RecordType.ONWARD_SHARING_REQUEST,
+        [held.originator_party or ""],
+        body,
+        officer_ref=officer_ref,
+        agency=agency,
+    )
+    submission = submit(session, node, draft, actor=actor)
+    append_event(
+        session,
+        AuditEvent.ONWARD_REQUESTED,
+        actor=actor,
+        subject=record_id,
+        at=node.now(),
+        detail={"request": submission.record.record_id, "third_party": third_party},
+    )
+    return submission
+
+
+def answer_onward(
+    session: Session,
+    node: Node,
+    request_id: str,
+    *,
+    granted: bool,
+    comment: str | None,
+    actor: str,
+    officer_ref: str,
+    agency: str,
+) -> Submission:
+    """As originator, grant or refuse the onward-sharing request ``request_id``.
+
+    Raises NotHeldError, WrongRecordTypeError, NotOriginatorError,
+    OnwardSharingForbiddenError (granting an H3 record), RecordWithdrawnError.
+    """
+    request = received_record(session, request_id)
+    if request.record_type != RecordType.ONWARD_SHARING_REQUEST.value:
+        raise WrongRecordTypeError(f"record {request_id} is a {request.record_type}, not an onward_sharing_request")
+    asked: dict[str, Any] = require_body(request)["body"]
+    target = own_record(session, str(asked["requested_record_id"]))
+    if granted:
+        require_body(target)
+        _refuse_forbidden(node, target)
+    body = {
+        "request_record_id": request_id,
+        "consented_record_id": target.record_id,
+        "consented_jws_sha256": target.jws_sha256,
+        "requester": request.originator_party,
+        "third_party": asked["third_party"],
+        "decision": "granted" if granted else "refused",
+        **({"comment": comment} if comment else {}),
+    }
+    draft = draft_about(
+        node,
+        target,
+        RecordType.ONWARD_SHARING_CONSENT,
+        [request.originator_party or ""],
+        body,
+        officer_ref=officer_ref,
+        agency=agency,
+    )
+    submission = submit(session, node, draft, actor=actor)
+    request.status = "answered"
+    append_event(
+        session,
+        AuditEvent.ONWARD_CONSENTED if granted else AuditEvent.ONWARD_REFUSED,
+        actor=actor,
+        subject=target.record_id or "",
+        at=node.now(),
+        detail={
+            "consent": submission.record.record_id,
+            "requester": body["requester"],
+            "third_party": body["third_party"],
+        },
+    )
+    return submission
+
+
+def consent_for(session: Session, held: StoredRecord, third_party: str, requester: str) -> StoredRecord | None:
+    """The originator's granted consent to pass ``held`` (these exact bytes) from ``requester`` to ``third_party``."""
+    for consent in repository.about(session, "in", [held.record_id or ""], [RecordType.ONWARD_SHARING_CONSENT.value]):
+        body = (signed_document(consent) or {}).get("body") or {}
+        if (
+            consent.originator_party == held.originator_party
+            and body.get("decision") == "granted"
+            and body.get("third_party") == third_party
+            and body.get("requester") == requester
+            and body.get("consented_jws_sha256") == held.jws_sha256
+        ):
+            return consent
+    return None
+
+
+def forward_onward(session: Session, node: Node, record_id: str, *, third_party: str, actor: str) -> Delivery:
+    """Queue the originator's signed record ``record_id`` for ``third_party``, with the consent.
+
+    Returns the delivery (the same one when asked again). Raises NotHeldError,
+    RecordWithdrawnError, OnwardSharingForbiddenError, OnwardConsentMissingError.
+    """
+    held = received_record(session, record_id)
+    require_body(held)
+    _refuse_forbidden(node, held)
+    consent = consent_for(session, held, third_party, node.party)
+    if consent is None:
+        raise OnwardConsentMissingError(
+            f"{held.originator_party} has not consented to pass record {record_id} to {third_party}",
+            hint="send an onward-sharing request to the originator first",
+        )
+    existing = repository.delivery_to(session, held.pk, third_party)
+    if existing is not None:
+        return existing
+    now = node.now()
+    delivery = repository.add_delivery(
+        session,
+        Delivery(
+            record_pk=held.pk,
+            recipient=third_party,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            deadline_at=now + timedelta(seconds=node.settings.delivery_deadline_seconds),
+            consent_record_pk=consent.pk,
+        ),
+    )
+    append_event(
+        session,
+        AuditEvent.ONWARD_FORWARDED,
+        actor=actor,
+        subject=record_id,
+        at=now,
+        detail={"third_party": third_party, "consent": consent.record_id},
+    )
+    return delivery

@@ -1,0 +1,68 @@
+"""Every SQL statement of the record lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.exchange.models import Delivery
+from gateway.records.models import StoredRecord
+
+
+def valid_copy(session: Session, direction: str, record_id: str) -> StoredRecord | None:
+    """The accepted (valid) copy of ``record_id`` in ``direction``, if held."""
+    return session.scalars(
+        select(StoredRecord).where(StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id)
+    ).one_or_none()
+
+
+def about(
+    session: Session, direction: str, record_ids: Collection[str], record_types: Collection[str]
+) -> Sequence[StoredRecord]:
+    """Valid records of ``record_types`` in ``direction`` that refer to one of ``record_ids``, oldest first."""
+    if not record_ids:
+        return []
+    return session.scalars(
+        select(StoredRecord)
+        .where(
+            StoredRecord.direction == direction,
+            StoredRecord.verification == "valid",
+            StoredRecord.refers_to.in_(list(record_ids)),
+            StoredRecord.record_type.in_(list(record_types)),
+        )
+        .order_by(StoredRecord.pk)
+    ).all()
+
+
+def deliveries_of(session: Session, record_pks: Collection[int]) -> Sequence[Delivery]:
+    if not record_pks:
+        return []
+    return session.scalars(select(Delivery).where(Delivery.record_pk.in_(list(record_pks))).order_by(Delivery.pk)).all()
+
+
+def delivery_to(session: Session, record_pk: int, recipient: str) -> Delivery | None:
+    return session.scalars(
+        select(Delivery).where(Delivery.record_pk == record_pk, Delivery.recipient == recipient)
+    ).one_or_none()
+
+
+def add_delivery(session: Session, delivery: Delivery) -> Delivery:
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def instructions_since(session: Session, before: datetime) -> Sequence[StoredRecord]:
+    """Outgoing corrections and retractions created before ``before`` (candidates for laggards)."""
+    return session.scalars(
+        select(StoredRecord)
+        .where(
+            StoredRecord.direction == "out",
+            StoredRecord.record_type.in_(["correction", "retraction"]),
+            StoredRecord.created_at <= before,
+        )
+        .order_by(StoredRecord.pk)
+    ).all()
