@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway.demo import scenario, synthetic
+from gateway.demo import lifecycle, scenario, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
 from gateway.exchange import repository as outbox
 from gateway.exchange.client import PartnerClients
@@ -187,13 +187,18 @@ def run_demo(
             transient=False,
         ) as progress:
             task = progress.add_task("removal flights", total=len(plan))
+            first: tuple[str, str, str] | None = None
             for flight in plan:
-                scenario.fly(nodes, flight, TERMS_REF, tally, with_flags=flight.number == 1)
+                ids = scenario.fly(nodes, flight, TERMS_REF, tally, with_flags=flight.number == 1)
+                first = first or ids
                 progress.advance(task)
         console.print(
             f"{tally.flights} flight(s), {tally.people} people: manifests to CO and US, "
             "CO acknowledgements, removal confirmations; PA↔US criminal-network flags"
         )
+        if first is not None:
+            for line in lifecycle.play(nodes, lifecycle.FlightOne(*first), tally):
+                console.print(line)
         reason = scenario.tampered_record(nodes, TERMS_REF, tally)
         console.print(f"altered record: CO answered a signed [bold]rejected[/bold] receipt ({reason})")
         scenario.refused_at_sender(nodes, TERMS_REF, tally)

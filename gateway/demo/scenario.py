@@ -79,8 +79,10 @@ def fly(
     terms_ref: dict[str, Any] | None,
     tally: Tally,
     with_flags: bool,
-) -> None:
-    """One flight: manifest → CO acknowledges → confirmation; flags PA↔US on flight 1."""
+) -> tuple[str, str, str] | None:
+    """One flight: manifest → CO acknowledges → confirmation; flags PA↔US on flight 1.
+
+    Returns (manifest, PA flag, US flag) record ids when the flags were sent."""
     pa, co, us = nodes["PA"], nodes["CO"], nodes["US"]
     manifest = synthetic.manifest(flight, terms_ref)
     manifest_id = submit(pa, manifest, tally)
@@ -92,7 +94,7 @@ def fly(
     tally.people += flight.people
     tally.flights += 1
     if not with_flags:
-        return
+        return None
     smuggler = next(p for p in manifest["body"]["people"] if p.get("offence_category") == "migrant_smuggling")
     now = datetime.now(UTC)
     pa_flag = submit(pa, synthetic.flag("PA", ["US"], smuggler["identity"], terms_ref, [manifest_id], now), tally)
@@ -102,6 +104,7 @@ def fly(
     )
     us_flag = submit(us, synthetic.flag("US", ["PA"], associate, terms_ref, [pa_flag], now), tally)
     wait_delivered(us, us_flag)
+    return manifest_id, pa_flag, us_flag
 
 
 def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
