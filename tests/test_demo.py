@@ -8,7 +8,12 @@ The expected figures follow gateway/demo/scenario.py, flight 1 (with flags):
 - a PA flag altered in transit is posted straight to CO, which stores it as
   rejected (bad_signature) and answers a signed negative receipt;
 - PA refuses a flag about a minor and US one outside its flow: nothing is
-  stored or sent for either.
+  stored or sent for either;
+- lifecycle: CO reports a discrepancy on the manifest (to PA), PA corrects the
+  manifest (to CO, US) and answers the report (to CO); CO and US acknowledge
+  applying the correction (to PA); PA retracts its flag (to US), US
+  acknowledges (to PA); PA asks US's consent to share US's flag with CO (to
+  US), US grants it (to PA), PA forwards the flag with the consent (to CO).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from gateway.records.models import StoredRecord
 
 EXPECTED = {
     # party: (sent, received, rejected, deliveries by status)
-    "PA": (3, 2, 0, {"delivered": 5}),  # manifest to 2, confirmation to 2, flag to US
-    "CO": (1, 2, 1, {"delivered": 1}),  # acknowledgement → PA
-    "US": (1, 3, 0, {"delivered": 1}),  # flag → PA
+    # PA: manifest, confirmation and correction to 2 each, flag, retraction and request to US,
+    # discrepancy response to CO, the US flag forwarded onward to CO
+    "PA": (7, 7, 0, {"delivered": 11}),
+    "CO": (3, 5, 1, {"delivered": 3}),  # acknowledgement, discrepancy report, application ack → PA
+    "US": (4, 6, 0, {"delivered": 4}),  # flag, two application acks, consent → PA
 }
 
 
@@ -78,22 +85,38 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
             ("out", "removal_manifest"): 1,
             ("out", "removal_confirmation"): 1,
             ("out", "criminal_network_flag"): 1,
+            ("out", "correction"): 1,
+            ("out", "discrepancy_response"): 1,
+            ("out", "retraction"): 1,
+            ("out", "onward_sharing_request"): 1,
             ("in", "acknowledgement"): 1,
             ("in", "criminal_network_flag"): 1,
+            ("in", "discrepancy_report"): 1,
+            ("in", "application_acknowledgement"): 3,
+            ("in", "onward_sharing_consent"): 1,
         }
     )
     manifest_status = next(s for d, t, _v, _r, s, _p in pa if (d, t) == ("out", "removal_manifest"))
     assert manifest_status == "acknowledged:CO"
     assert sorted((t, v, r, s, p) for d, t, v, r, s, p in co if d == "in") == [
         ("-", "invalid", "bad_signature", "rejected", "PA"),
+        ("correction", "valid", None, "new", "PA"),
+        ("criminal_network_flag", "valid", None, "new", "PA"),  # US's flag, forwarded by PA with consent
+        ("discrepancy_response", "valid", None, "new", "PA"),
         ("removal_confirmation", "valid", None, "new", "PA"),
         ("removal_manifest", "valid", None, "acknowledged", "PA"),
     ]
     assert sorted((t, p) for d, t, _v, _r, _s, p in us if d == "in") == [
+        ("correction", "PA"),
         ("criminal_network_flag", "PA"),
+        ("onward_sharing_request", "PA"),
         ("removal_confirmation", "PA"),
         ("removal_manifest", "PA"),
+        ("retraction", "PA"),
     ]
     # Nothing refused at a sender was stored anywhere: the minor and the environmental-crime flag.
     flags_sent = [row for rows in (pa, co, us) for row in rows if row[:2] == ("out", "criminal_network_flag")]
     assert len(flags_sent) == 2
+    assert "applied by CO and US" in text
+    assert "US deleted the body and acknowledged" in text
+    assert "PA shared the US flag onward with CO" in text
