@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,10 @@ from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
 from gateway.records.export import schema_documents
 from gateway.records.schemas import (
     RECORD_CLASSES,
+    CorrectionRecord,
+    DeletionNoticeRecord,
+    OnwardSharingConsentRecord,
+    OnwardSharingRequestRecord,
     RecordType,
     RemovalConfirmationRecord,
     RemovalManifestRecord,
@@ -42,6 +46,11 @@ def load_example(record_type: str) -> dict[str, Any]:
 def now() -> datetime:
     # Fixed: the examples are drafts of a December 2026 flight; "now" would age them.
     return datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def signing_time() -> datetime:
+    # The throw-away certificates are issued when the tests run: verify at that time, not at now().
+    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -152,17 +161,91 @@ def test_flag_concerns_a_smuggler_named_on_the_manifest() -> None:
     assert [p["offence_category"] for p in subjects] == ["migrant_smuggling"]
 
 
+# -- the lifecycle of the flag ---------------------------------------------------
+# CO reports the flag's case number as wrong; PA corrects the flag and answers the
+# report; CO applies the correction; PA later retracts the flag after an acquittal.
+
+
+def test_correction_is_a_corrected_copy_of_the_flag() -> None:
+    flag = load_example("criminal_network_flag")
+    correction = build_record(load_example("correction"), now())
+    assert isinstance(correction, CorrectionRecord)
+    assert correction.supersedes is not None
+    replacement = correction.body.replacement
+    assert replacement.record_type == "criminal_network_flag"
+    corrected = replacement.body.model_dump(mode="json")
+    changed = sorted(k for k in flag["body"] if corrected[k] != flag["body"][k])
+    assert changed == ["decision_ref", "summary_of_facts"]
+    assert corrected["subject"] == flag["body"]["subject"]  # the same person, travel document included
+    # A correction keeps the corrected record's envelope: same recipients, purpose, handling, retention.
+    for field in ("recipients", "purpose", "legal_basis", "handling", "expires_at", "review_due"):
+        assert load_example("correction")[field] == flag[field], field
+
+
+def test_lifecycle_examples_follow_one_flag() -> None:
+    correction = load_example("correction")
+    report = load_example("discrepancy_report")["body"]
+    response = load_example("discrepancy_response")["body"]
+    applied = load_example("application_acknowledgement")["body"]
+    retraction = load_example("retraction")["body"]
+    flag_id = correction["supersedes"]
+    assert report["reported_record_id"] == response["reported_record_id"] == flag_id
+    assert report["reported_jws_sha256"] == correction["body"]["corrected_jws_sha256"]
+    # The correction's own id is filled in at signing; everything after it names the same one.
+    correction_id = response["follow_up_record_id"]
+    assert applied["instruction_record_id"] == retraction["retracted_record_id"] == correction_id
+    assert applied["instruction_jws_sha256"] == retraction["retracted_jws_sha256"]
+    assert (response["outcome"], applied["instruction_type"], applied["outcome"]) == (
+        "corrected",
+        "correction",
+        "applied",
+    )
+
+
+def test_answers_go_back_to_whoever_asked() -> None:
+    # Holder -> originator: reports, requests, acknowledgements and notices go to PA.
+    for record_type in ("discrepancy_report", "onward_sharing_request", "application_acknowledgement", "deletion_notice"):
+        example = load_example(record_type)
+        assert (example["originator"]["party"], example["recipients"]) == ("CO", ["PA"]), record_type
+    # Originator -> holders: PA corrects and retracts for everyone, answers the one who asked.
+    for record_type in ("correction", "retraction"):
+        assert load_example(record_type)["recipients"] == ["CO", "US"], record_type
+    for record_type in ("discrepancy_response", "onward_sharing_consent"):
+        assert load_example(record_type)["recipients"] == ["CO"], record_type
+
+
+def test_consent_answers_the_onward_request() -> None:
+    request = build_record(load_example("onward_sharing_request"), now())
+    consent = build_record(load_example("onward_sharing_consent"), now())
+    assert isinstance(request, OnwardSharingRequestRecord)
+    assert isinstance(consent, OnwardSharingConsentRecord)
+    assert consent.body.consented_record_id == request.body.requested_record_id
+    assert consent.body.consented_jws_sha256 == request.body.requested_jws_sha256
+    assert (consent.body.requester, consent.body.third_party) == (request.originator.party, request.body.third_party)
+    assert consent.body.decision == "granted"
+    assert request.body.third_party not in (request.originator.party, *request.recipients)
+
+
+def test_deletion_notice_reports_the_manifest_deleted_at_the_end_of_retention() -> None:
+    manifest = build_record(load_example("removal_manifest"), now())
+    notice = build_record(load_example("deletion_notice"), now())
+    assert isinstance(notice, DeletionNoticeRecord)
+    assert str(notice.body.deleted_record_id) == load_example("acknowledgement")["body"]["acknowledges_record_id"]
+    assert notice.body.deleted_jws_sha256 == load_example("acknowledgement")["body"]["acknowledged_jws_sha256"]
+    assert notice.body.ground == "retention_expired"
+    assert manifest.expires_at <= notice.body.deleted_at < manifest.expires_at + timedelta(hours=1)
+
+
 # -- signing ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("record_type", TYPES)
 def test_example_signs_and_verifies(records_pki: ThreePartyPKI, record_type: str) -> None:
-    moment = now()
-    record = build_record(load_example(record_type), moment)
+    record = build_record(load_example(record_type), now())
     party = record.originator.party
     signed = sign_record(record, records_pki.signing_key(party))
 
-    verified = verify_record(signed.jws, records_pki.bundle(), moment)
+    verified = verify_record(signed.jws, records_pki.bundle(), signing_time())
 
     assert verified.payload == record
     assert verified.payload_bytes == signed.payload
@@ -173,10 +256,9 @@ def test_example_signs_and_verifies(records_pki: ThreePartyPKI, record_type: str
 
 @pytest.mark.parametrize("record_type", TYPES)
 def test_example_signed_by_another_party_is_refused(records_pki: ThreePartyPKI, record_type: str) -> None:
-    moment = now()
-    record = build_record(load_example(record_type), moment)
+    record = build_record(load_example(record_type), now())
     impostor = "US"  # no example originates from the US
     assert record.originator.party != impostor
     signed = sign_record(record, records_pki.signing_key(impostor))
     with pytest.raises(PartyMismatchError, match=f"claims party '{record.originator.party}'"):
-        verify_record(signed.jws, records_pki.bundle(), moment)
+        verify_record(signed.jws, records_pki.bundle(), signing_time())
