@@ -22,7 +22,8 @@ from gateway.exchange.receipts import issue_receipt
 from gateway.exchange.refusal import PolicyRefusal
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import PendingEvent, append_events
-from gateway.lifecycle.receiving import apply_incoming, lifecycle_rules
+from gateway.lifecycle.corrections import apply_late_arrivals
+from gateway.lifecycle.receiving import LATE_ARRIVAL_TYPES, apply_incoming, lifecycle_rules
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.models import StoredRecord
@@ -148,10 +149,12 @@ def record_decision(
     *,
     ledger_index: int | None = None,
     extra_columns: Mapping[str, Any] | None = None,
+    late_arrivals: list[StoredRecord] | None = None,
 ) -> Outcome:
     """Write the ledger event (unless already appended at ``ledger_index``), the signed receipt
     and the record row for ``decision`` (with ``extra_columns``), then apply what an accepted
-    lifecycle record acts on."""
+    lifecycle record acts on. With ``late_arrivals`` the row is collected there
+    for one batch-wide check of corrections that arrived before it."""
     now = node.now()
     # Ledger first: the receipt names the event's index, and the record row is
     # then written once, receipt included.
@@ -178,7 +181,10 @@ def record_decision(
     session.add(stored)
     verified = decision.verified
     if decision.accepted and verified is not None:
-        apply_incoming(session, node, stored, verified.payload)
+        batched = late_arrivals is not None
+        apply_incoming(session, node, stored, verified.payload, late_arrival=not batched)
+        if late_arrivals is not None and verified.payload.record_type in LATE_ARRIVAL_TYPES:
+            late_arrivals.append(stored)
     return Outcome(receipt_jws, receipt.verdict.value, False, decision.record_id)
 
 
@@ -259,8 +265,12 @@ def receive_batch(
         to_record.append((index, decision))
     now = node.now()
     indexes = append_events(session, [ledger_event(decision, peer_party, now) for _, decision in to_record])
+    arrived: list[StoredRecord] = []
     for (index, decision), ledger_index in zip(to_record, indexes, strict=True):
-        results[index] = record_decision(session, node, decision, peer_party, ledger_index=ledger_index)
+        results[index] = record_decision(
+            session, node, decision, peer_party, ledger_index=ledger_index, late_arrivals=arrived
+        )
+    apply_late_arrivals(session, node, arrived)
     for index, digest in enumerate(digests):
         if results[index] is None:
             first = results[first_of[digest]]

@@ -201,17 +201,22 @@ def apply_retraction(session: Session, node: Node, retraction: StoredRecord) -> 
 
 def apply_late_arrival(session: Session, node: Node, arrived: StoredRecord) -> None:
     """A record that arrives after its correction or retraction is marked at once."""
-    instructions = repository.about(
-        session, "in", [arrived.record_id or ""], [RecordType.CORRECTION.value, RecordType.RETRACTION.value]
-    )
-    for instruction in instructions:
-        if instruction.originator_party != arrived.originator_party:
+    apply_late_arrivals(session, node, [arrived])
+
+
+def apply_late_arrivals(session: Session, node: Node, arrived: list[StoredRecord]) -> None:
+    """``apply_late_arrival`` for many records with one query (a received batch)."""
+    by_id = {row.record_id: row for row in arrived if row.record_id}
+    kinds = [RecordType.CORRECTION.value, RecordType.RETRACTION.value]
+    for instruction in repository.about(session, "in", list(by_id), kinds):
+        target = by_id.get(instruction.refers_to)
+        if target is None or instruction.originator_party != target.originator_party:
             continue
         if instruction.record_type == RecordType.CORRECTION.value:
-            arrived.superseded_by = instruction.record_id
+            target.superseded_by = instruction.record_id
         else:
-            arrived.retracted_by = instruction.record_id
-            delete_body(session, arrived, reason="retraction", actor="lifecycle", now=node.now())
+            target.retracted_by = instruction.record_id
+            delete_body(session, target, reason="retraction", actor="lifecycle", now=node.now())
 
 
 def acknowledge_application(

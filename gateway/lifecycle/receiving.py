@@ -117,8 +117,24 @@ def _about_own_record(session: Session, node: Node, record: Record, refers_to: s
         )
 
 
-def apply_incoming(session: Session, node: Node, stored: StoredRecord, record: Record) -> None:
-    """Update what an accepted incoming record acts on (same transaction as its receipt)."""
+LATE_ARRIVAL_TYPES = frozenset(
+    {
+        RecordType.CRIMINAL_NETWORK_FLAG,
+        RecordType.REMOVAL_MANIFEST,
+        RecordType.REMOVAL_CONFIRMATION,
+        RecordType.CORRECTION,
+    }
+)
+
+
+def apply_incoming(
+    session: Session, node: Node, stored: StoredRecord, record: Record, *, late_arrival: bool = True
+) -> None:
+    """Update what an accepted incoming record acts on (same transaction as its receipt).
+
+    ``late_arrival=False`` leaves the check for an earlier correction or
+    retraction of this record to the caller (a batch does it in one query).
+    """
     kind = record.record_type
     if kind is RecordType.ACKNOWLEDGEMENT:
         apply_incoming_acknowledgement(session, stored, record_json(record)["body"])
@@ -130,10 +146,5 @@ def apply_incoming(session: Session, node: Node, stored: StoredRecord, record: R
         apply_report(session, node, stored)
     elif kind is RecordType.DISCREPANCY_RESPONSE:
         apply_response(session, node, stored)
-    if kind in (
-        RecordType.CRIMINAL_NETWORK_FLAG,
-        RecordType.REMOVAL_MANIFEST,
-        RecordType.REMOVAL_CONFIRMATION,
-        RecordType.CORRECTION,
-    ):
+    if late_arrival and kind in LATE_ARRIVAL_TYPES:
         apply_late_arrival(session, node, stored)

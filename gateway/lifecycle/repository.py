@@ -25,16 +25,18 @@ def about(
     """Valid records of ``record_types`` in ``direction`` that refer to one of ``record_ids``, oldest first."""
     if not record_ids:
         return []
-    return session.scalars(
-        select(StoredRecord)
-        .where(
-            StoredRecord.direction == direction,
-            StoredRecord.verification == "valid",
+    # Filter by the refers_to index only: with direction in the WHERE clause
+    # SQLite prefers the (direction, pk) index and scans every incoming record.
+    rows = session.scalars(
+        select(StoredRecord).where(
             StoredRecord.refers_to.in_(list(record_ids)),
             StoredRecord.record_type.in_(list(record_types)),
         )
-        .order_by(StoredRecord.pk)
     ).all()
+    return sorted(
+        (r for r in rows if r.direction == direction and r.verification == "valid"),
+        key=lambda r: r.pk,
+    )
 
 
 def deliveries_of(session: Session, record_pks: Collection[int]) -> Sequence[Delivery]:

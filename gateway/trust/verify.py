@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
@@ -69,11 +70,11 @@ class Verified(Generic[P]):
 
     @property
     def signer_subject(self) -> str:
-        return self.signer_certificate.subject.rfc4514_string()
+        return _subject_of(self.signer_certificate)
 
     @property
     def signer_fingerprint(self) -> str:
-        return self.signer_certificate.fingerprint(hashes.SHA256()).hex()
+        return _fingerprint_of(self.signer_certificate)
 
 
 def build_chain(
@@ -132,6 +133,16 @@ def check_revocation(chain: list[x509.Certificate], party: str, bundle: TrustBun
 
 def check_key_usage(leaf: x509.Certificate, kid: object) -> PublicKey:
     """Return the leaf's public key when it may sign documents; raise KeyUsageError otherwise."""
+    public, thumb = _signing_key_of(leaf)
+    if kid != thumb:
+        raise UnknownKeyError("kid is not the RFC 7638 thumbprint of the x5c[0] key")
+    return public
+
+
+@lru_cache(maxsize=256)
+def _signing_key_of(leaf: x509.Certificate) -> tuple[PublicKey, str]:
+    # Cached per certificate (a partner signs thousands of records with one):
+    # the checks depend on the certificate alone; failures are not cached.
     try:
         constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
         if constraints.ca:
@@ -155,9 +166,17 @@ def check_key_usage(leaf: x509.Certificate, kid: object) -> PublicKey:
     public = leaf.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
         raise KeyUsageError("signing certificate key is neither EC P-256 nor Ed25519")
-    if kid != thumbprint(public):
-        raise UnknownKeyError("kid is not the RFC 7638 thumbprint of the x5c[0] key")
-    return public
+    return public, thumbprint(public)
+
+
+@lru_cache(maxsize=256)
+def _subject_of(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string()
+
+
+@lru_cache(maxsize=256)
+def _fingerprint_of(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def check_canonical(payload: bytes) -> Any:
