@@ -74,7 +74,19 @@ def show(
             )
             + f"onward sharing needs originator consent: {terms.onward_sharing.requires_originator_consent}, "
             f"never for {', '.join(h.value for h in terms.onward_sharing.forbidden_handling)}; "
-            f"human review before action: {', '.join(t.value for t in terms.human_review_required)}"
+            f"human review before action: {', '.join(t.value for t in terms.human_review_required)}; "
+            "deletion notices at the end of retention: "
+            + (
+                ", ".join(
+                    who
+                    for who, on in (
+                        ("recipients → originator", terms.deletion_notices.recipients_notify_originator),
+                        ("originator → recipients", terms.deletion_notices.originator_notifies_recipients),
+                    )
+                    if on
+                )
+                or "none"
+            )
         )
         stdout.print("signed by: " + (", ".join(s.party for s in terms.signatures) or "nobody yet"))
 

@@ -209,7 +209,7 @@ def apply_late_arrivals(session: Session, node: Node, arrived: list[StoredRecord
     by_id = {row.record_id: row for row in arrived if row.record_id}
     kinds = [RecordType.CORRECTION.value, RecordType.RETRACTION.value]
     for instruction in repository.about(session, "in", list(by_id), kinds):
-        target = by_id.get(instruction.refers_to)
+        target = by_id.get(instruction.refers_to or "")
         if target is None or instruction.originator_party != target.originator_party:
             continue
         if instruction.record_type == RecordType.CORRECTION.value:

@@ -31,6 +31,15 @@ def signed_document(stored: StoredRecord) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
+def effective_type(stored: StoredRecord) -> str | None:
+    """The record type a stored row stands for: a correction stands for the type it replaces."""
+    if stored.record_type != "correction":
+        return stored.record_type
+    replacement = ((signed_document(stored) or {}).get("body") or {}).get("replacement") or {}
+    value = replacement.get("record_type")
+    return str(value) if value else None
+
+
 def envelope_of(stored: StoredRecord) -> dict[str, Any] | None:
     """Return the record's envelope (no body), before or after its body was deleted."""
     if stored.envelope_json is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.clients.api import require_scope
 from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.errors import InputError
+from gateway.lifecycle.erasure import effective_type
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
@@ -136,7 +137,10 @@ def is_actionable(node: Node, stored: StoredRecord) -> bool:
     if stored.direction != "in" or stored.verification != "valid":
         return stored.direction == "out"
     current = node.terms.current(node.now()) if node.terms is not None else None
-    needs_review = current is not None and stored.record_type in {t.value for t in current.terms.human_review_required}
+    # A received correction of a flag needs the same review as the flag it replaces.
+    needs_review = current is not None and effective_type(stored) in {
+        t.value for t in current.terms.human_review_required
+    }
     return not needs_review or stored.status != "new"
 
 

@@ -156,12 +156,11 @@ class AcknowledgementRecord(EnvelopeBase):
 
 class CorrectionRecord(EnvelopeBase):
     record_type: Literal[RecordType.CORRECTION]
+    supersedes: UUID  # required: a correction names the record it corrects
     body: Correction
 
     @model_validator(mode="after")
     def _names_what_it_corrects(self) -> Self:
-        if self.supersedes is None:
-            raise ValueError("a correction must name the record it supersedes")
         replacement = self.body.replacement
         body = replacement.body
         if isinstance(body, CriminalNetworkFlag) and body.subject.age_on(self.created_at.date()) < 18:

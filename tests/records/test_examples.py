@@ -204,7 +204,12 @@ def test_lifecycle_examples_follow_one_flag() -> None:
 
 def test_answers_go_back_to_whoever_asked() -> None:
     # Holder -> originator: reports, requests, acknowledgements and notices go to PA.
-    for record_type in ("discrepancy_report", "onward_sharing_request", "application_acknowledgement", "deletion_notice"):
+    for record_type in (
+        "discrepancy_report",
+        "onward_sharing_request",
+        "application_acknowledgement",
+        "deletion_notice",
+    ):
         example = load_example(record_type)
         assert (example["originator"]["party"], example["recipients"]) == ("CO", ["PA"]), record_type
     # Originator -> holders: PA corrects and retracts for everyone, answers the one who asked.
