@@ -113,6 +113,7 @@ def create_agency_app(node: Node) -> FastAPI:
     from gateway.lifecycle.api import router as lifecycle_router
     from gateway.observability.api import router as metrics_router
     from gateway.records.api import router as records_router
+    from gateway.retention.api import router as retention_router
 
     app = FastAPI(title=f"MOU Gateway {node.party} — agency API", version=__version__)
     app.state.node = node
@@ -121,6 +122,7 @@ def create_agency_app(node: Node) -> FastAPI:
     _with_correlation_ids(app)
     app.include_router(oauth_router)
     app.include_router(lifecycle_router)  # before records: its paths are more specific
+    app.include_router(retention_router)
     app.include_router(records_router)
     app.include_router(metrics_router)
     install_console(app)

@@ -17,6 +17,8 @@ from gateway.commands import (
     officers,
     pki,
     records,
+    report,
+    retention,
     schemas,
     terms,
 )
@@ -43,6 +45,8 @@ app.command("send")(node.send)
 app.command("demo")(demo.demo)
 app.add_typer(terms.app, name="terms")
 app.add_typer(audit.app, name="audit")
+app.add_typer(retention.app, name="retention")
+app.command("report")(report.report)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from gateway.exchange.tls import PeerCertProtocol, server_context
 from gateway.exchange.worker import DeliveryWorker
 from gateway.ledger.scheduler import LedgerScheduler
 from gateway.node import Node
+from gateway.retention.scheduler import RetentionScheduler
 from gateway.terms.sync import TermsWatcher
 
 log = logging.getLogger("gateway.server")
@@ -65,6 +66,8 @@ class NodeServer:
     _worker_thread: threading.Thread | None = None
     _ledger: LedgerScheduler | None = None
     _ledger_thread: threading.Thread | None = None
+    _retention: RetentionScheduler | None = None
+    _retention_thread: threading.Thread | None = None
     _terms_watcher: TermsWatcher | None = None
     _loop_thread: threading.Thread | None = None
     _started: threading.Event = field(default_factory=threading.Event)
@@ -143,6 +146,12 @@ class NodeServer:
                 target=self._ledger.run_forever, name=f"{self.node.party}-ledger", daemon=True
             )
             self._ledger_thread.start()
+        if self.node.settings.run_retention_scheduler:
+            self._retention = RetentionScheduler(self.node)
+            self._retention_thread = threading.Thread(
+                target=self._retention.run_forever, name=f"{self.node.party}-retention", daemon=True
+            )
+            self._retention_thread.start()
         if self.node.settings.partners and self.node.settings.terms_check_seconds > 0:
             self._terms_watcher = TermsWatcher(self.node, self.node.settings.terms_check_seconds)
             threading.Thread(
@@ -167,12 +176,16 @@ class NodeServer:
             self._worker.stop()
         if self._ledger is not None:
             self._ledger.stop()
+        if self._retention is not None:
+            self._retention.stop()
         if self._terms_watcher is not None:
             self._terms_watcher.stop()
         if self._worker_thread is not None:
             self._worker_thread.join(timeout=30)
         if self._ledger_thread is not None:
             self._ledger_thread.join(timeout=30)
+        if self._retention_thread is not None:
+            self._retention_thread.join(timeout=30)
 
     def stop(self) -> None:
         """Ask both listeners and the worker to finish."""

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from gateway.console import review, service
+from gateway.console import lifecycle_api, review, service
 from gateway.console.errors import (
     ActionRefused,
     ConsoleError,
@@ -31,6 +31,7 @@ from gateway.console.guards import (
     csrf_checked,
     session_token,
 )
+from gateway.console.record_page import pk_of, record_response
 from gateway.console.rendering import (
     CONSOLE_PREFIX,
     STATIC_DIR,
@@ -41,6 +42,7 @@ from gateway.console.rendering import (
     redirect,
     render,
 )
+from gateway.console.repository import ACTIONABLE_TYPES, LIFECYCLE_STATES
 from gateway.console.schemas import InboxQuery
 from gateway.console.signin import LOGIN_PATH, public_router, session_router
 from gateway.exchange.errors import DeliveryNotFoundError
@@ -54,7 +56,7 @@ from gateway.terms.api import terms_flows, terms_summary
 RECORD_TYPES: Final = tuple(t.value for t in RecordType)
 OFFENCE_CATEGORIES: Final = tuple(c.value for c in OffenceCategory)
 INBOX_STATUSES: Final = ("new", "acknowledged", "queried", "rejected", "invalid")
-DELIVERY_STATUSES: Final = ("pending", "delivered", "rejected", "dead")
+DELIVERY_STATUSES: Final = ("pending", "delivered", "rejected", "dead", "cancelled")
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)])
 NodeDep = Annotated[Node, Depends(node_of)]
@@ -73,12 +75,6 @@ def _day(value: str | None) -> date | None:
 
 def _page(value: str | None) -> int:
     return int(value) if value and value.isdigit() and 0 < int(value) < 100_000 else 1
-
-
-def _pk(value: str, what: str = "record") -> int:
-    if not value.isdigit() or len(value) > 12:
-        raise PageNotFound(f"no {what} {value[:20]!r} at this node")
-    return int(value)
 
 
 def partners_of(node: Node) -> tuple[str, ...]:
@@ -102,9 +98,10 @@ def inbox(
     received_from: str | None = None,
     received_until: str | None = None,
     q: str | None = None,
+    lifecycle: str | None = None,
     page: str | None = None,
 ) -> HTMLResponse:
-    """Received records, newest first, filtered and paged, with what needs action."""
+    """Received records, newest first, filtered and paged, with what needs action and lifecycle badges."""
     query = InboxQuery(
         record_type=_one_of(record_type, RECORD_TYPES),
         partner=_one_of(partner, partners_of(node)),
@@ -113,10 +110,11 @@ def inbox(
         received_from=_day(received_from),
         received_until=_day(received_until),
         search=(q or "").strip()[:64] or None,
+        lifecycle=_one_of(lifecycle, LIFECYCLE_STATES),
         page=_page(page),
     )
     with node.transaction() as session:
-        result = review.inbox(session, query)
+        result = review.inbox(session, query, node.now())
     return render(
         request,
         "inbox.html",
@@ -125,6 +123,8 @@ def inbox(
             "query": query,
             "page": result,
             "record_types": RECORD_TYPES,
+            "actionable_types": ACTIONABLE_TYPES,
+            "lifecycle_states": LIFECYCLE_STATES,
             "partners": partners_of(node),
             "offence_categories": OFFENCE_CATEGORIES,
             "statuses": INBOX_STATUSES,
@@ -142,24 +142,8 @@ def record(
     record_pk: str,
     done: str | None = None,
 ) -> HTMLResponse:
-    """One record: content, verification panel, answers, deliveries, custody timeline."""
-    with node.transaction() as session:
-        page = review.view_record(session, node, officer, _pk(record_pk))
-    return render(
-        request,
-        "record.html",
-        {
-            "section": "inbox" if page.view.stored.direction == "in" else "outbox",
-            "view": page.view,
-            "timeline": page.timeline,
-            "answers": page.answers,
-            "partner_answers": page.partner_answers,
-            "answerable": page.answerable,
-            "raw_claimed": page.raw_claimed,
-            "done": _one_of(done, review.DECISIONS),
-        },
-        officer=officer,
-    )
+    """One record: content, verification panel, lifecycle, answers, deliveries, custody timeline."""
+    return record_response(request, node, officer, pk_of(record_pk), done=done)
 
 
 @router.post("/records/{record_pk}/answer", response_model=None)
@@ -171,7 +155,7 @@ def answer(
     comment: Annotated[str, Form()] = "",
 ) -> Response:
     """Acknowledge, query or reject a received record (reviewer or admin)."""
-    pk = _pk(record_pk)
+    pk = pk_of(record_pk)
     with node.transaction() as session:
         review.answer_record(session, node, officer, pk, decision, comment)
     node.wake_delivery()
@@ -189,7 +173,7 @@ def outbox(
     """Records signed here, per-recipient delivery status and receipts; dead deliveries."""
     status = _one_of(delivery_status, DELIVERY_STATUSES)
     with node.transaction() as session:
-        result = review.outbox_page(session, status, _page(page))
+        result = review.outbox_page(session, status, _page(page), node.now())
     return render(
         request,
         "outbox.html",
@@ -208,7 +192,7 @@ def outbox(
 def retry(node: NodeDep, officer: Admin, delivery_pk: str) -> Response:
     """Queue a dead delivery again (admin)."""
     try:
-        retry_delivery(node, _pk(delivery_pk, "delivery"), actor=officer.actor)
+        retry_delivery(node, pk_of(delivery_pk, "delivery"), actor=officer.actor)
     except DeliveryNotFoundError as exc:
         raise ActionRefused(exc.detail) from exc
     return redirect(f"{CONSOLE_PREFIX}/outbox")
@@ -310,6 +294,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(public_router)
     app.include_router(session_router)
     app.include_router(router)
+    app.include_router(lifecycle_api.router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PasswordChangeRequired, _password_change_required)
     app.add_exception_handler(ConsoleError, _console_error)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from gateway.console.lifecycle_labels import LIFECYCLE_LABELS
+
 LANGUAGES: Final = ("en", "es")
 DEFAULT_LANGUAGE: Final = "en"
 
@@ -374,6 +376,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "event.ledger:checkpoint:signed": ("checkpoint signed", "punto de control firmado"),
     "event.ledger:checkpoint:witnessed": ("checkpoint witnessed", "punto de control atestiguado"),
     "event.ledger:checkpoint:fork": ("checkpoint fork detected", "bifurcación detectada"),
+    **LIFECYCLE_LABELS,
 }
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.console.models import ConsoleAction, ConsoleSession, LoginAttempt, Officer
@@ -87,6 +87,35 @@ class InboxFilter:
     received_from: date | None = None
     received_until: date | None = None  # inclusive
     search: str | None = None
+    lifecycle: str | None = None  # one of LIFECYCLE_STATES
+    now: datetime | None = None  # the node's clock, for review_due / expired
+
+
+# What later records and retention did to a record, as the inbox filters it.
+LIFECYCLE_STATES = ("superseded", "retracted", "contested", "review_due", "expired", "held", "deleted")
+
+
+def lifecycle_condition(state: str, now: datetime) -> ColumnElement[bool]:
+    """Return the SQL condition of a record in lifecycle ``state`` at ``now`` (as retention_state decides)."""
+    if state == "superseded":
+        return StoredRecord.superseded_by.is_not(None)
+    if state == "retracted":
+        return StoredRecord.retracted_by.is_not(None)
+    if state == "contested":
+        return StoredRecord.contested_by.is_not(None)
+    if state == "deleted":
+        return StoredRecord.body_deleted_at.is_not(None)
+    kept = StoredRecord.body_deleted_at.is_(None)
+    if state == "held":
+        return and_(kept, StoredRecord.legal_hold_at.is_not(None))
+    free = and_(kept, StoredRecord.legal_hold_at.is_(None))
+    expired = and_(StoredRecord.expires_at.is_not(None), StoredRecord.expires_at <= now)
+    if state == "expired":
+        return and_(free, expired)
+    if state == "review_due":
+        live = or_(StoredRecord.expires_at.is_(None), StoredRecord.expires_at > now)
+        return and_(free, live, StoredRecord.review_due.is_not(None), StoredRecord.review_due <= now)
+    raise ValueError(f"unknown lifecycle state {state!r}")
 
 
 def _day_start(day: date) -> datetime:
@@ -116,7 +145,13 @@ def _inbox_conditions(flt: InboxFilter) -> list[ColumnElement[bool]]:
             StoredRecord.record_id.startswith(needle.lower(), autoescape=True)
             | StoredRecord.flight_number.contains(needle.upper(), autoescape=True)
         )
+    if flt.lifecycle:
+        conditions += [StoredRecord.verification == "valid", lifecycle_condition(flt.lifecycle, flt.now or _utc_now())]
     return conditions
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def inbox_page(session: Session, flt: InboxFilter, offset: int, limit: int) -> tuple[Sequence[StoredRecord], int]:
@@ -129,19 +164,70 @@ def inbox_page(session: Session, flt: InboxFilter, offset: int, limit: int) -> t
     return rows, int(total or 0)
 
 
+# Received types an officer answers; the other lifecycle notices are applied by the gateway itself.
+ACTIONABLE_TYPES = (
+    "criminal_network_flag",
+    "removal_manifest",
+    "removal_confirmation",
+    "correction",
+    "onward_sharing_request",
+    "discrepancy_report",
+)
+
+
 def needing_action(session: Session) -> dict[str, int]:
-    """Return, per record type, how many valid received records nobody has answered yet."""
+    """Return, per actionable record type, how many valid received records nobody has answered yet.
+
+    Retracted records and records whose body was deleted need no answer any more.
+    """
     rows = session.execute(
         select(StoredRecord.record_type, func.count())
         .where(
             StoredRecord.direction == "in",
             StoredRecord.verification == "valid",
             StoredRecord.status == "new",
-            StoredRecord.record_type != "acknowledgement",
+            StoredRecord.record_type.in_(ACTIONABLE_TYPES),
+            StoredRecord.retracted_by.is_(None),
+            StoredRecord.body_deleted_at.is_(None),
         )
         .group_by(StoredRecord.record_type)
     ).all()
     return {str(record_type): int(count) for record_type, count in rows}
+
+
+def count_in_state(session: Session, direction: str, state: str, now: datetime) -> int:
+    """Return how many valid records of ``direction`` are in lifecycle ``state`` at ``now``."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(StoredRecord)
+        .where(
+            StoredRecord.direction == direction,
+            StoredRecord.verification == "valid",
+            lifecycle_condition(state, now),
+        )
+    )
+    return int(count or 0)
+
+
+def in_state(session: Session, state: str, now: datetime, limit: int) -> Sequence[StoredRecord]:
+    """Return valid records (both directions) in lifecycle ``state`` at ``now``, newest first."""
+    return session.scalars(
+        select(StoredRecord)
+        .where(StoredRecord.verification == "valid", lifecycle_condition(state, now))
+        .order_by(StoredRecord.pk.desc())
+        .limit(limit)
+    ).all()
+
+
+def valid_by_record_id(session: Session, record_ids: Collection[str]) -> dict[str, StoredRecord]:
+    """Return the valid copies held here of ``record_ids``, by record id (a node holds one per id)."""
+    wanted = sorted({r for r in record_ids if r})
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(StoredRecord).where(StoredRecord.accepted_record_id.in_(wanted)).order_by(StoredRecord.pk)
+    ).all()
+    return {row.accepted_record_id: row for row in rows if row.accepted_record_id is not None}
 
 
 def invalid_received(session: Session) -> int:

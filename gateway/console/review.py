@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from gateway.console import repository
 from gateway.console.errors import ActionRefused, FormInvalid, PageNotFound
+from gateway.console.lifecycle import SUBSTANTIVE, lifecycle_panel
+from gateway.console.lifecycle_views import LifecyclePanel, lifecycle_badges
 from gateway.console.models import ConsoleAction
 from gateway.console.schemas import InboxQuery, OfficerPrincipal
 from gateway.console.views import (
@@ -52,14 +55,16 @@ class InboxPage:
     needing_action: dict[str, int]
     invalid: int
     dead_deliveries: int
+    review_due: int = 0
+    badges: dict[int, tuple[str, ...]] = field(default_factory=dict)  # record pk → lifecycle badges
 
 
 def _pages(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
 
 
-def inbox(session: Session, query: InboxQuery) -> InboxPage:
-    """Return one page of received records for ``query`` with the action counts."""
+def inbox(session: Session, query: InboxQuery, now: datetime) -> InboxPage:
+    """Return one page of received records for ``query`` with the action counts and lifecycle badges."""
     flt = repository.InboxFilter(
         record_type=query.record_type,
         partner=query.partner,
@@ -68,6 +73,8 @@ def inbox(session: Session, query: InboxQuery) -> InboxPage:
         received_from=query.received_from,
         received_until=query.received_until,
         search=query.search,
+        lifecycle=query.lifecycle,
+        now=now,
     )
     rows, total = repository.inbox_page(session, flt, (query.page - 1) * PAGE_SIZE, PAGE_SIZE)
     return InboxPage(
@@ -78,6 +85,8 @@ def inbox(session: Session, query: InboxQuery) -> InboxPage:
         needing_action=repository.needing_action(session),
         invalid=repository.invalid_received(session),
         dead_deliveries=outbox.count_by_status(session).get("dead", 0),
+        review_due=repository.count_in_state(session, "in", "review_due", now),
+        badges={row.pk: lifecycle_badges(row, now) for row in rows},
     )
 
 
@@ -89,9 +98,10 @@ class OutboxPage:
     pages: int
     counts: dict[str, int]
     dead: Sequence[tuple[Delivery, StoredRecord]]
+    badges: dict[int, tuple[str, ...]] = field(default_factory=dict)  # record pk → lifecycle badges
 
 
-def outbox_page(session: Session, delivery_status: str | None, page: int) -> OutboxPage:
+def outbox_page(session: Session, delivery_status: str | None, page: int, now: datetime) -> OutboxPage:
     """Return one page of records signed here with their deliveries, and the dead deliveries."""
     rows, total = repository.outbox_page(session, delivery_status, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     deliveries = repository.deliveries_for(session, [r.pk for r in rows])
@@ -102,6 +112,7 @@ def outbox_page(session: Session, delivery_status: str | None, page: int) -> Out
         pages=_pages(total),
         counts=outbox.count_by_status(session),
         dead=outbox.listing(session, "dead", 200),
+        badges={row.pk: lifecycle_badges(row, now) for row in rows},
     )
 
 
@@ -113,6 +124,7 @@ class RecordPage:
     partner_answers: Sequence[AnswerView]  # partners' answers to a record we sent
     answerable: bool
     raw_claimed: str | None  # the unverified content of an invalid record, as text
+    lifecycle: LifecyclePanel
 
 
 def view_record(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int) -> RecordPage:
@@ -148,6 +160,7 @@ def view_record(session: Session, node: Node, officer: OfficerPrincipal, record_
         partner_answers=theirs,
         answerable=_refusal(stored) is None,
         raw_claimed=claimed_document(stored) if stored.verification != "valid" else None,
+        lifecycle=lifecycle_panel(session, node, stored),
     )
 
 
@@ -159,6 +172,10 @@ def _refusal(stored: StoredRecord) -> str | None:
         return "this record is INVALID (it failed verification); it cannot be acknowledged"
     if stored.record_type == "acknowledgement":
         return "acknowledgements are not themselves acknowledged"
+    if stored.record_type not in SUBSTANTIVE:
+        return "lifecycle notices are answered with their own actions, not acknowledged"
+    if stored.retracted_by is not None or stored.body_deleted_at is not None:
+        return "this record was retracted or its body deleted; it can no longer be acknowledged"
     if stored.status not in ANSWERABLE_STATUSES:
         return f"this record was already answered ({stored.status})"
     return None

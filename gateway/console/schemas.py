@@ -98,4 +98,5 @@ class InboxQuery(Frozen):
     received_from: date | None = None
     received_until: date | None = None
     search: str | None = None
+    lifecycle: str | None = None  # superseded | retracted | contested | review_due | expired | held | deleted
     page: int = 1

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.exchange.models import Delivery
 from gateway.exchange.service import unsafe_decode_payload
+from gateway.lifecycle.erasure import envelope_of
 from gateway.records.models import StoredRecord
 from gateway.records.views import payload_of
 from gateway.trust.bundle import TrustBundle
@@ -43,6 +44,8 @@ class VerificationPanel:
     receipt_sent: bool
     receipt_ledger_index: int | None
     jws_sha256: str
+    body_deleted_at: datetime | None = None  # the JWS is gone; its SHA-256 and the envelope stay
+    body_deleted_reason: str | None = None  # retraction | retention
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,12 @@ class _PresentedSigner:
 
 
 def _presented_signer(stored: StoredRecord, bundle: TrustBundle) -> _PresentedSigner:
-    """Return the alg, the x5c chain (+ its bundle CA) and the CA's party, as the header presents them."""
+    """Return the alg, the x5c chain (+ its bundle CA) and the CA's party, as the header presents them.
+
+    A record whose body was deleted has no JWS left: nothing is presented.
+    """
+    if not stored.jws:
+        return _PresentedSigner()
     try:
         parsed = parse_compact(stored.jws, expected_typ=RECORD_TYP)
         certificates = x5c_chain(parsed)
@@ -142,13 +150,19 @@ def verification_panel(stored: StoredRecord, bundle: TrustBundle) -> Verificatio
         receipt_sent=received and stored.receipt_jws is not None,
         receipt_ledger_index=stored.ledger_index if received else None,
         jws_sha256=stored.jws_sha256,
+        body_deleted_at=stored.body_deleted_at,
+        body_deleted_reason=stored.body_deleted_reason,
     )
 
 
 def record_view(stored: StoredRecord, deliveries: Sequence[Delivery], bundle: TrustBundle) -> RecordView:
-    """Return the record page's view of ``stored``; body only when it verified."""
+    """Return the record page's view of ``stored``; body only when it verified and was not deleted.
+
+    A record whose body was deleted (retraction, retention) keeps its signed
+    envelope, which is shown; its JWS is empty.
+    """
     document = payload_of(stored)
-    envelope = {k: v for k, v in document.items() if k != "body"} if document else None
+    envelope = envelope_of(stored) if stored.verification == "valid" else None
     body = document.get("body") if document else None
     return RecordView(
         stored=stored,
@@ -160,7 +174,9 @@ def record_view(stored: StoredRecord, deliveries: Sequence[Delivery], bundle: Tr
 
 
 def claimed_document(stored: StoredRecord) -> str | None:
-    """Return the UNVERIFIED payload of a record as indented JSON text, for auditors."""
+    """Return the UNVERIFIED payload of a record as indented JSON text, for auditors (None once deleted)."""
+    if not stored.jws:
+        return None
     document = unsafe_decode_payload(stored.jws)
     if document is None:
         return None

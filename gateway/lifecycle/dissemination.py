@@ -100,15 +100,15 @@ def dissemination(session: Session, node: Node, record_id: str) -> dict[str, Any
                 delivered or (application and application.outcome == "applied")
             ):
                 holds = version.record_id
-        retracted = any(
-            applied.get((r.record_id or "", party)) is not None
-            and applied[(r.record_id or "", party)].outcome == "applied"
-            for r in retractions
-        )
+        # A retraction the party acknowledged (applied, or nothing held) settles it; until then the
+        # party still holds the withdrawn body, so it is pending however current its version is.
+        retracted = any((r.record_id or "", party) in applied for r in retractions)
         notice = deletions.get(party)
         state = (
             "retracted"
             if retracted
+            else "pending"
+            if retractions
             else "deleted"
             if notice is not None
             else "current"

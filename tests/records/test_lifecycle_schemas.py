@@ -107,7 +107,10 @@ def test_baseline_is_valid(record_type: str) -> None:
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [("null", r"^correction\.supersedes: UUID input should be"), ("absent", r"^correction\.supersedes: Field required")],
+    [
+        ("null", r"^correction\.supersedes: UUID input should be"),
+        ("absent", r"^correction\.supersedes: Field required"),
+    ],
 )
 def test_correction_without_supersedes_is_rejected(change: str, message: str) -> None:
     document = completed("correction")
