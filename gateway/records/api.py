@@ -117,7 +117,7 @@ def list_records(
     )
     with node.transaction() as session:
         rows = repository.page(session, flt, limit + 1)
-        items = [record_summary(r) for r in rows[:limit]]
+        items = [record_summary(r, node.now()) for r in rows[:limit]]
         next_cursor = rows[limit - 1].pk if len(rows) > limit else None
     return {"items": items, "next_cursor": next_cursor}
 
@@ -127,7 +127,7 @@ def read_record(principal: Reader, node: NodeDep, record_id: str) -> dict[str, A
     """Return a record: envelope, body, JWS, verification, deliveries and receipts."""
     with node.transaction() as session:
         stored = get_record(session, record_id, actor=f"client:{principal.client_id}", now=node.now())
-        detail = record_detail(stored, repository.deliveries_of(session, stored.pk))
+        detail = record_detail(stored, repository.deliveries_of(session, stored.pk), node.now())
     detail["actionable"] = is_actionable(node, stored)
     return detail
 

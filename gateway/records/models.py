@@ -44,7 +44,7 @@ class StoredRecord(Base):
     flight_number: Mapped[str | None] = mapped_column(String(64))
     supersedes: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # retention scans
     review_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -18,7 +18,8 @@ def _time(value: Any) -> str | None:
     return rfc3339(value) if value is not None else None
 
 
-def record_summary(stored: StoredRecord) -> dict[str, Any]:
+def record_summary(stored: StoredRecord, now: datetime | None = None) -> dict[str, Any]:
+    """The list view of a record; ``now`` (the node's clock) decides review_due / expired."""
     return {
         "record_id": stored.record_id,
         "direction": stored.direction,
@@ -37,7 +38,7 @@ def record_summary(stored: StoredRecord) -> dict[str, Any]:
         "expires_at": _time(stored.expires_at),
         "verification": stored.verification,
         "status": stored.status,
-        "lifecycle": lifecycle_view(stored),
+        "lifecycle": lifecycle_view(stored, now),
         "url": f"/v1/records/{stored.record_id}",
     }
 
@@ -105,11 +106,11 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def record_detail(stored: StoredRecord, deliveries: Sequence[Delivery]) -> dict[str, Any]:
+def record_detail(stored: StoredRecord, deliveries: Sequence[Delivery], now: datetime | None = None) -> dict[str, Any]:
     document = payload_of(stored)
     kept = json.loads(stored.envelope_json) if stored.envelope_json else None
     return {
-        **record_summary(stored),
+        **record_summary(stored, now),
         "envelope": {k: v for k, v in document.items() if k != "body"} if document else kept,
         "body": document.get("body") if document else None,
         "jws": stored.jws,

@@ -41,6 +41,9 @@ def node_settings(
         "delivery_backoff_base_seconds": 0.05,
         "delivery_backoff_max_seconds": 0.5,
         "delivery_timeout_seconds": 5.0,
+        # Tests that move clocks run retention themselves; a background pass
+        # 30 s after start would delete bodies under their feet.
+        "run_retention_scheduler": False,
     }
     values.update(extra)
     return Settings(**values)
