@@ -25,6 +25,7 @@ from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.models import Delivery
 from gateway.exchange.receipts import issue_receipt, verify_receipt
 from gateway.exchange.worker import DeliveryWorker, retry_delivery
+from gateway.lifecycle.corrections import retract
 from gateway.node import Node, build_node
 from gateway.records.schemas import Receipt, Verdict
 from gateway.records.service import submit_draft
@@ -179,6 +180,30 @@ def test_past_the_deadline_a_delivery_is_dead_until_retried(nodes: Nodes) -> Non
         retry_delivery(pa.node, dead.pk, actor="test")
     with pytest.raises(DeliveryNotFoundError, match="no dead delivery 999999"):
         retry_delivery(pa.node, 999_999, actor="test")
+
+
+def test_a_dead_delivery_of_a_deleted_body_is_not_retried(nodes: Nodes) -> None:
+    co_socket, co_url = refusing_socket()
+    pa = nodes.start("PA", partners={"CO": co_url}, run_worker=True, delivery_deadline_seconds=0.6)
+    record_id = queue(pa.node, ["CO"])
+    wait_for(lambda: delivery(pa.node, record_id).status == "dead", timeout=20)
+    dead = delivery(pa.node, record_id)
+    with pa.node.transaction() as session:
+        retract(
+            session,
+            pa.node,
+            record_id,
+            reason="wrong_person",
+            comment=None,
+            actor="test",
+            officer_ref="PA-1",
+            agency="SNM",
+        )
+
+    with pytest.raises(DeliveryNotFoundError, match="whose body was deleted \\(retraction\\)"):
+        retry_delivery(pa.node, dead.pk, actor="test")
+    assert delivery(pa.node, record_id).status == "dead"
+    co_socket.close()
 
 
 def test_recipient_without_partner_url_does_not_stall_the_others(nodes: Nodes) -> None:
