@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from gateway.lifecycle.dissemination import laggards
 from gateway.node import Node
 from gateway.retention.service import BATCH_SIZE, RetentionReport, retention_counts, run_retention
 
@@ -70,6 +71,17 @@ class RetentionScheduler:
             log.error("retention: %s", error)
         with self.node.transaction() as session:
             counts = retention_counts(session, self.node)
+            lagging = laggards(session, self.node)
+        for late in lagging:
+            # The originator must chase a partner that has not applied a correction or retraction.
+            log.warning(
+                "lifecycle: %s has not acknowledged applying %s %s of record %s (%.1f h overdue)",
+                late["party"],
+                late["instruction_type"],
+                late["instruction_id"],
+                late["record_id"],
+                late["hours_overdue"],
+            )
         if counts.review_due or counts.expired_held:
             log.warning(
                 "retention: %d records are past their review date; %d expired records are kept by a legal hold",

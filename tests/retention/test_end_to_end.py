@@ -156,6 +156,7 @@ def test_serve_runs_the_retention_job_on_its_own(
         parties=("PA",),
         clock=clock,
         terms_files=[long_terms],
+        run_retention_scheduler=True,  # off by default in test clusters
         retention_run_seconds=0.05,
     )
     try:

@@ -1,0 +1,1 @@
+"""The oversight report: per-period counts for oversight bodies, with no personal data."""
