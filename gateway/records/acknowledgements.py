@@ -43,7 +43,9 @@ def acknowledge(
             raise NotAcknowledgeableError(f"record {record_id} failed verification; it cannot be acknowledged")
         raise RecordNotFoundError(f"no received record {record_id} at this node")
     document = payload_of(received)
-    if document is None or received.record_type == "acknowledgement":
+    if document is None:
+        raise NotAcknowledgeableError(f"record {record_id} was retracted or its body deleted; nothing to acknowledge")
+    if received.record_type == "acknowledgement":
         raise NotAcknowledgeableError("acknowledgements are not themselves acknowledged")
     now = node.now()
     expires = max(received.expires_at or now, now + timedelta(days=365))

@@ -1,0 +1,379 @@
+"""What the console does with the record lifecycle: the record page's panel and the officers' actions.
+
+Every action is one of the lifecycle operations of ``gateway.lifecycle`` (or
+the retention service for legal holds), which sign what must be signed and
+append the ledger event; like every service, these take the caller's Session
+and never commit. Errors are GatewayErrors; the page shows them to the officer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from gateway.console import repository
+from gateway.console.errors import ActionRefused, FormInvalid, PageNotFound
+from gateway.console.lifecycle_views import (
+    LifecycleActions,
+    LifecyclePanel,
+    OnwardTarget,
+    body_of,
+    contest_note,
+    lifecycle_badges,
+    onward_receipt,
+    retraction_note,
+)
+from gateway.console.schemas import OfficerPrincipal
+from gateway.errors import GatewayError
+from gateway.lifecycle import repository as lifecycle_records
+from gateway.lifecycle.corrections import retract
+from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
+from gateway.lifecycle.dissemination import dissemination, laggards
+from gateway.lifecycle.onward import answer_onward, consent_for, forbidden_handling, forward_onward, request_onward
+from gateway.node import Node
+from gateway.records import repository as records
+from gateway.records.lifecycle_bodies import DiscrepancyCategory, DiscrepancyOutcome, RetractionReason
+from gateway.records.models import StoredRecord
+from gateway.records.schemas import SUBSTANTIVE_TYPES, RecordType
+from gateway.records.views import lifecycle_view
+
+SUBSTANTIVE: Final = frozenset(t.value for t in SUBSTANTIVE_TYPES)
+RETRACTION_REASONS: Final = tuple(r.value for r in RetractionReason)
+DISCREPANCY_CATEGORIES: Final = tuple(c.value for c in DiscrepancyCategory)
+MAX_TEXT: Final = 2000
+MAX_HOLD_REASON: Final = 500
+# The ``done`` notices of the record page after each action.
+DONE: Final = (
+    "retracted",
+    "reported",
+    "onward_requested",
+    "granted",
+    "refused",
+    "answered",
+    "forwarded",
+    "held",
+    "released",
+)
+
+
+# -- the record page -------------------------------------------------------------------
+
+
+def _body_present(stored: StoredRecord) -> bool:
+    return stored.body_deleted_at is None and stored.retracted_by is None
+
+
+def _purposes(node: Node, stored: StoredRecord) -> tuple[str, ...]:
+    current = node.terms.current(node.now()) if node.terms is not None else None
+    known = [stored.purpose or ""] + [str(p) for f in (current.terms.flows if current else []) for p in f.purposes]
+    return tuple(dict.fromkeys(p for p in known if p))
+
+
+def _actions(session: Session, node: Node, stored: StoredRecord) -> LifecycleActions:
+    if stored.verification != "valid" or stored.record_id is None:
+        return LifecycleActions()
+    own, held = stored.direction == "out", stored.direction == "in"
+    substantive = stored.record_type in SUBSTANTIVE
+    live = _body_present(stored)
+    shareable = held and substantive and live and stored.handling not in forbidden_handling(node)
+    asked: tuple[str, ...] = ()
+    targets: list[OnwardTarget] = []
+    if shareable:
+        holding = {node.party, stored.originator_party, *stored.recipients.split(",")}
+        asked = tuple(p for p in sorted(node.bundle.parties) if p not in holding)
+        targets = _onward_targets(session, node, stored)
+    outcomes: tuple[str, ...] = ()
+    if held and stored.record_type == RecordType.DISCREPANCY_REPORT.value and stored.status != "answered":
+        outcomes = _outcomes(lifecycle_records.valid_copy(session, "out", stored.refers_to or ""))
+    return LifecycleActions(
+        retract=own and substantive and stored.retracted_by is None,
+        report=held and substantive and live and stored.contested_by is None,
+        request_onward=tuple(p for p in asked if p not in {t.third_party for t in targets}),
+        purposes=_purposes(node, stored) if asked else (),
+        answer_request=held
+        and stored.record_type == RecordType.ONWARD_SHARING_REQUEST.value
+        and stored.status != "answered",
+        answer_report=outcomes,
+        share_onward=tuple(targets),
+        hold=stored.legal_hold_at is None and stored.body_deleted_at is None,
+        release=stored.legal_hold_at is not None,
+    )
+
+
+def _onward_targets(session: Session, node: Node, held: StoredRecord) -> list[OnwardTarget]:
+    """The third parties the originator consented to for this node, with the forward's delivery status."""
+    consents = lifecycle_records.about(session, "in", [held.record_id or ""], [RecordType.ONWARD_SHARING_CONSENT.value])
+    targets = []
+    for third_party in dict.fromkeys(c.third_party for c in consents if c.third_party):
+        consent = consent_for(session, held, third_party, node.party)
+        if consent is not None:
+            delivery = lifecycle_records.delivery_to(session, held.pk, third_party)
+            targets.append(OnwardTarget(third_party, consent.record_id, delivery.status if delivery else None))
+    return targets
+
+
+def _outcomes(reported: StoredRecord | None) -> tuple[str, ...]:
+    """The answers a discrepancy report may get: corrected / retracted only once that was done."""
+    if reported is None:
+        return ()
+    outcomes = [DiscrepancyOutcome.CONFIRMED_CORRECT.value]
+    if reported.superseded_by is not None:
+        outcomes.append(DiscrepancyOutcome.CORRECTED.value)
+    if reported.retracted_by is not None:
+        outcomes.append(DiscrepancyOutcome.RETRACTED.value)
+    return tuple(outcomes)
+
+
+def _dissemination(session: Session, node: Node, stored: StoredRecord) -> dict[str, Any] | None:
+    if stored.direction != "out" or stored.verification != "valid" or stored.record_type not in SUBSTANTIVE:
+        return None
+    try:
+        return dissemination(session, node, stored.record_id or "")
+    except GatewayError:  # not (or no longer) tracked here: the page shows the deliveries instead
+        return None
+
+
+def _mentioned(stored: StoredRecord, spread: dict[str, Any] | None) -> set[str]:
+    """Every record id the page links to: later records, the lifecycle body's ids, the dissemination's."""
+    ids = {stored.superseded_by, stored.retracted_by, stored.contested_by, stored.refers_to, stored.supersedes}
+    ids |= {str(v) for k, v in body_of(stored).items() if k.endswith("_record_id") and v}
+    for holder in (spread or {}).get("holders", []):
+        ids.add(holder.get("holds"))
+        ids.add((holder.get("route") or {}).get("consent"))
+        ids.add(holder.get("deletion_notice"))
+        for version in holder.get("versions", []):
+            ids.add(version.get("record_id"))
+            ids.add((version.get("application") or {}).get("acknowledgement_id"))
+    return {i for i in ids if i}
+
+
+def lifecycle_panel(session: Session, node: Node, stored: StoredRecord) -> LifecyclePanel:
+    """Return what the record page shows about ``stored``'s lifecycle and the actions it allows."""
+    now = node.now()
+    spread = _dissemination(session, node, stored)
+    held = repository.valid_by_record_id(session, _mentioned(stored, spread))
+    return LifecyclePanel(
+        state=lifecycle_view(stored, now),
+        badges=lifecycle_badges(stored, now),
+        review_due=stored.review_due,
+        expires_at=stored.expires_at,
+        retraction=retraction_note(stored, held.get(stored.retracted_by or "")),
+        contest=contest_note(stored, held.get(stored.contested_by or "")),
+        onward=onward_receipt(stored),
+        dissemination=spread,
+        actions=_actions(session, node, stored),
+        links={record_id: row.pk for record_id, row in held.items()},
+    )
+
+
+# -- the actions -----------------------------------------------------------------------
+
+
+def _record(session: Session, record_pk: int) -> tuple[StoredRecord, str]:
+    """Return the record ``record_pk`` and its id; raises PageNotFound, ActionRefused (invalid record)."""
+    stored = records.by_pk(session, record_pk)
+    if stored is None:
+        raise PageNotFound(f"no record {record_pk} at this node")
+    if stored.verification != "valid" or stored.accepted_record_id is None:
+        raise ActionRefused("this record is INVALID (it failed verification); nothing can be done with it")
+    return stored, stored.accepted_record_id
+
+
+def _text(value: str, what: str, *, required: bool, limit: int = MAX_TEXT) -> str | None:
+    text = value.strip()
+    if required and not text:
+        raise FormInvalid(f"{what} is required")
+    if len(text) > limit:
+        raise FormInvalid(f"{what} is longer than {limit} characters")
+    return text or None
+
+
+def _choice(value: str, allowed: Sequence[str], what: str) -> str:
+    if value not in allowed:
+        raise FormInvalid(f"choose {what}: {', '.join(allowed)}")
+    return value
+
+
+def retract_record(
+    session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, reason: str, comment: str
+) -> StoredRecord:
+    """Retract this node's record everywhere it went; returns the retraction. Raises GatewayError."""
+    chosen = _choice(reason, RETRACTION_REASONS, "a reason")
+    text = _text(comment, "the comment", required=False)
+    _, record_id = _record(session, record_pk)
+    submission = retract(
+        session,
+        node,
+        record_id,
+        reason=chosen,
+        comment=text,
+        actor=officer.actor,
+        officer_ref=officer.officer_ref,
+        agency=node.settings.agency,
+    )
+    return submission.record
+
+
+def report(
+    session: Session,
+    node: Node,
+    officer: OfficerPrincipal,
+    record_pk: int,
+    *,
+    category: str,
+    person_ref: str,
+    details: str,
+) -> StoredRecord:
+    """Report a discrepancy in a received record to its originator; returns the report. Raises GatewayError."""
+    chosen = _choice(category, DISCREPANCY_CATEGORIES, "a category")
+    text = _text(details, "the details", required=True)
+    person = _text(person_ref, "the person reference", required=False, limit=64)
+    _, record_id = _record(session, record_pk)
+    submission = report_discrepancy(
+        session,
+        node,
+        record_id,
+        category=chosen,
+        person_ref=person,
+        details=text or "",
+        actor=officer.actor,
+        officer_ref=officer.officer_ref,
+        agency=node.settings.agency,
+    )
+    return submission.record
+
+
+def ask_onward(
+    session: Session,
+    node: Node,
+    officer: OfficerPrincipal,
+    record_pk: int,
+    *,
+    third_party: str,
+    purpose: str,
+    justification: str,
+) -> StoredRecord:
+    """Ask the originator's consent to share a received record with ``third_party``. Raises GatewayError."""
+    party = _choice(third_party, sorted(node.bundle.parties), "a third party")
+    text = _text(justification, "the justification", required=True)
+    _, record_id = _record(session, record_pk)
+    submission = request_onward(
+        session,
+        node,
+        record_id,
+        third_party=party,
+        purpose=purpose.strip(),
+        justification=text or "",
+        actor=officer.actor,
+        officer_ref=officer.officer_ref,
+        agency=node.settings.agency,
+    )
+    return submission.record
+
+
+def answer_request(
+    session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, decision: str, comment: str
+) -> StoredRecord:
+    """Grant or refuse a received onward-sharing request (a refusal needs its reason). Raises GatewayError."""
+    chosen = _choice(decision, ("granted", "refused"), "granted or refused")
+    text = _text(comment, "the reason of a refusal", required=chosen == "refused")
+    _, request_id = _record(session, record_pk)
+    submission = answer_onward(
+        session,
+        node,
+        request_id,
+        granted=chosen == "granted",
+        comment=text,
+        actor=officer.actor,
+        officer_ref=officer.officer_ref,
+        agency=node.settings.agency,
+    )
+    return submission.record
+
+
+def answer_report(
+    session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, outcome: str, comment: str
+) -> StoredRecord:
+    """Answer a received discrepancy report; corrected / retracted name this node's follow-up.
+
+    Raises GatewayError (FormInvalid when the outcome was not reached yet).
+    """
+    chosen = _choice(outcome, tuple(o.value for o in DiscrepancyOutcome), "an outcome")
+    text = _text(comment, "the comment", required=True)
+    report_row, report_id = _record(session, record_pk)
+    reported = lifecycle_records.valid_copy(session, "out", report_row.refers_to or "")
+    follow_up = None
+    if chosen == DiscrepancyOutcome.CORRECTED.value:
+        follow_up = reported.superseded_by if reported is not None else None
+    elif chosen == DiscrepancyOutcome.RETRACTED.value:
+        follow_up = reported.retracted_by if reported is not None else None
+    if chosen != DiscrepancyOutcome.CONFIRMED_CORRECT.value and follow_up is None:
+        raise FormInvalid(f"the reported record was not {chosen} yet; correct or retract it first")
+    submission = answer_discrepancy(
+        session,
+        node,
+        report_id,
+        outcome=chosen,
+        follow_up_record_id=follow_up,
+        comment=text or "",
+        actor=officer.actor,
+        officer_ref=officer.officer_ref,
+        agency=node.settings.agency,
+    )
+    return submission.record
+
+
+def share_onward(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, third_party: str) -> None:
+    """Forward a received record to a third party the originator consented to. Raises GatewayError."""
+    party = _choice(third_party, sorted(node.bundle.parties), "a third party")
+    _, record_id = _record(session, record_pk)
+    forward_onward(session, node, record_id, third_party=party, actor=officer.actor)
+
+
+def place_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, reason: str) -> None:
+    """Put the record on legal hold: retention will not delete its body. Raises GatewayError."""
+    from gateway.retention.service import place_legal_hold  # written alongside; imported when used
+
+    text = _text(reason, "the reason of a legal hold", required=True, limit=MAX_HOLD_REASON)
+    _, record_id = _record(session, record_pk)
+    place_legal_hold(session, node, record_id, reason=text or "", actor=officer.actor)
+
+
+def release_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int) -> None:
+    """Release the record's legal hold. Raises GatewayError."""
+    from gateway.retention.service import release_legal_hold
+
+    _, record_id = _record(session, record_pk)
+    release_legal_hold(session, node, record_id, actor=officer.actor)
+
+
+# -- the lifecycle page ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LifecyclePage:
+    laggards: list[dict[str, Any]]
+    links: dict[str, int]
+    contested: Sequence[StoredRecord]
+    held: Sequence[StoredRecord]
+    review_due: Sequence[StoredRecord]
+    deadline_hours: float
+
+
+def lifecycle_page(session: Session, node: Node, limit: int = 100) -> LifecyclePage:
+    """Return the overdue applications of corrections/retractions and the records needing attention."""
+    now = node.now()
+    late = laggards(session, node)
+    mentioned = {i for row in late for i in (row.get("instruction_id"), row.get("record_id")) if i}
+    held = repository.valid_by_record_id(session, mentioned)
+    return LifecyclePage(
+        laggards=late,
+        links={record_id: row.pk for record_id, row in held.items()},
+        contested=repository.in_state(session, "contested", now, limit),
+        held=repository.in_state(session, "held", now, limit),
+        review_due=repository.in_state(session, "review_due", now, limit),
+        deadline_hours=node.settings.lifecycle_apply_deadline_hours,
+    )

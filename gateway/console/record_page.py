@@ -1,0 +1,73 @@
+"""The record page as a response: shown after a GET, and again with the error when an action fails.
+
+Both ``api`` (answers) and ``lifecycle_api`` (lifecycle actions) render it, so
+an action refused by the domain shows its reason on the record itself
+instead of an error page.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from gateway.console import review
+from gateway.console.errors import PageNotFound
+from gateway.console.lifecycle import DISCREPANCY_CATEGORIES, DONE, RETRACTION_REASONS, SUBSTANTIVE
+from gateway.console.rendering import render
+from gateway.console.schemas import OfficerPrincipal
+from gateway.errors import GatewayError
+from gateway.node import Node
+
+DONE_NOTICES: Final = (*review.DECISIONS, *DONE)
+# Received types the answer form (acknowledge / query / reject) is about; lifecycle notices have their own.
+ANSWERED_TYPES: Final = (*sorted(SUBSTANTIVE), "acknowledgement")
+
+
+def pk_of(value: str, what: str = "record") -> int:
+    """Return the primary key in a path segment; raises PageNotFound for anything but a short number."""
+    if not value.isdigit() or len(value) > 12:
+        raise PageNotFound(f"no {what} {value[:20]!r} at this node")
+    return int(value)
+
+
+def record_response(
+    request: Request,
+    node: Node,
+    officer: OfficerPrincipal,
+    record_pk: int,
+    *,
+    done: str | None = None,
+    error: GatewayError | None = None,
+) -> HTMLResponse:
+    """Render the record page (a ledger view event); with ``error``, show why the action failed.
+
+    The status is the error's (a 4xx) when there is one. Raises PageNotFound.
+    """
+    with node.transaction() as session:
+        page = review.view_record(session, node, officer, record_pk)
+    status = 200
+    if error is not None:
+        status = error.status if 400 <= error.status < 500 else 409
+    return render(
+        request,
+        "record.html",
+        {
+            "section": "inbox" if page.view.stored.direction == "in" else "outbox",
+            "view": page.view,
+            "timeline": page.timeline,
+            "answers": page.answers,
+            "partner_answers": page.partner_answers,
+            "answerable": page.answerable,
+            "raw_claimed": page.raw_claimed,
+            "lifecycle": page.lifecycle,
+            "answered_types": ANSWERED_TYPES,
+            "retraction_reasons": RETRACTION_REASONS,
+            "discrepancy_categories": DISCREPANCY_CATEGORIES,
+            "done": done if done in DONE_NOTICES else None,
+            "error": error,
+        },
+        officer=officer,
+        status_code=status,
+    )

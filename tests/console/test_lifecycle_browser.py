@@ -1,0 +1,171 @@
+"""The record lifecycle in a real browser (Playwright driving Debian's Chromium) across real nodes.
+
+PA sends a manifest to CO; a CO reviewer reports a discrepancy and PA's console
+shows the manifest contested; a PA reviewer answers, then retracts the manifest,
+and CO's console shows it retracted with its body deleted. Records travel
+through the partner listeners (mutual TLS) and the delivery workers.
+Set CONSOLE_SCREENSHOTS_DIR to keep the screenshots taken on the way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from gateway.console.schemas import Role
+from tests.conftest import BACKENDS
+from tests.console.conftest import example
+from tests.console.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    log_in,
+    officer,
+    received_pk,
+    settle,
+    stored,
+    submit,
+    until,
+)
+from tests.support.databases import DatabaseFactory, require_postgres
+from tests.support.nodes import Cluster, start_cluster, wait_for
+from tests.support.pki import TestPKI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+pytestmark = pytest.mark.slow
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason}; the browser tests are required under CI=true")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed")
+        raise
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def cluster(
+    request: pytest.FixtureRequest,
+    pki: TestPKI,
+    database_factories: dict[str, DatabaseFactory],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
+    backend: str = request.param
+    if backend == "postgres":
+        require_postgres()
+    if backend not in database_factories:
+        database_factories[backend] = DatabaseFactory(backend, tmp_path_factory.mktemp(f"db-{backend}"))
+    factory = database_factories[backend]
+    urls = {party: factory.fresh_url() for party in ("PA", "CO", "US")}
+    running = start_cluster(pki, urls, tmp_path_factory.mktemp(f"lifecycle-{backend}"))
+    yield running
+    settle(running)
+    running.stop()
+
+
+def _shot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_a_discrepancy_then_a_retraction_seen_from_both_consoles(
+    cluster: Cluster, browser: Browser, tmp_path: Path
+) -> None:
+    pa, co = cluster["PA"], cluster["CO"]
+    shots = Path(os.environ.get("CONSOLE_SCREENSHOTS_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    record_id = submit(pa, example("removal_manifest"))
+    co_pk = received_pk(co, record_id)
+    outgoing = stored(pa, "out", record_id)
+    assert outgoing is not None
+
+    co_page = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB").new_page()
+    pa_page = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-GB").new_page()
+    try:
+        # CO: a reviewer reports that one person was not on the flight.
+        log_in(co_page, co, officer(co, Role.REVIEWER))
+        co_page.goto(f"{co.agency_url}/console/records/{co_pk}")
+        assert co_page.locator("#lifecycle-badges [data-lifecycle]").count() == 0
+        co_page.select_option('#discrepancy-form select[name="category"]', "person_not_on_flight")
+        co_page.fill('#discrepancy-form input[name="person_ref"]', "P07")
+        co_page.fill('#discrepancy-form textarea[name="details"]', "P07 no abordó el vuelo IST4501")
+        co_page.click("#report-discrepancy")
+        assert co_page.url.endswith(f"/console/records/{co_pk}?done=reported")
+        assert "Discrepancy report signed" in co_page.inner_text("#action-done")
+        assert "person not on the flight" in co_page.inner_text("#contested-banner")
+        assert co_page.locator("#discrepancy-form").count() == 0
+
+        # PA: the manifest is contested once the report arrives; a reviewer answers it.
+        wait_for(lambda: (stored(pa, "out", record_id) or outgoing).contested_by is not None, timeout=30)
+        log_in(pa_page, pa, officer(pa, Role.REVIEWER))
+        pa_page.goto(f"{pa.agency_url}/console/records/{outgoing.pk}")
+        banner = pa_page.locator("#contested-banner")
+        assert "P07 no abordó el vuelo IST4501" in banner.inner_text()
+        assert pa_page.locator('#lifecycle-badges [data-lifecycle="contested"]').count() == 1
+        _shot(pa_page, shots, "lifecycle-contested-at-pa")
+        banner.locator("a").click()
+        assert pa_page.locator("#discrepancy-answer-form").count() == 1
+        pa_page.fill('#discrepancy-answer-form textarea[name="comment"]', "Verificado: P07 abordó con escolta")
+        pa_page.click("#answer-discrepancy")
+        assert "?done=answered" in pa_page.url
+        wait_for(lambda: (stored(co, "in", record_id) or outgoing).contested_by is None, timeout=30)
+        until(co_page, lambda: co_page.locator("#contested-banner").count() == 0)
+
+        # PA retracts the manifest everywhere; CO's copy loses its body and says why.
+        pa_page.goto(f"{pa.agency_url}/console/records/{outgoing.pk}")
+        assert pa_page.locator('#dissemination-table tr[data-party="CO"]').get_attribute("data-state") == "current"
+        pa_page.select_option('#retract-form select[name="reason"]', "data_inaccurate")
+        pa_page.fill('#retract-form textarea[name="comment"]', "Manifiesto con datos erróneos")
+        pa_page.click("#retract")
+        assert "?done=retracted" in pa_page.url
+        assert "data inaccurate" in pa_page.inner_text("#retracted-banner")
+        assert "(retraction); envelope and SHA-256 kept" in pa_page.inner_text("#verification-body-deleted")
+
+        until(co_page, lambda: co_page.locator("#retracted-banner").count() == 1)
+        assert "data inaccurate" in co_page.inner_text("#retraction-reason")
+        assert "Manifiesto con datos erróneos" in co_page.inner_text("#retracted-banner")
+        assert "(retraction); envelope and SHA-256 kept" in co_page.inner_text("#verification-body-deleted")
+        assert co_page.locator("#people").count() == 0
+        assert co_page.locator("#lifecycle-actions").count() == 0
+        assert co_page.inner_text("#verification-verdict") == "VALID"
+        _shot(co_page, shots, "lifecycle-retracted-at-co")
+        co_page.goto(f"{co.agency_url}/console/inbox?lifecycle=retracted")
+        assert co_page.locator(f'a.record-link[href="/console/records/{co_pk}"]').count() == 1
+        assert co_page.locator('#inbox-table [data-lifecycle="retracted"]').count() == 1
+        _shot(co_page, shots, "lifecycle-inbox-at-co")
+
+        # CO's application acknowledgement reaches PA: its dissemination table shows the copy retracted.
+        pa_page.goto(f"{pa.agency_url}/console/records/{outgoing.pk}")
+        until(
+            pa_page,
+            lambda: (
+                pa_page.locator('#dissemination-table tr[data-party="CO"]').get_attribute("data-state") == "retracted"
+            ),
+        )
+        assert "applied" in pa_page.inner_text('#dissemination-table tr[data-party="CO"]')
+        _shot(pa_page, shots, "lifecycle-dissemination-at-pa")
+        pa_page.goto(f"{pa.agency_url}/console/lifecycle")
+        assert pa_page.locator("#no-laggards").count() == 1
+        _shot(pa_page, shots, "lifecycle-page-at-pa")
+    finally:
+        co_page.context.close()
+        pa_page.context.close()
