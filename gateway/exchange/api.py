@@ -159,6 +159,7 @@ async def post_onward(
         raise PayloadTooLargeError(f"record exceeds the {node.settings.max_record_bytes}-byte limit")
     outcome = await run_in_threadpool(_receive_onward_with_retry, node, raw, consent, peer)
     observe_received(node, raw, outcome.verdict, replayed=outcome.replayed)
+    node.wake_delivery()  # an application acknowledgement may now be due
     return _receipt_response(outcome)
 
 

@@ -9,7 +9,7 @@ signed ``application_acknowledgement``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,10 +21,12 @@ from gateway.lifecycle.drafts import draft_about, holders, lineage, own_record, 
 from gateway.lifecycle.erasure import delete_body
 from gateway.lifecycle.errors import AlreadySupersededError, RecordWithdrawnError, WrongRecordTypeError
 from gateway.node import Node
+from gateway.records.bodies import SubjectStatus
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import Submission
 from gateway.records.signing import rfc3339
+from gateway.terms.errors import TermsViolationError
 
 CORRECTABLE = frozenset({"criminal_network_flag", "removal_manifest", "removal_confirmation"})
 
@@ -74,7 +76,7 @@ def correct(
         },
         officer_ref=officer_ref,
         agency=agency,
-        expires_at=_parse_time(document["expires_at"]),
+        expires_at=_corrected_expiry(session, node, target, replaced_type, replacement, document),
         review_due=_parse_time(document["review_due"]),
         supersedes=record_id,
     )
@@ -89,6 +91,43 @@ def correct(
         detail={"correction": submission.record.record_id, "recipients": draft["recipients"]},
     )
     return submission
+
+
+def _corrected_expiry(
+    session: Session,
+    node: Node,
+    target: StoredRecord,
+    replaced_type: str,
+    replacement: dict[str, Any],
+    document: dict[str, Any],
+) -> datetime:
+    """When a correction of ``target`` expires: no later than the corrected version, nor than the
+    terms allow for what the replacement now says (a charged subject now only a suspect), counted
+    from when the record was first shared.
+
+    Raises TermsViolationError (retention_exceeded) when that time has already passed.
+    """
+    expires = _parse_time(document["expires_at"])
+    current = node.terms.current(node.now()) if node.terms is not None else None
+    if current is None:
+        return expires  # submit_draft refuses to send without terms
+    status = replacement.get("subject_status") if replaced_type == RecordType.CRIMINAL_NETWORK_FLAG.value else None
+    try:
+        subject_status = SubjectStatus(status) if status is not None else None
+    except ValueError:
+        return expires  # the schema check of the draft names the bad value
+    days = current.terms.retention_days(RecordType(replaced_type), subject_status)
+    first = lineage(session, "out", target)[0]
+    if days is None or first.created_at is None:
+        return expires
+    limit = first.created_at + timedelta(days=days)
+    if limit <= node.now():
+        raise TermsViolationError(
+            "retention_exceeded",
+            f"record {first.record_id} was first shared at {rfc3339(first.created_at)}; as corrected it may be "
+            f"kept {days} days, until {rfc3339(limit)}, which has passed: retract it instead",
+        )
+    return min(expires, limit)
 
 
 def cancel_pending(session: Session, row: StoredRecord, *, actor: str, now: datetime) -> None:
@@ -158,45 +197,75 @@ def retract(
 # -- at a recipient ------------------------------------------------------------
 
 
+def _held_lineage(session: Session, record_id: str, originator: str) -> list[StoredRecord]:
+    """Every version of ``record_id`` this node received from ``originator``, oldest first.
+
+    A later correction may be all this node got (it can overtake the record, and a
+    party the originator consented to receives corrections whether or not the
+    record was ever forwarded to it), so the lineage is also found from there.
+    """
+    target = repository.valid_copy(session, "in", record_id)
+    if target is None:
+        later = repository.about(session, "in", [record_id], [RecordType.CORRECTION.value])
+        target = next((c for c in later if c.originator_party == originator), None)
+    if target is None or target.originator_party != originator:
+        return []
+    return lineage(session, "in", target)
+
+
+def _retraction_of(session: Session, record_id: str, originator: str) -> str | None:
+    """The id of a retraction of ``record_id`` this node received from ``originator``, if any."""
+    retractions = repository.about(session, "in", [record_id], [RecordType.RETRACTION.value])
+    return next((r.record_id for r in retractions if r.originator_party == originator), None)
+
+
 def apply_correction(session: Session, node: Node, correction: StoredRecord) -> None:
-    """Mark the corrected copy superseded (if held) and acknowledge the application."""
+    """Mark the corrected copy superseded (if held) and acknowledge the application.
+
+    A correction of a record already retracted here loses its body at once.
+    """
+    originator = correction.originator_party or ""
     target = repository.valid_copy(session, "in", correction.supersedes or "")
-    applied = target is not None and target.originator_party == correction.originator_party
+    applied = target is not None and target.originator_party == originator
     if target is not None and applied:
         target.superseded_by = correction.record_id
         append_event(
             session,
             AuditEvent.RECORD_SUPERSEDED,
-            actor=f"party:{correction.originator_party}",
+            actor=f"party:{originator}",
             subject=target.record_id or "",
             at=node.now(),
             detail={"correction": correction.record_id},
         )
-        if target.retracted_by is not None:  # a retraction of the lineage arrived first
-            correction.retracted_by = target.retracted_by
-            delete_body(session, correction, reason="retraction", actor="lifecycle", now=node.now())
-    acknowledge_application(session, node, correction, applied=applied, body_deleted=False)
+    # A retraction of the lineage arrived first, whether or not the corrected version ever did.
+    retracted_by = target.retracted_by if target is not None and applied else None
+    retracted_by = retracted_by or _retraction_of(session, correction.supersedes or "", originator)
+    deleted = False
+    if retracted_by is not None:
+        correction.retracted_by = retracted_by
+        deleted = delete_body(session, correction, reason="retraction", actor="lifecycle", now=node.now())
+    acknowledge_application(session, node, correction, applied=applied, body_deleted=deleted)
 
 
 def apply_retraction(session: Session, node: Node, retraction: StoredRecord) -> None:
     """Delete the bodies of every held version of the retracted record and acknowledge it."""
-    target = repository.valid_copy(session, "in", retraction.refers_to or "")
+    versions = _held_lineage(session, retraction.refers_to or "", retraction.originator_party or "")
     deleted = False
-    applied = target is not None and target.originator_party == retraction.originator_party
-    if target is not None and applied:
+    if versions:
         now = node.now()
-        for version in lineage(session, "in", target):
+        for version in versions:
             version.retracted_by = retraction.record_id
+            cancel_pending(session, version, actor="lifecycle", now=now)  # e.g. a forward onward not yet made
             deleted = delete_body(session, version, reason="retraction", actor="lifecycle", now=now) or deleted
         append_event(
             session,
             AuditEvent.RECORD_RETRACTED,
             actor=f"party:{retraction.originator_party}",
-            subject=target.record_id or "",
+            subject=retraction.refers_to or "",
             at=now,
             detail={"retraction": retraction.record_id, "body_deleted": deleted},
         )
-    acknowledge_application(session, node, retraction, applied=applied, body_deleted=deleted)
+    acknowledge_application(session, node, retraction, applied=bool(versions), body_deleted=deleted)
 
 
 def apply_late_arrival(session: Session, node: Node, arrived: StoredRecord) -> None:
@@ -214,6 +283,9 @@ def apply_late_arrivals(session: Session, node: Node, arrived: list[StoredRecord
             continue
         if instruction.record_type == RecordType.CORRECTION.value:
             target.superseded_by = instruction.record_id
+            if instruction.retracted_by is not None:  # retracted through the later version
+                target.retracted_by = instruction.retracted_by
+                delete_body(session, target, reason="retraction", actor="lifecycle", now=node.now())
         else:
             target.retracted_by = instruction.record_id
             delete_body(session, target, reason="retraction", actor="lifecycle", now=node.now())

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway.exchange.models import Delivery
 from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import holders, lineage, own_record
 from gateway.lifecycle.erasure import signed_document
@@ -30,6 +31,10 @@ def _body(row: StoredRecord) -> dict[str, Any]:
 
 def _time(value: datetime | None) -> str | None:
     return rfc3339(value) if value is not None else None
+
+
+def _cancelled(delivery: Delivery | None) -> bool:
+    return delivery is not None and delivery.status == "cancelled"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ def dissemination(session: Session, node: Node, record_id: str) -> dict[str, Any
             late = (
                 version.record_type in INSTRUCTION_TYPES
                 and application is None
+                and not _cancelled(delivery)
                 and version.created_at is not None
                 and version.created_at + deadline < now
             )
@@ -162,6 +168,8 @@ def laggards(session: Session, node: Node) -> list[dict[str, Any]]:
             if (instruction.record_id or "", party) in applied:
                 continue
             delivery = repository.delivery_to(session, instruction.pk, party)
+            if _cancelled(delivery):
+                continue  # a later retraction withdrew it before it went out: nothing to apply
             issued = instruction.created_at or now
             late.append(
                 {

@@ -24,8 +24,11 @@ from gateway.lifecycle.erasure import signed_document
 from gateway.lifecycle.errors import OnwardConsentMissingError, OnwardSharingForbiddenError, WrongRecordTypeError
 from gateway.node import Node
 from gateway.records.models import StoredRecord
-from gateway.records.schemas import RecordType
+from gateway.records.schemas import SUBSTANTIVE_TYPES, RecordType
 from gateway.records.service import Submission
+
+# Records about people; notices about records (answers, acknowledgements...) stay between their parties.
+SHAREABLE_TYPES = frozenset(t.value for t in SUBSTANTIVE_TYPES)
 
 
 def forbidden_handling(node: Node) -> set[str]:
@@ -63,6 +66,11 @@ def request_onward(
     held = received_record(session, record_id)
     require_body(held)
     _refuse_forbidden(node, held)
+    if held.record_type not in SHAREABLE_TYPES:
+        raise WrongRecordTypeError(
+            f"record {record_id} is a {held.record_type}; only flags, manifests, confirmations and their "
+            "corrections are shared onward"
+        )
     if third_party in {node.party, held.originator_party, *held.recipients.split(",")}:
         raise InputError(f"{third_party} already holds record {record_id} or is its originator")
     body = {

@@ -24,6 +24,7 @@ from gateway.records.schemas import (
     CorrectionRecord,
     Record,
     RecordType,
+    RetractionRecord,
     record_json,
 )
 from gateway.records.service import record_columns
@@ -77,6 +78,18 @@ def _from_originator(session: Session, record: Record, refers_to: str | None) ->
             "not_originator",
             f"record {refers_to} originates from {target.originator_party}; "
             f"{record.originator.party} may not {record.record_type.value.replace('_', ' ')} it",
+        )
+    named = (
+        record.body.corrected_jws_sha256
+        if isinstance(record, CorrectionRecord)
+        else record.body.retracted_jws_sha256
+        if isinstance(record, RetractionRecord)
+        else target.jws_sha256
+    )
+    if named != target.jws_sha256:
+        raise PolicyRefusal(
+            "digest_mismatch",
+            f"the {record.record_type.value} names other bytes of record {refers_to} than this node received",
         )
     if isinstance(record, CorrectionRecord):
         replaced = target.record_type

@@ -130,12 +130,12 @@ def submit_draft(
             stored = repository.by_pk(session, seen.record_pk)
             assert stored is not None  # FK guarantees it
             return Submission(stored, replayed=True)
-    record = prepare_outgoing(node, draft, now)
-    if record.record_type in LIFECYCLE_TYPES and not lifecycle:
+    if not lifecycle and draft.get("record_type") in {t.value for t in LIFECYCLE_TYPES}:
         raise LifecycleEndpointRequiredError(
-            f"a {record.record_type.value} is issued through its own operation, not as a free draft",
+            f"a {draft.get('record_type')} is issued through its own operation, not as a free draft",
             hint="use POST /v1/records/{id}/corrections, /retractions, /onward-requests, /discrepancies …",
         )
+    record = prepare_outgoing(node, draft, now)
     if record.originator.party != node.party:
         raise OriginatorMismatchError(
             f"originator.party is {record.originator.party} but this node signs for {node.party}"
