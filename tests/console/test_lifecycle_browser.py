@@ -10,18 +10,16 @@ Set CONSOLE_SCREENSHOTS_DIR to keep the screenshots taken on the way.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.console.schemas import Role
-from tests.conftest import BACKENDS
 from tests.console.conftest import example
-from tests.console.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.console.test_browser import (  # noqa: F401 - browser and cluster are fixtures shared with it
+    browser,
+    cluster,
     log_in,
     officer,
     received_pk,
@@ -30,57 +28,12 @@ from tests.console.test_browser import (
     submit,
     until,
 )
-from tests.support.databases import DatabaseFactory, require_postgres
-from tests.support.nodes import Cluster, start_cluster, wait_for
-from tests.support.pki import TestPKI
+from tests.support.nodes import Cluster, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
 pytestmark = pytest.mark.slow
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason}; the browser tests are required under CI=true")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed")
-        raise
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def cluster(
-    request: pytest.FixtureRequest,
-    pki: TestPKI,
-    database_factories: dict[str, DatabaseFactory],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Cluster]:
-    backend: str = request.param
-    if backend == "postgres":
-        require_postgres()
-    if backend not in database_factories:
-        database_factories[backend] = DatabaseFactory(backend, tmp_path_factory.mktemp(f"db-{backend}"))
-    factory = database_factories[backend]
-    urls = {party: factory.fresh_url() for party in ("PA", "CO", "US")}
-    running = start_cluster(pki, urls, tmp_path_factory.mktemp(f"lifecycle-{backend}"))
-    yield running
-    settle(running)
-    running.stop()
 
 
 def _shot(page: Page, folder: Path, name: str) -> None:
@@ -88,7 +41,9 @@ def _shot(page: Page, folder: Path, name: str) -> None:
 
 
 def test_a_discrepancy_then_a_retraction_seen_from_both_consoles(
-    cluster: Cluster, browser: Browser, tmp_path: Path
+    cluster: Cluster,  # noqa: F811 - the shared fixture imported above
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     pa, co = cluster["PA"], cluster["CO"]
     shots = Path(os.environ.get("CONSOLE_SCREENSHOTS_DIR") or tmp_path)

@@ -11,27 +11,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.databases import DatabaseFactory, require_postgres
+from tests.support.databases import BACKEND_PARAMS, DatabaseFactory, factory_for
 from tests.support.exchange import start_node, stop_node
 from tests.support.nodes import Cluster, RunningNode, start_cluster
 from tests.support.pki import TestPKI
 
-MODULE_BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.fixture(scope="module", params=MODULE_BACKENDS)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def module_database_factory(
     request: pytest.FixtureRequest,
     database_factories: dict[str, DatabaseFactory],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> DatabaseFactory:
     """The DatabaseFactory of a backend, for fixtures that live as long as a test module."""
-    name: str = request.param
-    if name == "postgres":
-        require_postgres()
-    if name not in database_factories:
-        database_factories[name] = DatabaseFactory(name, tmp_path_factory.mktemp(f"db-{name}"))
-    return database_factories[name]
+    return factory_for(request.param, database_factories, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -12,26 +12,19 @@ from collections.abc import Iterator
 import pytest
 
 from tests.lifecycle.agencies import Agency, agencies, close_agencies
-from tests.support.databases import DatabaseFactory, require_postgres
+from tests.support.databases import BACKEND_PARAMS, DatabaseFactory, factory_for
 from tests.support.nodes import Cluster, start_cluster
 from tests.support.pki import TestPKI
 
-PACKAGE_BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.fixture(scope="package", params=PACKAGE_BACKENDS)
+@pytest.fixture(scope="package", params=BACKEND_PARAMS)
 def lifecycle_databases(
     request: pytest.FixtureRequest,
     database_factories: dict[str, DatabaseFactory],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> DatabaseFactory:
     """The DatabaseFactory of a backend, for the clusters of this package."""
-    name: str = request.param
-    if name == "postgres":
-        require_postgres()
-    if name not in database_factories:
-        database_factories[name] = DatabaseFactory(name, tmp_path_factory.mktemp(f"db-{name}"))
-    return database_factories[name]
+    return factory_for(request.param, database_factories, tmp_path_factory)
 
 
 @pytest.fixture(scope="package")

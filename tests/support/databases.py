@@ -100,3 +100,18 @@ def truncate_all(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))  # noqa: S608 - names from our metadata
+
+
+# Backends as fixture params, for fixtures that outlive one test (module or package scope).
+BACKEND_PARAMS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def factory_for(
+    name: str, factories: dict[str, DatabaseFactory], tmp_path_factory: pytest.TempPathFactory
+) -> DatabaseFactory:
+    """The session-wide DatabaseFactory of backend ``name`` (PostgreSQL required under CI)."""
+    if name == "postgres":
+        require_postgres()
+    if name not in factories:
+        factories[name] = DatabaseFactory(name, tmp_path_factory.mktemp(f"db-{name}"))
+    return factories[name]
