@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -27,6 +29,8 @@ from sqlalchemy import select
 
 from gateway.db import make_engine, make_sessionmaker, transaction
 from gateway.demo.runner import run_demo
+from gateway.oversight.rendering import csv_text, html_document
+from gateway.oversight.service import OversightReport, build_report
 from gateway.records.models import StoredRecord
 
 EXPECTED = {
@@ -120,3 +124,49 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
     assert "applied by CO and US" in text
     assert "US deleted the body and acknowledged" in text
     assert "PA shared the US flag onward with CO" in text
+
+    # The oversight report of each node states the scenario's known counts, without personal data.
+    reports = {party: report_of(tmp_path, party) for party in ("PA", "CO", "US")}
+    pa_report, co_report, us_report = reports["PA"], reports["CO"], reports["US"]
+    # PA's 11 deliveries: 10 of its own records, and US's flag forwarded onward (counted as a notice)
+    assert sum(s.delivered for s in pa_report.sent) == 10
+    assert [(n.direction, n.party, n.count) for n in pa_report.notices if n.notice == "onward_forward"] == [
+        ("out", "CO", 1)
+    ]
+    assert {(s.recipient, s.record_type): s.delivered for s in pa_report.sent if s.record_type == "correction"} == {
+        ("CO", "correction"): 1,
+        ("US", "correction"): 1,
+    }
+    assert (pa_report.corrections_issued, pa_report.retractions_issued) == (1, 1)
+    assert sorted((i.record_type, i.recipient, i.applied) for i in pa_report.instructions_issued) == [
+        ("correction", "CO", 1),
+        ("correction", "US", 1),
+        ("retraction", "US", 1),
+    ]
+    assert [(d.reason, d.direction, d.count) for d in pa_report.deletions] == [("retraction", "out", 1)]
+    assert [(d.reason, d.direction, d.count) for d in us_report.deletions] == [("retraction", "in", 1)]
+    assert [(r.reason, r.count) for r in co_report.rejections if r.direction == "in"] == [("bad_signature", 1)]
+    assert sum(r.accepted for r in co_report.received) == 5
+    assert sum(r.accepted for r in us_report.received) == 6
+    rendered = csv_text(pa_report) + html_document(pa_report) + csv_text(co_report) + csv_text(us_report)
+    for personal in ("F001-P34", "Hurtado", "1979-02-11", "LIAISON"):
+        assert personal not in rendered
+
+
+def report_of(workdir: Path, party: str) -> OversightReport:
+    engine = make_engine(f"sqlite:///{workdir / party.lower() / 'gateway.sqlite3'}")
+    now = datetime.now(UTC)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            return build_report(session, _Clock(party, now), now - timedelta(days=1), now + timedelta(days=1))
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class _Clock:
+    party: str
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
