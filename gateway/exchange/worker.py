@@ -247,18 +247,17 @@ def retry_delivery(node: Node, delivery_pk: int, *, actor: str) -> Delivery:
             raise DeliveryNotFoundError(
                 f"no dead delivery {delivery_pk}", hint="see `gateway deliveries list --status dead`"
             )
-        withdrawn = session.get(StoredRecord, delivery.record_pk)
-        if withdrawn is not None and (withdrawn.body_deleted_at is not None or not withdrawn.jws):
+        record = session.get(StoredRecord, delivery.record_pk)
+        if record is not None and (record.body_deleted_at is not None or not record.jws):
             # Retracted or past retention: the bytes are gone and must not go out again.
             raise DeliveryNotFoundError(
-                f"delivery {delivery_pk} is of record {withdrawn.record_id}, whose body was deleted "
-                f"({withdrawn.body_deleted_reason}); it cannot be sent again"
+                f"delivery {delivery_pk} is of record {record.record_id}, whose body was deleted "
+                f"({record.body_deleted_reason}); it cannot be sent again"
             )
         delivery.status = "pending"
         delivery.next_attempt_at = now
         delivery.lease_until = None
         delivery.deadline_at = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
-        record = session.get(StoredRecord, delivery.record_pk)
         append_event(
             session,
             AuditEvent.DELIVERY_RETRIED,
