@@ -1,0 +1,131 @@
+"""In-process benchmark of the receive path, without HTTP: where a received record's time goes.
+
+For each backend, a receiving node (CO) on a fresh migrated database and
+flags signed by PA (signing is not measured):
+
+1. verify    ``verify_record`` alone: the trust library's nine steps (the baseline
+             every receipt pays before any database work)
+2. single    ``receive_record``, one committed transaction per record (the
+             ``POST /v1/exchange/records`` path minus HTTP and TLS)
+3. batch     ``receive_batch`` of ``--batch`` records in one transaction
+             (the ``records:batch`` path minus HTTP and TLS)
+
+``--profile`` prints the top functions of the batch run (cProfile). The last
+line printed is one JSON object with every figure.
+
+    .venv/bin/python bench/receive.py [--records N] [--batch B] [--backends sqlite,postgres] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' PKI helper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from exchange import database_url, settings_for
+
+from gateway.db import make_engine
+from gateway.demo import synthetic
+from gateway.exchange.service import receive_batch, receive_record
+from gateway.migrate import upgrade
+from gateway.node import Node, build_node
+from gateway.records.service import prepare_outgoing
+from gateway.records.signing import sign_record, verify_record
+from gateway.trust.keys import SigningKey
+from tests.support.pki import TestPKI, make_test_pki
+
+SUBJECT = {"family_names": "Bench", "given_names": "Sujeto", "date_of_birth": "1980-01-01", "nationality": "COL"}
+
+
+def signed_flags(pa: Node, key: SigningKey, count: int) -> list[bytes]:
+    now = datetime.now(UTC)
+    return [
+        sign_record(prepare_outgoing(pa, synthetic.flag("PA", ["CO"], SUBJECT, None, [], now), now), key).jws.encode()
+        for _ in range(count)
+    ]
+
+
+def per_second(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def measure(kind: str, pki: TestPKI, workdir: Path, records: int, batch: int, profile: bool) -> dict[str, float]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    urls = {party: database_url(kind, workdir, party) for party in ("PA", "CO")}
+    for url in urls.values():
+        upgrade(make_engine(url))
+    pa = build_node(settings_for(pki, "PA", urls["PA"], workdir, {}))
+    co = build_node(settings_for(pki, "CO", urls["CO"], workdir, {}))
+    key = SigningKey.from_files(pki.parties["PA"].signing_key, pki.parties["PA"].signing_cert)
+    warm, singles, batches = signed_flags(pa, key, 50), signed_flags(pa, key, records), signed_flags(pa, key, batch)
+
+    for raw in warm:  # caches, connection pool, prepared statements
+        with co.transaction() as session:
+            receive_record(session, co, raw, "PA")
+
+    started = time.perf_counter()
+    for raw in singles:
+        verify_record(raw, co.bundle, co.now())
+    verify_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for raw in singles:
+        with co.transaction() as session:
+            receive_record(session, co, raw, "PA")
+    single_seconds = time.perf_counter() - started
+
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    with co.transaction() as session:
+        results = receive_batch(session, co, batches, "PA")
+    if profiler is not None:
+        profiler.disable()
+    batch_seconds = time.perf_counter() - started
+    accepted = sum(1 for r in results if getattr(r, "verdict", None) == "accepted")
+    if accepted != batch:
+        raise SystemExit(f"{kind}: only {accepted} of {batch} batch records accepted")
+    if profiler is not None:
+        print(f"-- {kind}: batch profile (top 25 by cumulative time, gateway code)")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats("gateway", 25)
+    figures = {
+        "verify_per_s": per_second(records, verify_seconds),
+        "single_per_s": per_second(records, single_seconds),
+        "batch_per_s": per_second(batch, batch_seconds),
+        "single_ms": round(1000 * single_seconds / records, 3),
+        "batch_ms_per_record": round(1000 * batch_seconds / batch, 3),
+        "verify_ms": round(1000 * verify_seconds / records, 3),
+    }
+    for name, value in figures.items():
+        print(f"{kind:>9} {name:>22}: {value}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=300, help="records for verify and single")
+    parser.add_argument("--batch", type=int, default=500, help="records in the one batch")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the batch run")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-receive-"))
+    pki = make_test_pki(workdir / "pki")
+    results = {
+        kind: measure(kind, pki, workdir / kind, args.records, args.batch, args.profile)
+        for kind in args.backends.split(",")
+    }
+    print(json.dumps({"benchmark": "receive", "records": args.records, "batch": args.batch, "results": results}))
+
+
+if __name__ == "__main__":
+    main()
