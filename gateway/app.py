@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.ledger.status import ledger_status
+from gateway.lifecycle.dissemination import laggards
 from gateway.node import Node
 from gateway.observability.certificates import certificate_checks
 from gateway.observability.middleware import install_observability
@@ -101,6 +102,8 @@ def readiness(node: Node) -> dict[str, Any]:
         with node.transaction() as session:
             # Detail only: a partner's fork does not stop this node from serving.
             checks["ledger"] = ledger_status(session)
+            # Detail only: partners that have not applied a correction or retraction in time.
+            checks["lifecycle_laggards"] = len(laggards(session, node))
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["ledger"] = f"error: {type(exc).__name__}"
     return checks

@@ -133,6 +133,11 @@ class Agency:
         items: list[dict[str, Any]] = response.json()["items"]
         return items
 
+    def readiness(self) -> dict[str, Any]:
+        """The checks of GET /readyz."""
+        checks: dict[str, Any] = self.client.get("/readyz").json()["checks"]
+        return checks
+
     def wait_delivered(self, record_id: str, parties: tuple[str, ...]) -> dict[str, Any]:
         """Wait until this node's record reached every party in ``parties`` with an accepted receipt."""
 

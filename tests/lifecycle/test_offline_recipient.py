@@ -130,6 +130,7 @@ def test_offline_recipient_applies_the_retraction_when_back(
     [late] = laggards
     assert (late["instruction_type"], late["record_id"], late["delivery"]) == ("retraction", manifest_id, "pending")
     assert 0.9 < late["hours_overdue"] < 1.1
+    assert pa.readiness()["lifecycle_laggards"] == 1  # operators see it next to the other checks
     lagging = pa.holder(manifest_id, "US")
     assert lagging["lagging"] is True
     assert [v["record_id"] for v in lagging["versions"] if v["lagging"]] == [retraction_id]
@@ -144,6 +145,7 @@ def test_offline_recipient_applies_the_retraction_when_back(
     to_us = delivery_to(pa, retraction_id, "US")
     assert (to_us["status"], to_us["receipt"]["verdict"]) == ("delivered", "accepted")
     assert pa.laggards() == []
+    assert pa.readiness()["lifecycle_laggards"] == 0
     assert pa.holder(manifest_id, "US")["lagging"] is False
     assert co.record(manifest_id)["lifecycle"]["retracted_by"] == retraction_id
 
