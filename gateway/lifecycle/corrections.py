@@ -25,14 +25,10 @@ from gateway.records.bodies import SubjectStatus
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import Submission
-from gateway.records.signing import rfc3339
+from gateway.records.signing import parse_rfc3339, rfc3339
 from gateway.terms.errors import TermsViolationError
 
 CORRECTABLE = frozenset({"criminal_network_flag", "removal_manifest", "removal_confirmation"})
-
-
-def _parse_time(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def correct(
@@ -77,7 +73,7 @@ def correct(
         officer_ref=officer_ref,
         agency=agency,
         expires_at=_corrected_expiry(session, node, target, replaced_type, replacement, document),
-        review_due=_parse_time(document["review_due"]),
+        review_due=parse_rfc3339(document["review_due"]),
         supersedes=record_id,
     )
     submission = submit(session, node, draft, actor=actor)
@@ -107,7 +103,7 @@ def _corrected_expiry(
 
     Raises TermsViolationError (retention_exceeded) when that time has already passed.
     """
-    expires = _parse_time(document["expires_at"])
+    expires = parse_rfc3339(document["expires_at"])
     current = node.terms.current(node.now()) if node.terms is not None else None
     if current is None:
         return expires  # submit_draft refuses to send without terms

@@ -23,6 +23,7 @@ from gateway.ledger.events import AuditEvent
 from gateway.lifecycle.erasure import signed_document
 from gateway.oversight import repository
 from gateway.records.models import StoredRecord
+from gateway.records.signing import parse_rfc3339
 
 DELIVERY_STATUSES = ("delivered", "pending", "rejected", "dead", "cancelled")
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -266,7 +267,7 @@ def _applied_at(ack: StoredRecord) -> datetime | None:
     value = _body(ack).get("applied_at")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            return parse_rfc3339(value)
         except ValueError:
             pass
     return ack.created_at  # body deleted or unreadable: the acknowledgement was signed when it was applied

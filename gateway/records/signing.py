@@ -29,6 +29,11 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def parse_rfc3339(value: str) -> datetime:
+    """Return the UTC datetime of an RFC 3339 string (``Z`` or an offset); raises ValueError."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def complete_draft(draft: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """Return ``draft`` with ``record_id`` (UUIDv7), ``created_at`` and ``schema_version`` filled.
 
