@@ -5,15 +5,17 @@ flags signed by PA (signing is not measured):
 
 1. verify    ``verify_record`` alone: the trust library's nine steps (the baseline
              every receipt pays before any database work)
-2. single    ``receive_record``, one committed transaction per record (the
-             ``POST /v1/exchange/records`` path minus HTTP and TLS)
-3. batch     ``receive_batch`` of ``--batch`` records in one transaction
+2. single    ``receive_group`` of one record: one committed transaction per record
+             (a lone ``POST /v1/exchange/records`` minus HTTP and TLS)
+3. group     ``receive_group`` of ``--group`` records: what concurrent single
+             POSTs cost when the intake writes them together (group commit)
+4. batch     ``receive_batch`` of ``--batch`` records in one transaction
              (the ``records:batch`` path minus HTTP and TLS)
 
 ``--profile`` prints the top functions of the batch run (cProfile). The last
 line printed is one JSON object with every figure.
 
-    .venv/bin/python bench/receive.py [--records N] [--batch B] [--backends sqlite,postgres] [--profile]
+    .venv/bin/python bench/receive.py [--records N] [--group G] [--batch B] [--backends sqlite,postgres] [--profile]
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from exchange import database_url, settings_for
 
 from gateway.db import make_engine
 from gateway.demo import synthetic
-from gateway.exchange.service import receive_batch, receive_record
+from gateway.exchange.intake import receive_group
+from gateway.exchange.service import receive_batch
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
 from gateway.records.service import prepare_outgoing
@@ -58,7 +61,9 @@ def per_second(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
-def measure(kind: str, pki: TestPKI, workdir: Path, records: int, batch: int, profile: bool) -> dict[str, float]:
+def measure(
+    kind: str, pki: TestPKI, workdir: Path, records: int, group: int, batch: int, profile: bool
+) -> dict[str, float]:
     workdir.mkdir(parents=True, exist_ok=True)
     urls = {party: database_url(kind, workdir, party) for party in ("PA", "CO")}
     for url in urls.values():
@@ -67,10 +72,15 @@ def measure(kind: str, pki: TestPKI, workdir: Path, records: int, batch: int, pr
     co = build_node(settings_for(pki, "CO", urls["CO"], workdir, {}))
     key = SigningKey.from_files(pki.parties["PA"].signing_key, pki.parties["PA"].signing_cert)
     warm, singles, batches = signed_flags(pa, key, 50), signed_flags(pa, key, records), signed_flags(pa, key, batch)
+    grouped = signed_flags(pa, key, records)
+
+    def accepted(outcomes: list[object], expected: int, what: str) -> None:
+        count = sum(1 for r in outcomes if getattr(r, "verdict", None) == "accepted")
+        if count != expected:
+            raise SystemExit(f"{kind}: only {count} of {expected} {what} records accepted")
 
     for raw in warm:  # caches, connection pool, prepared statements
-        with co.transaction() as session:
-            receive_record(session, co, raw, "PA")
+        receive_group(co, [(raw, "PA")])
 
     started = time.perf_counter()
     for raw in singles:
@@ -78,10 +88,18 @@ def measure(kind: str, pki: TestPKI, workdir: Path, records: int, batch: int, pr
     verify_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
+    outcomes: list[object] = []
     for raw in singles:
-        with co.transaction() as session:
-            receive_record(session, co, raw, "PA")
+        outcomes += receive_group(co, [(raw, "PA")])
     single_seconds = time.perf_counter() - started
+    accepted(outcomes, records, "single")
+
+    started = time.perf_counter()
+    outcomes = []
+    for start in range(0, records, group):
+        outcomes += receive_group(co, [(raw, "PA") for raw in grouped[start : start + group]])
+    group_seconds = time.perf_counter() - started
+    accepted(outcomes, records, "grouped")
 
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
@@ -92,17 +110,17 @@ def measure(kind: str, pki: TestPKI, workdir: Path, records: int, batch: int, pr
     if profiler is not None:
         profiler.disable()
     batch_seconds = time.perf_counter() - started
-    accepted = sum(1 for r in results if getattr(r, "verdict", None) == "accepted")
-    if accepted != batch:
-        raise SystemExit(f"{kind}: only {accepted} of {batch} batch records accepted")
+    accepted(list(results), batch, "batch")
     if profiler is not None:
         print(f"-- {kind}: batch profile (top 25 by cumulative time, gateway code)")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats("gateway", 25)
     figures = {
         "verify_per_s": per_second(records, verify_seconds),
         "single_per_s": per_second(records, single_seconds),
+        "group_per_s": per_second(records, group_seconds),
         "batch_per_s": per_second(batch, batch_seconds),
         "single_ms": round(1000 * single_seconds / records, 3),
+        "group_ms_per_record": round(1000 * group_seconds / records, 3),
         "batch_ms_per_record": round(1000 * batch_seconds / batch, 3),
         "verify_ms": round(1000 * verify_seconds / records, 3),
     }
@@ -114,6 +132,7 @@ def measure(kind: str, pki: TestPKI, workdir: Path, records: int, batch: int, pr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=300, help="records for verify and single")
+    parser.add_argument("--group", type=int, default=4, help="records per group (the intake's group commit)")
     parser.add_argument("--batch", type=int, default=500, help="records in the one batch")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the batch run")
@@ -121,10 +140,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-receive-"))
     pki = make_test_pki(workdir / "pki")
     results = {
-        kind: measure(kind, pki, workdir / kind, args.records, args.batch, args.profile)
+        kind: measure(kind, pki, workdir / kind, args.records, args.group, args.batch, args.profile)
         for kind in args.backends.split(",")
     }
-    print(json.dumps({"benchmark": "receive", "records": args.records, "batch": args.batch, "results": results}))
+    summary = {"benchmark": "receive", "records": args.records, "group": args.group, "batch": args.batch}
+    print(json.dumps(summary | {"results": results}))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def _with_correlation_ids(app: FastAPI) -> None:
 def create_partner_app(node: Node) -> FastAPI:
     """The partner listener's app: only ``/v1/exchange/*``, behind mutual TLS."""
     from gateway.exchange.api import router as exchange_router
+    from gateway.exchange.intake import ReceiveIntake
     from gateway.exchange.trust_api import router as trust_router
     from gateway.ledger.api import router as ledger_router
     from gateway.terms.api import router as terms_router
@@ -71,6 +72,7 @@ def create_partner_app(node: Node) -> FastAPI:
         openapi_url=None,
     )
     app.state.node = node
+    app.state.intake = ReceiveIntake(node)  # group commit of single-record POSTs
     install_problem_handlers(app)
     install_observability(app, node, "partner")  # before the correlation ids: it runs inside them
     _with_correlation_ids(app)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from cryptography import x509
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +19,9 @@ from gateway.exchange.errors import (
     PeerCertificateRequiredError,
     UnsupportedMediaTypeError,
 )
+from gateway.exchange.intake import ReceiveIntake
 from gateway.exchange.onward import receive_onward
-from gateway.exchange.service import Outcome, receive_batch, receive_record
+from gateway.exchange.service import Outcome, receive_batch
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_received
 from gateway.trust.bundle import TrustBundle
@@ -77,19 +79,6 @@ async def read_body(request: Request, limit: int, media_type: str) -> bytes:
     return b"".join(chunks)
 
 
-def _receive_with_retry(node: Node, raw: bytes, peer: str) -> Outcome:
-    # A concurrent identical POST can win the unique index; retrying once then
-    # finds its row and answers the same receipt.
-    for attempt in range(2):
-        try:
-            with node.transaction() as session:
-                return receive_record(session, node, raw, peer)
-        except IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
 def _receipt_response(outcome: Outcome) -> Response:
     return Response(
         outcome.receipt_jws,
@@ -112,9 +101,13 @@ async def post_record(
 ) -> Response:
     """Receive one record (compact JWS); answer with a signed receipt (201, or 200 on replay)."""
     raw = await read_body(request, node.settings.max_record_bytes, JOSE)
-    outcome = await run_in_threadpool(_receive_with_retry, node, raw, peer)
-    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed)
-    node.wake_delivery()  # an acknowledgement may now be due
+    intake: ReceiveIntake = request.app.state.intake
+    outcome = await intake.receive(raw, peer)
+    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
+    if outcome.acted_on:
+        # An application acknowledgement may now be due. Waking the worker for
+        # nothing cost a claim transaction per record received.
+        node.wake_delivery()
     return _receipt_response(outcome)
 
 
@@ -158,8 +151,9 @@ async def post_onward(
     if len(raw) > node.settings.max_record_bytes:
         raise PayloadTooLargeError(f"record exceeds the {node.settings.max_record_bytes}-byte limit")
     outcome = await run_in_threadpool(_receive_onward_with_retry, node, raw, consent, peer)
-    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed)
-    node.wake_delivery()  # an application acknowledgement may now be due
+    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
+    if outcome.acted_on:
+        node.wake_delivery()  # an application acknowledgement may now be due
     return _receipt_response(outcome)
 
 
@@ -199,7 +193,7 @@ def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, An
                 }
             )
             continue
-        observe_received(node, item, outcome.verdict, replayed=outcome.replayed)
+        observe_received(node, item, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
         results.append(
             {
                 "index": index,
@@ -208,18 +202,21 @@ def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, An
                 "receipt": outcome.receipt_jws,
             }
         )
+    if any(isinstance(o, Outcome) and o.acted_on for o in outcomes):
+        node.wake_delivery()  # an application acknowledgement may now be due
     return results
 
 
-@router.post("/records:batch")
+@router.post("/records:batch", response_class=JSONResponse)
 async def post_batch(
     request: Request,
     node: Annotated[Node, Depends(node_of)],
     peer: Annotated[str, Depends(peer_party_dependency)],
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Receive up to ``max_batch_records`` records; one result (receipt or problem) each."""
     limit = node.settings.max_batch_records * 64 * 1024  # typical records are a few KiB
     body = await read_body(request, max(limit, node.settings.max_record_bytes), "application/json")
     items = _batch_items(body, node.settings.max_batch_records)
     results = await run_in_threadpool(_receive_batch, node, items, peer)
-    return {"results": results}
+    # Already plain JSON: skip FastAPI's jsonable_encoder walk over 500 receipts.
+    return JSONResponse({"results": results})

@@ -9,7 +9,7 @@ receipt; another record under an already accepted record_id is a conflict.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from gateway.lifecycle.receiving import LATE_ARRIVAL_TYPES, apply_incoming, life
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.models import StoredRecord
-from gateway.records.schemas import Receipt, Record, Verdict, record_json
+from gateway.records.schemas import Receipt, Record, RecordType, Verdict, record_json
 from gateway.records.service import record_columns
 from gateway.records.signing import VerifiedRecord, verify_record
 from gateway.terms.errors import TermsViolationError
@@ -71,6 +71,8 @@ class Outcome:
     verdict: str
     replayed: bool
     record_id: str | None
+    record_type: str | None = None  # verified type of an accepted record (for metrics labels)
+    acted_on: bool = False  # lifecycle code acted on it, and may have queued an answer to deliver
 
 
 def _claimed_record_id(parsed: ParsedJWS) -> str | None:
@@ -107,7 +109,7 @@ def decide(session: Session, node: Node, raw: bytes, peer_party: str, policies: 
     reason_code: str | None = None
     reason: str | None = None
     try:
-        verified = verify_record(raw, node.bundle, node.now())
+        verified = verify_record(raw, node.bundle, node.now(), parsed=parsed)
         for policy in policies:
             policy(session, node, verified.payload, peer_party)
     except TrustError as exc:
@@ -126,8 +128,9 @@ def _conflict(record_id: str) -> RecordConflictError:
 
 
 def _replay(row: StoredRecord) -> Outcome:
-    verdict = Verdict.ACCEPTED if row.verification == "valid" else Verdict.REJECTED
-    return Outcome(row.receipt_jws or "", verdict.value, True, row.record_id)
+    accepted = row.verification == "valid"
+    verdict = Verdict.ACCEPTED if accepted else Verdict.REJECTED
+    return Outcome(row.receipt_jws or "", verdict.value, True, row.record_id, row.record_type if accepted else None)
 
 
 def ledger_event(decision: Decision, peer_party: str, now: datetime) -> PendingEvent:
@@ -139,6 +142,27 @@ def ledger_event(decision: Decision, peer_party: str, now: datetime) -> PendingE
         at=now,
         detail={"jws_sha256": decision.digest, "reason_code": decision.reason_code},
     )
+
+
+def _signed_receipt(node: Node, decision: Decision, peer_party: str, index: int, now: datetime) -> Receipt:
+    return Receipt(
+        record_id=uuid.UUID(decision.record_id) if decision.record_id else None,
+        jws_sha256=decision.digest,
+        received_at=now,
+        receiver=node.party,
+        sender=peer_party,
+        verdict=Verdict.ACCEPTED if decision.accepted else Verdict.REJECTED,
+        reason_code=decision.reason_code,
+        reason=(decision.reason or "")[:200] or None,
+        ledger_index=index,
+    )
+
+
+def _outcome(decision: Decision, receipt_jws: str, *, acted_on: bool = False) -> Outcome:
+    verified = decision.verified
+    record_type = verified.payload.record_type.value if decision.accepted and verified is not None else None
+    verdict = Verdict.ACCEPTED if decision.accepted else Verdict.REJECTED
+    return Outcome(receipt_jws, verdict.value, False, decision.record_id, record_type, acted_on)
 
 
 def record_decision(
@@ -161,31 +185,21 @@ def record_decision(
     index = ledger_index
     if index is None:
         [index] = append_events(session, [ledger_event(decision, peer_party, now)])
-    receipt = Receipt(
-        record_id=uuid.UUID(decision.record_id) if decision.record_id else None,
-        jws_sha256=decision.digest,
-        received_at=now,
-        receiver=node.party,
-        sender=peer_party,
-        verdict=Verdict.ACCEPTED if decision.accepted else Verdict.REJECTED,
-        reason_code=decision.reason_code,
-        reason=(decision.reason or "")[:200] or None,
-        ledger_index=index,
-    )
-    receipt_jws = issue_receipt(receipt, node.signing_key)
-    stored = _incoming_row(node, decision, peer_party)
+    receipt_jws = issue_receipt(_signed_receipt(node, decision, peer_party, index, now), node.signing_key)
+    stored = StoredRecord(**incoming_columns(node, decision, peer_party, now))
     stored.receipt_jws = receipt_jws
     stored.ledger_index = index
     for column, value in (extra_columns or {}).items():
         setattr(stored, column, value)
     session.add(stored)
     verified = decision.verified
+    acted_on = decision.accepted and verified is not None
     if decision.accepted and verified is not None:
         batched = late_arrivals is not None
         apply_incoming(session, node, stored, verified.payload, late_arrival=not batched)
         if late_arrivals is not None and verified.payload.record_type in LATE_ARRIVAL_TYPES:
             late_arrivals.append(stored)
-    return Outcome(receipt_jws, receipt.verdict.value, False, decision.record_id)
+    return _outcome(decision, receipt_jws, acted_on=acted_on)
 
 
 def receive_record(
@@ -230,47 +244,44 @@ def receive_batch(
 ) -> list[BatchResult]:
     """Process a batch with the same rules as ``receive_record``, one result per item.
 
-    Every check happens before anything is written, with one lookup for the
-    whole batch instead of one per item, so no savepoints are needed. An item
-    repeated inside the batch is answered like a replay of its first copy.
+    The outcome is the one of receiving the items one after another: an item
+    repeated inside the batch is answered like a replay of its first copy, and
+    a record that names an earlier item of the batch (a correction of a flag
+    sent with it) is decided again once that item is written. Everything else
+    is decided up front and written with one lookup and one insert per table
+    for the whole batch, so no savepoints are needed.
     """
     raws = [item.strip() for item in items]
     digests = [sha256_hex(raw) for raw in raws]
-    seen = repository.inbound_by_digests(session, set(digests), peer_party)
     results: list[BatchResult | None] = [None] * len(raws)
     first_of: dict[str, int] = {}
-    decisions: dict[int, Decision] = {}
+    decisions: list[tuple[int, Decision]] = []
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
-        if digest in seen:
-            results[index] = _replay(seen[digest])
-        elif digest not in first_of:
-            first_of[digest] = index
-            try:
-                if len(raw) > node.settings.max_record_bytes:
-                    raise PayloadTooLargeError(
-                        f"record of {len(raw)} bytes exceeds the {node.settings.max_record_bytes}-byte limit"
-                    )
-                decisions[index] = decide(session, node, raw, peer_party, policies)
-            except GatewayError as exc:
-                results[index] = exc
-    accepted_ids = {d.record_id for d in decisions.values() if d.accepted and d.record_id}
-    existing = repository.accepted_ids(session, "in", accepted_ids)
-    to_record: list[tuple[int, Decision]] = []
-    for index, decision in decisions.items():
-        if decision.accepted and decision.record_id is not None:
-            if decision.record_id in existing:
-                results[index] = _conflict(decision.record_id)
-                continue
-            existing.add(decision.record_id)  # a later item may not reuse it with other bytes
-        to_record.append((index, decision))
-    now = node.now()
-    indexes = append_events(session, [ledger_event(decision, peer_party, now) for _, decision in to_record])
-    arrived: list[StoredRecord] = []
-    for (index, decision), ledger_index in zip(to_record, indexes, strict=True):
-        results[index] = record_decision(
-            session, node, decision, peer_party, ledger_index=ledger_index, late_arrivals=arrived
-        )
-    apply_late_arrivals(session, node, arrived)
+        if digest in first_of:
+            continue
+        first_of[digest] = index
+        try:
+            if len(raw) > node.settings.max_record_bytes:
+                raise PayloadTooLargeError(
+                    f"record of {len(raw)} bytes exceeds the {node.settings.max_record_bytes}-byte limit"
+                )
+            decisions.append((index, decide(session, node, raw, peer_party, policies)))
+        except GatewayError as exc:
+            results[index] = exc
+    segment: list[tuple[int, Decision]] = []
+    written_ids: set[str] = set()  # record ids of earlier items of this batch
+    referred: set[str] = set()  # record ids that earlier items of this batch refer to
+    for index, decision in decisions:
+        record_id, refers_to = decision.record_id, _refers_to(decision)
+        if (refers_to is not None and refers_to in written_ids) or (record_id is not None and record_id in referred):
+            # Its lifecycle checks saw the database without the earlier items: write those, decide again.
+            _write_segment(session, node, peer_party, segment, results)
+            segment = []
+            decision = decide(session, node, raws[index], peer_party, policies)
+        segment.append((index, decision))
+        written_ids.update([record_id] if record_id else [])
+        referred.update([refers_to] if refers_to else [])
+    _write_segment(session, node, peer_party, segment, results)
     for index, digest in enumerate(digests):
         if results[index] is None:
             first = results[first_of[digest]]
@@ -278,7 +289,116 @@ def receive_batch(
     return [result for result in results if result is not None]
 
 
-def _incoming_row(node: Node, decision: Decision, peer_party: str) -> StoredRecord:
+def _refers_to(decision: Decision) -> str | None:
+    verified = decision.verified
+    if not decision.accepted or verified is None:
+        return None
+    value = record_columns(verified.payload)["refers_to"]
+    return str(value) if value else None
+
+
+def _write_segment(
+    session: Session,
+    node: Node,
+    peer_party: str,
+    segment: list[tuple[int, Decision]],
+    results: list[BatchResult | None],
+) -> None:
+    """Store the decided items of ``segment`` and put each one's outcome in ``results``."""
+    if not segment:
+        return
+    # Deciding first costs a replay its verification again (rare: a sender
+    # that lost a receipt), and saves every new record two lookups.
+    earlier = _Earlier.lookup(session, peer_party, [d.digest for _, d in segment], [d for _, d in segment])
+    claimed: set[str] = set()
+    to_record: list[tuple[int, Decision]] = []
+    for index, decision in segment:
+        seen = earlier.same_bytes.get(decision.digest)
+        if seen is not None:
+            results[index] = _replay(seen)
+            continue
+        if decision.accepted and decision.record_id is not None:
+            row = earlier.accepted.get(decision.record_id)
+            if row is not None and row.jws_sha256 == decision.digest and row.receipt_jws is not None:
+                # The same bytes, committed by a concurrent request after our digest lookup.
+                results[index] = _replay(row)
+                continue
+            if row is not None or decision.record_id in claimed:
+                results[index] = _conflict(decision.record_id)
+                continue
+            claimed.add(decision.record_id)  # a later item may not reuse it with other bytes
+        to_record.append((index, decision))
+    now = node.now()
+    indexes = append_events(session, [ledger_event(decision, peer_party, now) for _, decision in to_record])
+    # Plain rows (rejected records, and records nothing acts on yet) go to the
+    # database in one bulk INSERT; building an ORM object per row cost more
+    # than verifying it. The rest take the ORM path that lifecycle code needs.
+    plain: list[dict[str, Any]] = []
+    rest: list[tuple[int, Decision, int]] = []
+    for (index, decision), ledger_index in zip(to_record, indexes, strict=True):
+        if _acts_on_others(decision, earlier.instructed):
+            rest.append((index, decision, ledger_index))
+            continue
+        receipt_jws = issue_receipt(_signed_receipt(node, decision, peer_party, ledger_index, now), node.signing_key)
+        columns = incoming_columns(node, decision, peer_party, now)
+        plain.append(columns | {"receipt_jws": receipt_jws, "ledger_index": ledger_index})
+        results[index] = _outcome(decision, receipt_jws)
+    repository.add_many(session, plain)
+    arrived: list[StoredRecord] = []
+    for index, decision, ledger_index in rest:
+        results[index] = record_decision(
+            session, node, decision, peer_party, ledger_index=ledger_index, late_arrivals=arrived
+        )
+    apply_late_arrivals(session, node, arrived)
+
+
+_INSTRUCTIONS = frozenset({RecordType.CORRECTION.value, RecordType.RETRACTION.value})
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """What the database already holds that matters to a batch being received."""
+
+    same_bytes: dict[str, StoredRecord]  # digest → this peer's earlier delivery, receipt answered
+    accepted: dict[str, StoredRecord]  # record_id → the accepted incoming copy
+    instructed: set[str]  # record_ids a correction or retraction received earlier refers to
+
+    @classmethod
+    def lookup(cls, session: Session, peer_party: str, digests: list[str], decisions: Iterable[Decision]) -> _Earlier:
+        ids = {d.record_id for d in decisions if d.accepted and d.record_id}
+        rows = repository.inbound_related(session, set(digests), ids)
+        incoming = [row for row in rows if row.direction == "in"]
+        return cls(
+            same_bytes={
+                row.jws_sha256: row
+                for row in incoming
+                if row.peer_party == peer_party and row.receipt_jws is not None and row.jws_sha256 in digests
+            },
+            accepted={row.accepted_record_id: row for row in incoming if row.accepted_record_id in ids},
+            instructed={
+                row.refers_to
+                for row in incoming
+                if row.refers_to and row.verification == "valid" and row.record_type in _INSTRUCTIONS
+            },
+        )
+
+
+# Record types that act on no other record when they arrive: storing them is
+# all there is to do, unless a correction or retraction of them came first.
+_PLAIN_TYPES = frozenset(
+    {RecordType.CRIMINAL_NETWORK_FLAG, RecordType.REMOVAL_MANIFEST, RecordType.REMOVAL_CONFIRMATION}
+)
+
+
+def _acts_on_others(decision: Decision, waiting: set[str]) -> bool:
+    verified = decision.verified
+    if not decision.accepted or verified is None:
+        return False
+    return verified.payload.record_type not in _PLAIN_TYPES or decision.record_id in waiting
+
+
+def incoming_columns(node: Node, decision: Decision, peer_party: str, now: datetime) -> dict[str, Any]:
+    """The record row for ``decision`` (without receipt and ledger index)."""
     verified, record_id, accepted = decision.verified, decision.record_id, decision.accepted
     reason_code, reason, digest = decision.reason_code, decision.reason, decision.digest
     columns = record_columns(verified.payload) if verified is not None else {"record_id": record_id}
@@ -291,20 +411,20 @@ def _incoming_row(node: Node, decision: Decision, peer_party: str) -> StoredReco
         if verified is not None
         else {}
     )
-    return StoredRecord(
+    return {
         **columns,
         **signer,
-        accepted_record_id=record_id if accepted else None,
-        direction="in",
-        peer_party=peer_party,
-        stored_at=node.now(),
-        jws=decision.raw.decode("ascii"),
-        jws_sha256=digest,
-        verification="valid" if accepted else "invalid",
-        verification_reason=reason_code,
-        verification_detail=(reason or "")[:500] or None,
-        status="new" if accepted else "rejected",
-    )
+        "accepted_record_id": record_id if accepted else None,
+        "direction": "in",
+        "peer_party": peer_party,
+        "stored_at": now,
+        "jws": decision.raw.decode("ascii"),
+        "jws_sha256": digest,
+        "verification": "valid" if accepted else "invalid",
+        "verification_reason": reason_code,
+        "verification_detail": (reason or "")[:500] or None,
+        "status": "new" if accepted else "rejected",
+    }
 
 
 def unsafe_decode_payload(jws: str) -> object:

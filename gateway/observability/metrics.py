@@ -172,10 +172,17 @@ def _bounded(value: str, allowed: tuple[str, ...]) -> str:
 # -- what the exchange, records and delivery code call ----------------------
 
 
-def observe_received(node: Node, jws: str | bytes, verdict: str, *, replayed: bool) -> None:
-    """Count a record received from a partner (a replayed identical POST is not counted again)."""
+def observe_received(
+    node: Node, jws: str | bytes, verdict: str, *, replayed: bool, record_type: str | None = None
+) -> None:
+    """Count a record received from a partner (a replayed identical POST is not counted again).
+
+    ``record_type`` is the verified type when there is one; otherwise the label
+    is read from the unverified payload (never trusted beyond the known types).
+    """
     if not replayed:
-        metrics_of(node).records_in.labels(unsafe_record_type(jws), _bounded(verdict, VERDICTS)).inc()
+        kind = _bounded(record_type, RECORD_TYPES) if record_type else unsafe_record_type(jws)
+        metrics_of(node).records_in.labels(kind, _bounded(verdict, VERDICTS)).inc()
 
 
 def observe_signed(node: Node, record_type: str | None, *, replayed: bool = False) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, Table, and_, bindparam, exists, insert, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from gateway.exchange.models import Delivery
 from gateway.records.models import IdempotencyKey, StoredRecord
@@ -19,6 +21,47 @@ def add(session: Session, record: StoredRecord) -> StoredRecord:
     return record
 
 
+_RECORDS = cast(Table, StoredRecord.__table__)
+_INSERT_RECORDS = insert(_RECORDS)
+# Python-side column defaults, applied by hand: one executemany needs the same keys in every row.
+_ROW_DEFAULTS: dict[str, Any] = {
+    column.key: column.default.arg if isinstance(column.default, ScalarElementColumnDefault) else None
+    for column in _RECORDS.columns
+    if not column.primary_key
+}
+
+
+def add_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert record rows in one Core executemany (no ORM objects are built).
+
+    For the receive path's plain rows: building an ORM object per received
+    record cost more than verifying it.
+    """
+    if rows:
+        session.connection().execute(_INSERT_RECORDS, [_ROW_DEFAULTS | dict(row) for row in rows])
+
+
+# One round trip for what receiving a batch must know about earlier rows: the
+# same bytes already received (replays), the same record_id already accepted
+# (replay or conflict), and corrections or retractions that arrived before the
+# record they name. Each OR term has its own index (SQLite: MULTI-INDEX OR).
+_INBOUND_RELATED = select(StoredRecord).where(
+    or_(
+        and_(StoredRecord.direction == "in", StoredRecord.jws_sha256.in_(bindparam("digests", expanding=True))),
+        and_(StoredRecord.direction == "in", StoredRecord.accepted_record_id.in_(bindparam("ids", expanding=True))),
+        StoredRecord.refers_to.in_(bindparam("refs", expanding=True)),
+    )
+)
+
+
+def inbound_related(session: Session, digests: Collection[str], record_ids: Collection[str]) -> Sequence[StoredRecord]:
+    """Rows with one of ``digests`` or ``record_ids`` (incoming), or referring to one of ``record_ids``."""
+    if not digests and not record_ids:
+        return []
+    ids = list(record_ids)
+    return session.scalars(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids}).all()
+
+
 def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> StoredRecord | None:
     """Return what ``peer_party`` already delivered with exactly these bytes, if anything."""
     return session.scalars(
@@ -28,32 +71,6 @@ def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> Sto
             StoredRecord.peer_party == peer_party,
         )
     ).one_or_none()
-
-
-def inbound_by_digests(session: Session, digests: set[str], peer_party: str) -> dict[str, StoredRecord]:
-    """Return digest → what ``peer_party`` already delivered, for a whole batch at once."""
-    if not digests:
-        return {}
-    rows = session.scalars(
-        select(StoredRecord).where(
-            StoredRecord.direction == "in",
-            StoredRecord.jws_sha256.in_(digests),
-            StoredRecord.peer_party == peer_party,
-        )
-    ).all()
-    return {row.jws_sha256: row for row in rows if row.receipt_jws is not None}
-
-
-def accepted_ids(session: Session, direction: str, record_ids: set[str]) -> set[str]:
-    """Return which of ``record_ids`` are already accepted in ``direction``."""
-    if not record_ids:
-        return set()
-    found = session.scalars(
-        select(StoredRecord.accepted_record_id).where(
-            StoredRecord.direction == direction, StoredRecord.accepted_record_id.in_(record_ids)
-        )
-    ).all()
-    return {str(value) for value in found}
 
 
 def accepted_by_id(session: Session, direction: str, record_id: str) -> StoredRecord | None:

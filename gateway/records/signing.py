@@ -17,7 +17,7 @@ from gateway.records.schemas import Record, parse_record, record_json
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import canonicalize, sha256_hex
 from gateway.trust.errors import RecordExpiredError, SchemaViolationError
-from gateway.trust.jws import RECORD_TYP, sign_compact
+from gateway.trust.jws import RECORD_TYP, ParsedJWS, sign_compact
 from gateway.trust.keys import SigningKey
 from gateway.trust.verify import Verified, verify_compact
 
@@ -79,7 +79,12 @@ def _parse_payload(document: Any) -> Record:
 
 
 def verify_record(
-    value: str | bytes, bundle: TrustBundle, at: datetime, *, allow_expired: bool = False
+    value: str | bytes,
+    bundle: TrustBundle,
+    at: datetime,
+    *,
+    allow_expired: bool = False,
+    parsed: ParsedJWS | None = None,
 ) -> VerifiedRecord:
     """Verify a record JWS at time ``at``; returns the frozen VerifiedRecord.
 
@@ -94,6 +99,7 @@ def verify_record(
         typ=RECORD_TYP,
         parse=_parse_payload,
         claimed_party=lambda record: record.originator.party,
+        parsed=parsed,
     )
     if not allow_expired and verified.payload.expires_at < at:
         raise RecordExpiredError(f"record expired at {rfc3339(verified.payload.expires_at)}")

@@ -26,6 +26,7 @@ from gateway.trust.errors import PKIError
 
 BUNDLE_FORMAT: Final = "mou-trust-bundle/1"
 PARTY_CODES: Final = frozenset({"PA", "CO", "US"})
+_MAX_CACHED_ANCHORS: Final = 1024
 
 
 @lru_cache(maxsize=4096)
@@ -71,17 +72,30 @@ class TrustBundle:
     """
 
     parties: Mapping[str, PartyTrust] = field(default_factory=dict)
+    # certificate → its issuing (party, CA) or None: asked for every record and
+    # connection, it depends only on the certificate and this immutable bundle,
+    # and lives and dies with the bundle (a reload starts afresh).
+    _anchors: dict[x509.Certificate, tuple[str, x509.Certificate] | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def party(self, code: str) -> PartyTrust | None:
         return self.parties.get(code)
 
     def issuing_party(self, cert: x509.Certificate) -> tuple[str, x509.Certificate] | None:
         """Return (party, CA) of the bundle CA that directly issued ``cert``, if any."""
-        for trust in self.parties.values():
-            for ca in trust.cas:
-                if issued_by(cert, ca):
-                    return trust.party, ca
-        return None
+        try:
+            return self._anchors[cert]
+        except KeyError:
+            pass
+        anchor = next(
+            ((trust.party, ca) for trust in self.parties.values() for ca in trust.cas if issued_by(cert, ca)),
+            None,
+        )
+        if len(self._anchors) >= _MAX_CACHED_ANCHORS:  # certificates come from peers: stay bounded
+            self._anchors.clear()
+        self._anchors[cert] = anchor
+        return anchor
 
     def all_cas(self) -> list[x509.Certificate]:
         return [ca for trust in self.parties.values() for ca in trust.cas]

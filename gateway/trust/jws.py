@@ -3,19 +3,29 @@
 The gateway's JWS are ordinary compact serializations: any JOSE library can
 verify one with the public key of its ``x5c[0]`` certificate. The payload is
 always the RFC 8785 canonical JSON of the document.
+
+joserfc is the JWA layer (its algorithm objects sign and verify), but the
+compact serialization is assembled and split here: joserfc's
+``serialize_compact``/``deserialize_compact`` re-import the key, rebuild the
+header and a registry, and re-parse the token on every call, which cost more
+than the signature itself on the hot path of receiving records.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from joserfc import jws
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from joserfc.errors import JoseError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jws import JWSRegistry
 
 from gateway.trust.canonical import parse_strict
 from gateway.trust.errors import (
@@ -24,7 +34,7 @@ from gateway.trust.errors import (
     CanonicalizationError,
     MalformedJWSError,
 )
-from gateway.trust.keys import ALLOWED_ALGORITHMS, Algorithm, PublicKey, SigningKey, jose_key
+from gateway.trust.keys import ALLOWED_ALGORITHMS, Algorithm, JoseKey, PublicKey, SigningKey, jose_key
 
 RECORD_TYP: Final = "mou-record+jws"
 RECEIPT_TYP: Final = "mou-receipt+jws"
@@ -37,6 +47,21 @@ TRUST_UPDATE_TYP: Final = "mou-trust-update+jws"
 # semantics we do not implement, so it is refused outright.
 _ALLOWED_HEADER_PARAMS: Final = frozenset({"alg", "kid", "x5c", "typ", "cty"})
 MAX_JWS_BYTES: Final = 1024 * 1024
+# Segment limits (base64url characters) that joserfc's deserialize_compact
+# enforced with the registry we gave it; kept so that nothing it refused passes.
+_MAX_HEADER_SEGMENT: Final = 16 * 1024
+_MAX_PAYLOAD_SEGMENT: Final = MAX_JWS_BYTES
+_MAX_SIGNATURE_SEGMENT: Final = 1024
+_B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The last character of a canonical base64url segment of length 2 or 3 mod 4
+# leaves its unused low bits zero (RFC 4648 3.5); any other would give a second
+# spelling of the same bytes, i.e. a malleable token.
+_CANONICAL_LAST_CHAR: Final = {2: b"AQgw", 3: b"AEIMQUYcgkosw048"}
+
+# Used for what joserfc checks besides the signature: the header members'
+# types (a `cty` that is not a string, ...) and each key's type and curve.
+_JOSE_REGISTRY: Final = JWSRegistry(algorithms=list(ALLOWED_ALGORITHMS))
+_JWA: Final[dict[str, JWSAlgModel]] = {alg: _JOSE_REGISTRY.get_alg(alg) for alg in ALLOWED_ALGORITHMS}
 
 
 def b64url_encode(data: bytes) -> str:
@@ -54,15 +79,50 @@ def b64url_decode(text: str) -> bytes:
         raise MalformedJWSError("segment is not base64url") from exc
 
 
-def sign_compact(payload: bytes, key: SigningKey, typ: str = RECORD_TYP) -> str:
-    """Return a compact JWS over ``payload`` with header alg, kid, x5c and typ."""
+# -- signing ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    """What a key needs to sign one ``typ`` of document, prepared once."""
+
+    header_segment: str
+    algorithm: JWSAlgModel
+    key: JoseKey
+
+
+# Keyed by the SigningKey (frozen and hashed by its private key object and
+# chain, which never change) and typ. The header only varies with typ, and its
+# x5c (base64 of each DER certificate) plus the joserfc key import were most of
+# the cost of a signature. Small, as it keeps keys alive: a node signs with one
+# key (two while rotating) and five typs.
+@lru_cache(maxsize=16)
+def _signer(key: SigningKey, typ: str) -> _Signer:
     header: dict[str, Any] = {
         "alg": key.algorithm,
         "kid": key.kid,
         "typ": typ,
         "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in key.chain],
     }
-    return str(jws.serialize_compact(header, payload, jose_key(key.private_key), registry=_registry(key.algorithm)))
+    _JOSE_REGISTRY.check_header(header)
+    algorithm = _JWA[key.algorithm]
+    private = jose_key(key.private_key)
+    algorithm.check_key(private)
+    # The same JSON as joserfc's serialize_compact wrote (member order above,
+    # ASCII only, no whitespace), so tokens keep their exact header bytes.
+    header_json = json.dumps(header, ensure_ascii=True, separators=(",", ":"))
+    return _Signer(b64url_encode(header_json.encode("ascii")), algorithm, private)
+
+
+def sign_compact(payload: bytes, key: SigningKey, typ: str = RECORD_TYP) -> str:
+    """Return a compact JWS over ``payload`` with header alg, kid, typ and x5c (in that order)."""
+    signer = _signer(key, typ)
+    signing_input = f"{signer.header_segment}.{b64url_encode(payload)}"
+    signature: bytes = signer.algorithm.sign(signing_input.encode("ascii"), signer.key)
+    return f"{signing_input}.{b64url_encode(signature)}"
+
+
+# -- parsing ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +140,8 @@ class ParsedJWS:
         return str(self.header.get("alg"))
 
 
-def parse_compact(value: str | bytes, expected_typ: str) -> ParsedJWS:
-    """Split and decode a compact JWS and check its header shape.
-
-    Raises MalformedJWSError for anything that is not a well-formed compact JWS
-    with a JSON header of the expected ``typ``.
-    """
+def compact_text(value: str | bytes) -> str:
+    """Return ``value`` as the stripped text parse_compact splits; raises MalformedJWSError."""
     if isinstance(value, bytes):
         if len(value) > MAX_JWS_BYTES:
             raise MalformedJWSError("JWS larger than 1 MiB")
@@ -93,7 +149,16 @@ def parse_compact(value: str | bytes, expected_typ: str) -> ParsedJWS:
             value = value.decode("ascii")
         except UnicodeDecodeError as exc:
             raise MalformedJWSError("a compact JWS is ASCII only") from exc
-    value = value.strip()
+    return value.strip()
+
+
+def parse_compact(value: str | bytes, expected_typ: str) -> ParsedJWS:
+    """Split and decode a compact JWS and check its header shape.
+
+    Raises MalformedJWSError for anything that is not a well-formed compact JWS
+    with a JSON header of the expected ``typ``.
+    """
+    value = compact_text(value)
     parts = value.split(".")
     if len(parts) != 3 or not all(parts):
         raise MalformedJWSError("a compact JWS has three non-empty dot-separated parts")
@@ -143,21 +208,63 @@ def x5c_chain(parsed: ParsedJWS) -> list[x509.Certificate]:
     return chain
 
 
-def _registry(alg: Algorithm) -> jws.JWSRegistry:
-    # joserfc's default limits (512-byte header, 128 kB payload) are below what
-    # an x5c header and a 400-person manifest need; our own limits apply earlier.
-    registry = jws.JWSRegistry(algorithms=[alg])
-    registry.max_header_length = 16 * 1024
-    registry.max_payload_length = MAX_JWS_BYTES
-    registry.max_signature_length = 1024
-    return registry
+# -- signature -------------------------------------------------------------------
+
+
+def _is_canonical_b64url(segment: bytes, limit: int) -> bool:
+    if len(segment) > limit or len(segment) % 4 == 1:
+        return False
+    if segment.translate(None, _B64URL_ALPHABET):  # any character left is outside the alphabet
+        return False
+    tail = len(segment) % 4
+    return tail == 0 or segment[-1:] in _CANONICAL_LAST_CHAR[tail]
+
+
+def _check_segments(parsed: ParsedJWS) -> None:
+    # parse_compact decodes leniently (it also serves callers that only read a
+    # token, to name a rejected record say); what is verified must be spelled
+    # exactly one way, as joserfc's deserialize_compact required.
+    raw_header, _, raw_payload = parsed.signing_input.partition(b".")
+    raw_signature = parsed.compact.rpartition(".")[2].encode("ascii", "replace")
+    if not (
+        _is_canonical_b64url(raw_header, _MAX_HEADER_SEGMENT)
+        and _is_canonical_b64url(raw_payload, _MAX_PAYLOAD_SEGMENT)
+        and _is_canonical_b64url(raw_signature, _MAX_SIGNATURE_SEGMENT)
+    ):
+        raise BadSignatureError("a JWS segment is not canonical base64url or is too long")
+
+
+# Keyed by the key material (DER SubjectPublicKeyInfo): cryptography's public
+# keys compare by value but are not hashable, and a claimed kid names no key.
+@lru_cache(maxsize=256)
+def _verification_key(spki_der: bytes) -> JoseKey:
+    public = load_der_public_key(spki_der)
+    if not isinstance(public, PublicKey):
+        raise BadSignatureError(f"{type(public).__name__} keys cannot verify gateway signatures")
+    return jose_key(public)
 
 
 def verify_signature(parsed: ParsedJWS, public_key: PublicKey, alg: Algorithm) -> None:
-    """Check the JWS signature with ``public_key``; raises BadSignatureError."""
+    """Check the JWS signature with ``public_key``; raises BadSignatureError (only).
+
+    Verifies ``parsed.signing_input`` and ``parsed.signature`` with joserfc's
+    algorithm object rather than ``deserialize_compact``, which would split and
+    decode the whole token again; the other checks deserialize_compact made
+    (segment encoding and size, header member types, alg, key type) are kept.
+    """
+    algorithm = _JWA.get(alg)
+    if algorithm is None or parsed.header.get("alg") != alg:
+        raise BadSignatureError(f"the header's alg is not {alg!r}")
+    _check_segments(parsed)
     try:
-        jws.deserialize_compact(parsed.compact, jose_key(public_key), registry=_registry(alg))
+        _JOSE_REGISTRY.check_header(parsed.header)
+        key = _verification_key(public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+        algorithm.check_key(key)
+        valid = algorithm.verify(parsed.signing_input, parsed.signature, key)
     except JoseError as exc:
         raise BadSignatureError(f"signature does not verify with the x5c key ({exc.error})") from exc
-    except ValueError as exc:
+    except (InvalidSignature, ValueError, TypeError, AttributeError) as exc:
+        # joserfc's verify() trusts its inputs' shapes; whatever it throws means "not verified".
         raise BadSignatureError(f"signature does not verify: {exc}") from exc
+    if valid is not True:
+        raise BadSignatureError("signature does not verify with the x5c key (bad_signature)")

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.trust.bundle import TrustBundle, issued_by
-from gateway.trust.canonical import canonicalize, parse_strict
+from gateway.trust.canonical import parse_canonical
 from gateway.trust.errors import (
     CanonicalizationError,
     CertificateExpiredError,
@@ -46,7 +46,14 @@ from gateway.trust.errors import (
     UnknownKeyError,
     UntrustedChainError,
 )
-from gateway.trust.jws import ParsedJWS, check_algorithm, parse_compact, verify_signature, x5c_chain
+from gateway.trust.jws import (
+    ParsedJWS,
+    check_algorithm,
+    compact_text,
+    parse_compact,
+    verify_signature,
+    x5c_chain,
+)
 from gateway.trust.keys import Algorithm, PublicKey, algorithm_for, thumbprint
 
 P = TypeVar("P")
@@ -182,13 +189,20 @@ def _fingerprint_of(cert: x509.Certificate) -> str:
 def check_canonical(payload: bytes) -> Any:
     """Return the parsed payload when it is RFC 8785 canonical; raise SchemaViolationError."""
     try:
-        value = parse_strict(payload)
-        canonical = canonicalize(value)
+        value, canonical = parse_canonical(payload)
     except CanonicalizationError as exc:
         raise SchemaViolationError(f"payload is not canonical JSON: {exc.detail}") from exc
-    if canonical != payload:
+    if not canonical:
         raise SchemaViolationError("payload is not in RFC 8785 canonical form")
     return value
+
+
+def _header_parse(value: str | bytes, typ: str, parsed: ParsedJWS | None) -> ParsedJWS:
+    # Reuse the caller's parse only when it is a parse of these very bytes with
+    # this typ; otherwise parse again, so the result never depends on ``parsed``.
+    if parsed is not None and parsed.header.get("typ") == typ and parsed.compact == compact_text(value):
+        return parsed
+    return parse_compact(value, expected_typ=typ)
 
 
 def verify_compact(
@@ -199,15 +213,20 @@ def verify_compact(
     typ: str,
     parse: Callable[[Any], P],
     claimed_party: Callable[[P], str],
+    parsed: ParsedJWS | None = None,
 ) -> Verified[P]:
     """Verify a compact JWS in the numbered steps of this module.
 
     Returns a frozen Verified; raises the TrustError subclass of the first failing step.
     ``parse`` must raise SchemaViolationError (or another TrustError) on bad payloads.
+    ``parsed`` may be what ``parse_compact(value, …)`` already returned to the
+    caller, so the token is not split and decoded twice; it is used only when it
+    is a parse of this very text with this ``typ`` (else ``value`` is parsed again).
+    Build it with parse_compact only: its parts are trusted to belong together.
     """
     raw = value.encode("ascii", "replace") if isinstance(value, str) else value
     # 1. header parse
-    parsed: ParsedJWS = parse_compact(value, expected_typ=typ)
+    parsed = _header_parse(value, typ, parsed)
     # 2. algorithm allow-list
     alg = check_algorithm(parsed)
     # 3. certificate chain to a bundle CA; the CA decides the signer's party
