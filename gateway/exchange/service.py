@@ -20,6 +20,7 @@ from gateway.errors import GatewayError
 from gateway.exchange.errors import PayloadTooLargeError, RecordConflictError
 from gateway.exchange.receipts import issue_receipt
 from gateway.exchange.refusal import PolicyRefusal
+from gateway.exchange.verifying import Checked, check, check_all
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import PendingEvent, append_events
 from gateway.lifecycle.corrections import apply_late_arrivals
@@ -27,13 +28,14 @@ from gateway.lifecycle.receiving import LATE_ARRIVAL_TYPES, apply_incoming, life
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.models import StoredRecord
+from gateway.records.repository import PriorCopy
 from gateway.records.schemas import Receipt, Record, RecordType, Verdict, record_json
 from gateway.records.service import record_columns
-from gateway.records.signing import VerifiedRecord, verify_record
+from gateway.records.signing import VerifiedRecord
 from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import parse_strict, sha256_hex
 from gateway.trust.errors import CanonicalizationError, MalformedJWSError, TrustError
-from gateway.trust.jws import RECORD_TYP, ParsedJWS, b64url_decode, parse_compact
+from gateway.trust.jws import b64url_decode
 
 ReceivePolicy = Callable[[Session, Node, Record, str], None]
 """A check run on every verified incoming record: (session, node, record, peer party).
@@ -75,16 +77,6 @@ class Outcome:
     acted_on: bool = False  # lifecycle code acted on it, and may have queued an answer to deliver
 
 
-def _claimed_record_id(parsed: ParsedJWS) -> str | None:
-    # Best effort, for the audit copy of a rejected record; never trusted.
-    try:
-        document = parse_strict(parsed.payload)
-        value = document.get("record_id") if isinstance(document, dict) else None
-        return str(uuid.UUID(value)) if isinstance(value, str) else None
-    except (CanonicalizationError, ValueError):
-        return None
-
-
 @dataclass
 class Decision:
     """What this node decided about one incoming JWS, before anything is written."""
@@ -101,22 +93,35 @@ class Decision:
         return self.reason_code is None and self.verified is not None
 
 
-def decide(session: Session, node: Node, raw: bytes, peer_party: str, policies: tuple[ReceivePolicy, ...]) -> Decision:
-    """Verify ``raw`` and apply the policies; raises MalformedJWSError when it is no JWS at all."""
+def decide(
+    session: Session,
+    node: Node,
+    raw: bytes,
+    peer_party: str,
+    policies: tuple[ReceivePolicy, ...],
+    checked: Checked | None = None,
+) -> Decision:
+    """Verify ``raw`` (unless ``checked`` already did) and apply the policies.
+
+    Raises MalformedJWSError when it is no JWS at all.
+    """
     digest = sha256_hex(raw)
-    parsed = parse_compact(raw, expected_typ=RECORD_TYP)
-    verified: VerifiedRecord | None = None
+    if checked is None:
+        checked = check(raw, node.bundle, node.now())
+    verified = checked.verified
     reason_code: str | None = None
     reason: str | None = None
-    try:
-        verified = verify_record(raw, node.bundle, node.now(), parsed=parsed)
-        for policy in policies:
-            policy(session, node, verified.payload, peer_party)
-    except TrustError as exc:
-        reason_code, reason = exc.reason, f"{exc.title}: {exc.detail}"
-    except PolicyRefusal as exc:
-        reason_code, reason = exc.reason_code, exc.detail
-    record_id = str(verified.payload.record_id) if verified is not None else _claimed_record_id(parsed)
+    if checked.error is not None:
+        reason_code, reason = checked.error.reason, f"{checked.error.title}: {checked.error.detail}"
+    elif verified is not None:
+        try:
+            for policy in policies:
+                policy(session, node, verified.payload, peer_party)
+        except TrustError as exc:
+            reason_code, reason = exc.reason, f"{exc.title}: {exc.detail}"
+        except PolicyRefusal as exc:
+            reason_code, reason = exc.reason_code, exc.detail
+    record_id = str(verified.payload.record_id) if verified is not None else checked.claimed_record_id
     return Decision(raw, digest, verified, record_id, reason_code, reason)
 
 
@@ -127,7 +132,7 @@ def _conflict(record_id: str) -> RecordConflictError:
     )
 
 
-def _replay(row: StoredRecord) -> Outcome:
+def _replay(row: StoredRecord | PriorCopy) -> Outcome:
     accepted = row.verification == "valid"
     verdict = Verdict.ACCEPTED if accepted else Verdict.REJECTED
     return Outcome(row.receipt_jws or "", verdict.value, True, row.record_id, row.record_type if accepted else None)
@@ -249,35 +254,41 @@ def receive_batch(
     a record that names an earlier item of the batch (a correction of a flag
     sent with it) is decided again once that item is written. Everything else
     is decided up front and written with one lookup and one insert per table
-    for the whole batch, so no savepoints are needed.
+    per segment, so no savepoints are needed.
     """
     raws = [item.strip() for item in items]
     digests = [sha256_hex(raw) for raw in raws]
     results: list[BatchResult | None] = [None] * len(raws)
     first_of: dict[str, int] = {}
-    decisions: list[tuple[int, Decision]] = []
+    to_check: list[int] = []
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
         if digest in first_of:
             continue
         first_of[digest] = index
-        try:
-            if len(raw) > node.settings.max_record_bytes:
-                raise PayloadTooLargeError(
-                    f"record of {len(raw)} bytes exceeds the {node.settings.max_record_bytes}-byte limit"
-                )
-            decisions.append((index, decide(session, node, raw, peer_party, policies)))
-        except GatewayError as exc:
-            results[index] = exc
+        if len(raw) > node.settings.max_record_bytes:
+            limit = node.settings.max_record_bytes
+            results[index] = PayloadTooLargeError(f"record of {len(raw)} bytes exceeds the {limit}-byte limit")
+        else:
+            to_check.append(index)
+    checked = check_all([raws[i] for i in to_check], node.bundle, node.now())
     segment: list[tuple[int, Decision]] = []
     written_ids: set[str] = set()  # record ids of earlier items of this batch
     referred: set[str] = set()  # record ids that earlier items of this batch refer to
-    for index, decision in decisions:
+    for index, result in zip(to_check, checked, strict=True):
+        if isinstance(result, MalformedJWSError):
+            results[index] = result
+            continue
+        try:
+            decision = decide(session, node, raws[index], peer_party, policies, result)
+        except GatewayError as exc:
+            results[index] = exc
+            continue
         record_id, refers_to = decision.record_id, _refers_to(decision)
         if (refers_to is not None and refers_to in written_ids) or (record_id is not None and record_id in referred):
             # Its lifecycle checks saw the database without the earlier items: write those, decide again.
             _write_segment(session, node, peer_party, segment, results)
             segment = []
-            decision = decide(session, node, raws[index], peer_party, policies)
+            decision = decide(session, node, raws[index], peer_party, policies, result)
         segment.append((index, decision))
         written_ids.update([record_id] if record_id else [])
         referred.update([refers_to] if refers_to else [])
@@ -359,8 +370,8 @@ _INSTRUCTIONS = frozenset({RecordType.CORRECTION.value, RecordType.RETRACTION.va
 class _Earlier:
     """What the database already holds that matters to a batch being received."""
 
-    same_bytes: dict[str, StoredRecord]  # digest → this peer's earlier delivery, receipt answered
-    accepted: dict[str, StoredRecord]  # record_id → the accepted incoming copy
+    same_bytes: dict[str, PriorCopy]  # digest → this peer's earlier delivery, receipt answered
+    accepted: dict[str, PriorCopy]  # record_id → the accepted incoming copy
     instructed: set[str]  # record_ids a correction or retraction received earlier refers to
 
     @classmethod

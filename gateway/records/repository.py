@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, exists, insert, or_, select
 from sqlalchemy.orm import Session
@@ -41,11 +41,26 @@ def add_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         session.connection().execute(_INSERT_RECORDS, [_ROW_DEFAULTS | dict(row) for row in rows])
 
 
+class PriorCopy(NamedTuple):
+    """The columns of an earlier row that receiving a record needs (not the whole record)."""
+
+    record_id: str | None
+    accepted_record_id: str | None
+    direction: str
+    record_type: str | None
+    peer_party: str | None
+    jws_sha256: str
+    verification: str
+    receipt_jws: str | None
+    refers_to: str | None
+
+
 # One round trip for what receiving a batch must know about earlier rows: the
 # same bytes already received (replays), the same record_id already accepted
 # (replay or conflict), and corrections or retractions that arrived before the
 # record they name. Each OR term has its own index (SQLite: MULTI-INDEX OR).
-_INBOUND_RELATED = select(StoredRecord).where(
+# Only the columns needed are read: this runs for every received record.
+_INBOUND_RELATED = select(*(getattr(StoredRecord, name) for name in PriorCopy._fields)).where(
     or_(
         and_(StoredRecord.direction == "in", StoredRecord.jws_sha256.in_(bindparam("digests", expanding=True))),
         and_(StoredRecord.direction == "in", StoredRecord.accepted_record_id.in_(bindparam("ids", expanding=True))),
@@ -54,12 +69,13 @@ _INBOUND_RELATED = select(StoredRecord).where(
 )
 
 
-def inbound_related(session: Session, digests: Collection[str], record_ids: Collection[str]) -> Sequence[StoredRecord]:
+def inbound_related(session: Session, digests: Collection[str], record_ids: Collection[str]) -> list[PriorCopy]:
     """Rows with one of ``digests`` or ``record_ids`` (incoming), or referring to one of ``record_ids``."""
     if not digests and not record_ids:
         return []
     ids = list(record_ids)
-    return session.scalars(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids}).all()
+    rows = session.execute(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids})
+    return [PriorCopy(*row) for row in rows]
 
 
 def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> StoredRecord | None:
