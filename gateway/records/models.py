@@ -30,7 +30,7 @@ class StoredRecord(Base):
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    accepted_record_id: Mapped[str | None] = mapped_column(String(36))
+    accepted_record_id: Mapped[str | None] = mapped_column(String(36), index=True)  # receive lookup
     direction: Mapped[str] = mapped_column(String(3))  # "out" | "in"
     record_type: Mapped[str | None] = mapped_column(String(40))
     originator_party: Mapped[str | None] = mapped_column(String(2))
@@ -49,7 +49,7 @@ class StoredRecord(Base):
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     jws: Mapped[str] = mapped_column(Text)
-    jws_sha256: Mapped[str] = mapped_column(String(64))
+    jws_sha256: Mapped[str] = mapped_column(String(64), index=True)  # receive lookup
     verification: Mapped[str] = mapped_column(String(8))  # "valid" | "invalid"
     verification_reason: Mapped[str | None] = mapped_column(String(64))
     verification_detail: Mapped[str | None] = mapped_column(String(500))

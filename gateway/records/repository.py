@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, exists, insert, or_, select
+from sqlalchemy import Select, Table, bindparam, exists, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -58,24 +58,26 @@ class PriorCopy(NamedTuple):
 # One round trip for what receiving a batch must know about earlier rows: the
 # same bytes already received (replays), the same record_id already accepted
 # (replay or conflict), and corrections or retractions that arrived before the
-# record they name. Each OR term has its own index (SQLite: MULTI-INDEX OR).
-# Only the columns needed are read: this runs for every received record.
+# record they name. Each OR term is one column with an index of its own, so
+# the plan does not depend on statistics (SQLite: MULTI-INDEX OR; PostgreSQL:
+# BitmapOr); the direction is checked on the few rows found. Only the columns
+# needed are read: this runs for every received record.
 _INBOUND_RELATED = select(*(getattr(StoredRecord, name) for name in PriorCopy._fields)).where(
     or_(
-        and_(StoredRecord.direction == "in", StoredRecord.jws_sha256.in_(bindparam("digests", expanding=True))),
-        and_(StoredRecord.direction == "in", StoredRecord.accepted_record_id.in_(bindparam("ids", expanding=True))),
+        StoredRecord.jws_sha256.in_(bindparam("digests", expanding=True)),
+        StoredRecord.accepted_record_id.in_(bindparam("ids", expanding=True)),
         StoredRecord.refers_to.in_(bindparam("refs", expanding=True)),
     )
 )
 
 
 def inbound_related(session: Session, digests: Collection[str], record_ids: Collection[str]) -> list[PriorCopy]:
-    """Rows with one of ``digests`` or ``record_ids`` (incoming), or referring to one of ``record_ids``."""
+    """Incoming rows with one of ``digests`` or ``record_ids``, or referring to one of ``record_ids``."""
     if not digests and not record_ids:
         return []
     ids = list(record_ids)
     rows = session.execute(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids})
-    return [PriorCopy(*row) for row in rows]
+    return [copy for copy in (PriorCopy(*row) for row in rows) if copy.direction == "in"]
 
 
 def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> StoredRecord | None:
