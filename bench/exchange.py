@@ -3,10 +3,12 @@
 Starts, in child processes, (1) a bare FastAPI app returning a fixed body
 behind the same uvicorn + mTLS setup (the baseline) and (2) a receiving node
 (CO); then measures from this process, over keep-alive mTLS connections:
-single-record POST throughput and p50/p99 latency for both, batch ingest
-records/s, and end-to-end submit (PA agency API) → receipt stored latency.
+single-record POST throughput and p50/p99 latency for both (``--rounds``
+rounds, baseline and node alternating; the ratio is the median of the rounds'
+ratios), batch ingest records/s, and end-to-end submit (PA agency API) →
+receipt stored latency.
 
-    .venv/bin/python bench/exchange.py [--quick] [--database sqlite|postgres]
+    .venv/bin/python bench/exchange.py [--quick] [--database sqlite|postgres] [--rounds N]
 
 The last line printed is one JSON object with the figures.
 """
@@ -157,6 +159,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="finish in under a minute")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate baseline and node this many times; the ratio is the median of the rounds' ratios",
+    )
     args = parser.parse_args()
     singles = 400 if args.quick else 3000
     batches = 4 if args.quick else 20
@@ -199,7 +207,9 @@ def main() -> None:
         draft = synthetic.flag("PA", ["CO"], subject, None, [], now)
         return sign_record(prepare_outgoing(pa_node, draft, now), pa_key).jws
 
-    single_bodies = [signed_flag().encode() for _ in range(singles)]
+    # Fresh records for every round (the same bytes again would be replays).
+    round_bodies = [[signed_flag().encode() for _ in range(singles)] for _ in range(args.rounds)]
+    single_bodies = round_bodies[0]
     batch_bodies = [json.dumps({"records": [signed_flag() for _ in range(500)]}).encode() for _ in range(batches)]
     pa_ctx = client_context(pki.parties["PA"].tls_cert, pki.parties["PA"].tls_key, bundle, workdir / "cli", "CO")
 
@@ -208,10 +218,23 @@ def main() -> None:
 
     base_url = f"https://127.0.0.1:{base_sock.getsockname()[1]}/v1/exchange/records"
     hammer(client, base_url, single_bodies[:50], args.concurrency)  # warm up
-    base_elapsed, base_lat, _ = hammer(client, base_url, single_bodies, args.concurrency)
-    single_elapsed, single_lat, single_status = hammer(
-        client, f"{co_url}/v1/exchange/records", single_bodies, args.concurrency
-    )
+    # Baseline and node alternate, so a machine whose speed drifts (shared
+    # cores) slows both sides of each round's ratio alike.
+    base_lat: list[float] = []
+    single_lat: list[float] = []
+    single_status: dict[int, int] = {}
+    rounds: list[dict[str, float]] = []
+    for bodies in round_bodies:
+        base_elapsed, base_round, _ = hammer(client, base_url, bodies, args.concurrency)
+        single_url = f"{co_url}/v1/exchange/records"
+        single_elapsed, single_round, statuses = hammer(client, single_url, bodies, args.concurrency)
+        base_lat += base_round
+        single_lat += single_round
+        for code, count in statuses.items():
+            single_status[code] = single_status.get(code, 0) + count
+        base_rps, single_rps = len(base_round) / base_elapsed, len(single_round) / single_elapsed
+        rounds.append({"baseline_rps": round(base_rps, 1), "single_rps": round(single_rps, 1)})
+        rounds[-1]["ratio"] = round(single_rps / base_rps, 3)
     batch_elapsed, _, batch_status = hammer(
         client, f"{co_url}/v1/exchange/records:batch", batch_bodies, 1, "application/json"
     )
@@ -244,10 +267,11 @@ def main() -> None:
     figures = {
         "database": args.database,
         "concurrency": args.concurrency,
-        "baseline_rps": round(len(base_lat) / base_elapsed, 1),
+        "rounds": rounds,
+        "baseline_rps": statistics.median(r["baseline_rps"] for r in rounds),
         "baseline_p50_ms": round(percentile(base_lat, 0.5) * 1000, 2),
         "baseline_p99_ms": round(percentile(base_lat, 0.99) * 1000, 2),
-        "single_rps": round(len(single_lat) / single_elapsed, 1),
+        "single_rps": statistics.median(r["single_rps"] for r in rounds),
         "p50_ms": round(percentile(single_lat, 0.5) * 1000, 2),
         "p99_ms": round(percentile(single_lat, 0.99) * 1000, 2),
         "single_statuses": single_status,
@@ -256,7 +280,7 @@ def main() -> None:
         "e2e_p50_ms": round(statistics.median(e2e) * 1000, 2),
         "e2e_p99_ms": round(percentile(e2e, 0.99) * 1000, 2),
     }
-    figures["ratio"] = round(figures["single_rps"] / figures["baseline_rps"], 3)
+    figures["ratio"] = statistics.median(r["ratio"] for r in rounds)
     for key, value in figures.items():
         print(f"{key:>22}: {value}")
     print(json.dumps(figures))
