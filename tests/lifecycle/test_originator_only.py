@@ -145,3 +145,17 @@ def test_an_instruction_must_name_the_bytes_held(
     assert (receipt.verdict, receipt.reason_code) == (Verdict.REJECTED, "digest_mismatch")
     after = co.record(pa_flag)
     assert (after["body"], after["lifecycle"]) == (held["body"], held["lifecycle"])
+
+
+def test_a_record_sent_back_to_its_originator_is_rejected_not_taken_for_a_replay(
+    pki: TestPKI, cluster: Cluster, pa: Agency, co: Agency, pa_flag: str, tmp_path: Path
+) -> None:
+    # PA holds these exact bytes as an *outgoing* record: the receive lookup
+    # finds that row by digest and must not answer it as a replay of a delivery.
+    jws = pa.record(pa_flag)["jws"]
+    receipt = PartnerLine(pki, "CO", cluster["PA"], tmp_path).post_record(jws)
+    assert (receipt.verdict, receipt.reason_code) == (Verdict.REJECTED, "peer_mismatch")
+    assert receipt.sender == "CO"
+    own = pa.record(pa_flag)
+    assert own["direction"] == "out"
+    assert own["lifecycle"]["superseded_by"] is None
