@@ -51,11 +51,15 @@ class ReceiveIntake:
     async def receive(self, raw: bytes, peer: str) -> Outcome:
         """Receive one record from ``peer``; returns its outcome or raises its problem."""
         loop = asyncio.get_running_loop()
+        writer = self._writer
+        if writer is not None and writer.get_loop() is not loop:
+            # A writer (and callers) of another event loop, one that was closed
+            # (a test client): nobody can be answered there any more.
+            self._queue = [w for w in self._queue if w.answer.get_loop() is loop]
+            writer = None
         waiting = _Waiting(raw, peer, loop.create_future())
         self._queue.append(waiting)
-        writer = self._writer
-        # A writer from another event loop (a test client that was closed) will never run again.
-        if writer is None or writer.done() or writer.get_loop() is not loop:
+        if writer is None or writer.done():
             self._writer = loop.create_task(self._write_groups())
         return await waiting.answer
 
