@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import PROBLEM_BASE, GatewayError
@@ -133,6 +134,28 @@ def install_problem_handlers(app: FastAPI) -> None:
             title=title,
             detail=str(exc.detail),
             headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # A lost connection, a database restart, a deadlock victim: the
+        # transaction was rolled back (or its commit never confirmed), and
+        # every write path is idempotent, so the client should simply retry.
+        # Only the driver's error class is logged: the message can quote SQL
+        # parameters, i.e. record contents.
+        log.warning(
+            "database error %s; answered 503",
+            type(exc.orig).__name__,
+            extra={"correlation_id": correlation_id(request)},
+        )
+        return problem_response(
+            request,
+            status=503,
+            type_uri=PROBLEM_BASE + "database-unavailable",
+            title="Database unavailable",
+            detail="the database did not complete this request; retry it "
+            "(the same record bytes, or the same Idempotency-Key, are never stored twice)",
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)
