@@ -23,8 +23,10 @@ class StoredRecord(Base):
         # Idempotency is per sender: bytes relayed by the wrong peer (and rejected)
         # must not pre-empt the originator's own delivery of the same record.
         UniqueConstraint("direction", "jws_sha256", "peer_party"),
-        # Only valid records claim their record_id; a forged copy cannot block the real one.
-        UniqueConstraint("direction", "accepted_record_id"),
+        # A record is identified by its originator and its id (ids are minted by the
+        # originating node). Only valid records claim theirs, so a forged copy cannot
+        # block the real one, and another originator's use of an id cannot either.
+        UniqueConstraint("originator_party", "accepted_record_id"),
         Index("ix_records_direction_stored", "direction", "pk"),
     )
 
