@@ -82,6 +82,20 @@ class BadSignatureError(TrustError):
     reason = "bad_signature"
 
 
+class NonCanonicalSignatureError(BadSignatureError):
+    """A valid ECDSA signature in its high-S form: the same content would have two JWS.
+
+    For every ECDSA signature (r, s) the pair (r, n - s) also verifies, so anyone
+    can turn one signed record into a second token with another hash. Only the
+    low-S form (s <= n/2) is accepted, as Bitcoin (BIP 62) and Ethereum do.
+    """
+
+    slug = "non-canonical-signature"
+    title = "Signature not in canonical (low-S) form"
+    step = "7-signature"
+    reason = "signature_malleable"
+
+
 class SchemaViolationError(TrustError):
     slug = "schema-violation"
     title = "Payload violates the record schema"

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from joserfc.errors import JoseError
 from joserfc.jwa import JWSAlgModel
@@ -33,6 +33,7 @@ from gateway.trust.errors import (
     BadSignatureError,
     CanonicalizationError,
     MalformedJWSError,
+    NonCanonicalSignatureError,
 )
 from gateway.trust.keys import ALLOWED_ALGORITHMS, Algorithm, JoseKey, PublicKey, SigningKey, jose_key
 
@@ -52,6 +53,16 @@ MAX_JWS_BYTES: Final = 1024 * 1024
 _MAX_HEADER_SEGMENT: Final = 16 * 1024
 _MAX_PAYLOAD_SEGMENT: Final = MAX_JWS_BYTES
 _MAX_SIGNATURE_SEGMENT: Final = 1024
+MAX_X5C_CERTIFICATES: Final = 5
+# Order of the P-256 group (SEC 2 2.4.2). An ECDSA signature (r, s) has a twin
+# (r, n - s) that verifies as well; only the low-S one (s <= n/2) is accepted
+# and produced, so that one signed content has exactly one JWS.
+_P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_HALF_ORDER: Final = _P256_ORDER // 2
+_ES256_SIZE: Final = 32
+# Whitespace compact_text strips around a token: exactly what bytes.strip()
+# removes, so the text verified and the bytes hashed for receipts agree.
+_STRIPPED: Final = " \t\n\r\x0b\x0c"
 _B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The last character of a canonical base64url segment of length 2 or 3 mod 4
 # leaves its unused low bits zero (RFC 4648 3.5); any other would give a second
@@ -70,13 +81,34 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raises MalformedJWSError on bad input."""
+    """Decode unpadded base64url; raises MalformedJWSError on bad input.
+
+    Lenient about the spelling (it serves readers of stored tokens too);
+    verification additionally requires the one canonical spelling (_check_segments).
+    """
     if "=" in text:
         raise MalformedJWSError("base64url segments must be unpadded")
+    if len(text) % 4 == 1:  # no byte string encodes to this length
+        raise MalformedJWSError("segment length is not a base64url length")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise MalformedJWSError("segment is not base64url") from exc
+
+
+def es256_low_s(signature: bytes) -> bytes:
+    """Return an ES256 r||s signature with s replaced by n - s when s > n/2 (same validity)."""
+    if len(signature) != 2 * _ES256_SIZE:
+        return signature
+    s = int.from_bytes(signature[_ES256_SIZE:], "big")
+    if s <= _P256_HALF_ORDER:
+        return signature
+    return signature[:_ES256_SIZE] + (_P256_ORDER - s).to_bytes(_ES256_SIZE, "big")
+
+
+def es256_is_high_s(signature: bytes) -> bool:
+    """Return True when ``signature`` is a 64-byte r||s whose s is above n/2 (the malleable twin)."""
+    return len(signature) == 2 * _ES256_SIZE and int.from_bytes(signature[_ES256_SIZE:], "big") > _P256_HALF_ORDER
 
 
 # -- signing ---------------------------------------------------------------------
@@ -119,6 +151,9 @@ def sign_compact(payload: bytes, key: SigningKey, typ: str = RECORD_TYP) -> str:
     signer = _signer(key, typ)
     signing_input = f"{signer.header_segment}.{b64url_encode(payload)}"
     signature: bytes = signer.algorithm.sign(signing_input.encode("ascii"), signer.key)
+    if key.algorithm == "ES256":
+        # OpenSSL's ECDSA leaves s as it comes (high half the time); verifiers refuse high S.
+        signature = es256_low_s(signature)
     return f"{signing_input}.{b64url_encode(signature)}"
 
 
@@ -141,15 +176,20 @@ class ParsedJWS:
 
 
 def compact_text(value: str | bytes) -> str:
-    """Return ``value`` as the stripped text parse_compact splits; raises MalformedJWSError."""
+    """Return ``value`` as the stripped text parse_compact splits; raises MalformedJWSError.
+
+    Text and bytes get the same checks: at most MAX_JWS_BYTES, ASCII only.
+    """
+    if len(value) > MAX_JWS_BYTES:
+        raise MalformedJWSError("JWS larger than 1 MiB")
     if isinstance(value, bytes):
-        if len(value) > MAX_JWS_BYTES:
-            raise MalformedJWSError("JWS larger than 1 MiB")
         try:
             value = value.decode("ascii")
         except UnicodeDecodeError as exc:
             raise MalformedJWSError("a compact JWS is ASCII only") from exc
-    return value.strip()
+    elif not value.isascii():
+        raise MalformedJWSError("a compact JWS is ASCII only")
+    return value.strip(_STRIPPED)
 
 
 def parse_compact(value: str | bytes, expected_typ: str) -> ParsedJWS:
@@ -197,15 +237,33 @@ def x5c_chain(parsed: ParsedJWS) -> list[x509.Certificate]:
     x5c = parsed.header.get("x5c")
     if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
         raise MalformedJWSError("x5c header with the signing certificate chain is required")
-    if len(x5c) > 5:
-        raise MalformedJWSError("x5c chain longer than 5 certificates")
-    chain: list[x509.Certificate] = []
-    for entry in x5c:
-        try:
-            chain.append(x509.load_der_x509_certificate(base64.b64decode(entry, validate=True)))
-        except (binascii.Error, ValueError) as exc:
-            raise MalformedJWSError("x5c entry is not a base64 DER certificate") from exc
-    return chain
+    if len(x5c) > MAX_X5C_CERTIFICATES:
+        raise MalformedJWSError(f"x5c chain longer than {MAX_X5C_CERTIFICATES} certificates")
+    return [_x5c_certificate(entry) for entry in x5c]
+
+
+# Keyed by the x5c entry: a partner sends the same certificates with every
+# record. Failures raise and are not cached.
+@lru_cache(maxsize=256)
+def _x5c_certificate(entry: str) -> x509.Certificate:
+    # RFC 7515 4.1.6: standard (not URL-safe) base64 of the DER, padded. Only the
+    # one canonical spelling is read, as for the token's own segments.
+    try:
+        der = base64.b64decode(entry, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedJWSError("x5c entry is not a base64 DER certificate (not base64)") from exc
+    if base64.b64encode(der).decode("ascii") != entry:
+        raise MalformedJWSError("x5c entry is not a base64 DER certificate (not canonical base64)")
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        # cryptography parses some parts on first use; parse them here, so that a
+        # malformed certificate is refused as such, not deep in a later step.
+        _ = (cert.subject, cert.issuer, cert.extensions, cert.signature_hash_algorithm)
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number)
+        cert.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise MalformedJWSError(f"x5c entry is not a base64 DER certificate ({exc})") from exc
+    return cert
 
 
 # -- signature -------------------------------------------------------------------
@@ -268,3 +326,7 @@ def verify_signature(parsed: ParsedJWS, public_key: PublicKey, alg: Algorithm) -
         raise BadSignatureError(f"signature does not verify: {exc}") from exc
     if valid is not True:
         raise BadSignatureError("signature does not verify with the x5c key (bad_signature)")
+    # Checked after the signature verifies: what is refused here is a genuine
+    # signature in its second spelling, not a forgery.
+    if alg == "ES256" and es256_is_high_s(parsed.signature):
+        raise NonCanonicalSignatureError("ES256 signature has s > n/2; only the low-S form is accepted")

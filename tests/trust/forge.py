@@ -62,14 +62,29 @@ def jwk_thumbprint(public_key: ec.EllipticCurvePublicKey | ed25519.Ed25519Public
     return b64url(hashlib.sha256(text.encode("ascii")).digest())
 
 
-def es256_signer(key: ec.EllipticCurvePrivateKey) -> Signer:
-    """ES256 (RFC 7518 3.4): ECDSA P-256 SHA-256, signature as raw r||s (64 bytes)."""
+# Order of the P-256 group (SEC 2 2.4.2).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def es256_signer(key: ec.EllipticCurvePrivateKey, *, high_s: bool = False) -> Signer:
+    """ES256 (RFC 7518 3.4): ECDSA P-256 SHA-256, signature as raw r||s (64 bytes).
+
+    s is in its low form (s <= n/2), which the gateway requires; ``high_s=True``
+    gives the other, equally valid twin (r, n - s) instead.
+    """
 
     def sign(signing_input: bytes) -> bytes:
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        low = min(s, P256_ORDER - s)
+        return r.to_bytes(32, "big") + (P256_ORDER - low if high_s else low).to_bytes(32, "big")
 
     return sign
+
+
+def flip_s(signature: bytes) -> bytes:
+    """Return the other valid twin of an ES256 r||s signature: (r, n - s)."""
+    s = int.from_bytes(signature[32:], "big")
+    return signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
 
 
 def ed25519_signer(key: ed25519.Ed25519PrivateKey) -> Signer:

@@ -27,6 +27,7 @@ from gateway.records.schemas import RecordType, record_json
 from gateway.records.signing import build_record, rfc3339, sign_record, verify_record
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import canonicalize
+from gateway.trust.errors import NonCanonicalSignatureError
 from gateway.trust.jws import ParsedJWS, verify_signature
 from gateway.trust.keys import SigningKey
 from gateway.trust.pki import PartyFiles, init_party
@@ -84,16 +85,26 @@ def test_independent_verifier_accepts_rfc7515_a3() -> None:
     )
     public = numbers.public_key()
     assert independent_verify(RFC7515_A3_JWS, public) == {"alg": "ES256"}
-    # ...and the gateway's signature check accepts the same RFC vector.
+    # ...and the gateway's signature check accepts the same RFC vector in its
+    # low-S form; the RFC's own signature has s > n/2, the malleable twin it refuses.
     raw_header, raw_payload, raw_signature = RFC7515_A3_JWS.split(".")
-    parsed = ParsedJWS(
-        header={"alg": "ES256"},
-        payload=forge.b64url_decode(raw_payload),
-        signing_input=f"{raw_header}.{raw_payload}".encode(),
-        signature=forge.b64url_decode(raw_signature),
-        compact=RFC7515_A3_JWS,
-    )
-    verify_signature(parsed, public, "ES256")
+    low_s = forge.flip_s(forge.b64url_decode(raw_signature))
+    for signature, compact in (
+        (low_s, f"{raw_header}.{raw_payload}.{forge.b64url(low_s)}"),
+        (forge.b64url_decode(raw_signature), RFC7515_A3_JWS),
+    ):
+        parsed = ParsedJWS(
+            header={"alg": "ES256"},
+            payload=forge.b64url_decode(raw_payload),
+            signing_input=f"{raw_header}.{raw_payload}".encode(),
+            signature=signature,
+            compact=compact,
+        )
+        if signature == low_s:
+            verify_signature(parsed, public, "ES256")
+        else:
+            with pytest.raises(NonCanonicalSignatureError, match="low-S"):
+                verify_signature(parsed, public, "ES256")
     tampered = RFC7515_A3_JWS[:-2] + ("AA" if not RFC7515_A3_JWS.endswith("AA") else "BB")
     with pytest.raises(InvalidSignature):
         independent_verify(tampered, public)
