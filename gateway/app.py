@@ -20,6 +20,7 @@ from gateway.problems import install_problem_handlers
 
 
 class CorrelationMiddleware:
+from gateway.observability.revocation import crl_checks
     """Pure ASGI middleware: a correlation id per request, and the headers every response carries.
 
     (Starlette's BaseHTTPMiddleware costs a task group and memory streams per
@@ -106,6 +107,7 @@ def readiness(node: Node) -> dict[str, Any]:
             checks["ledger"] = ledger_status(session)
             # Detail only: partners that have not applied a correction or retraction in time.
             checks["lifecycle_laggards"] = len(laggards(session, node))
+    checks.update(crl_checks(node))  # crl_freshness, crl_warnings: detail, not readiness
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["ledger"] = f"error: {type(exc).__name__}"
     return checks

@@ -8,9 +8,15 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands.common import ConfigOption, fail, settings_from, stdout, write_stdout_text
-from gateway.trust.bundle import TrustBundle
-from gateway.trust.bundle_update import apply_trust_update, combine_entries, sign_trust_update, verify_trust_update
+from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout, write_stdout_text
+from gateway.trust.bundle import MAX_SEQUENCE, TrustBundle
+from gateway.trust.bundle_update import (
+    apply_trust_update,
+    combine_entries,
+    sign_trust_update,
+    verify_trust_update,
+    with_sequence,
+)
 from gateway.trust.keys import SigningKey
 from gateway.trust.pki import CertKind, init_party, issue_from_dir, revoke_in_dir
 
@@ -116,21 +122,68 @@ def rotate(
     )
 
 
+def _held_sequence(party: str, sources: list[TrustBundle]) -> int:
+    return max((trust.sequence for bundle in sources if (trust := bundle.party(party)) is not None), default=0)
+
+
 @app.command("publish")
 def publish(
     entry: Annotated[list[Path], typer.Argument(help="This party's bundle-entry.json files (old and new CA).")],
     key: Annotated[Path, typer.Option(help="A record-signing key partners already trust (PEM).")],
     cert: Annotated[Path, typer.Option(help="Its certificate (PEM).")],
     out: Annotated[Path | None, typer.Option(help="Write the signed update here (default: stdout).")] = None,
+    trust: Annotated[
+        Path | None,
+        typer.Option(
+            help="This node's trust bundle: the held sequence is read from it, and the published "
+            "entry is written into it (so /v1/exchange/trust-update serves the same update)."
+        ),
+    ] = None,
+    sequence: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_SEQUENCE,
+            help="Sequence to publish (default: the highest held + 1); must be above the held one.",
+        ),
+    ] = None,
 ) -> None:
-    """Sign this party's CAs and CRLs as a trust update for partners (CA rotation, new CRLs)."""
-    parties = [trust for path in entry for trust in TrustBundle.load(path).parties.values()]
-    update = sign_trust_update(combine_entries(parties), SigningKey.from_files(key, cert), datetime.now(UTC))
+    """Sign this party's CAs and CRLs as a trust update for partners (CA rotation, new CRLs).
+
+    Partners adopt an update only with a sequence above the one they hold, so
+    each publication takes the next sequence: the highest held in the entry
+    files and ``--trust``, plus one (or ``--sequence``). The sequence is
+    written back into the entry files and ``--trust``.
+    """
+    entries = [TrustBundle.load(path) for path in entry]
+    combined = combine_entries([party for loaded in entries for party in loaded.parties.values()])
+    node_bundle = TrustBundle.load(trust) if trust is not None else None
+    held = _held_sequence(combined.party, entries + ([node_bundle] if node_bundle is not None else []))
+    if sequence is not None and sequence <= held:
+        fail(
+            f"sequence {sequence} is not above {held}, the sequence {combined.party} already published; "
+            "partners would refuse it as a rollback",
+            hint=f"use --sequence {held + 1} or leave --sequence out",
+        )
+    published = with_sequence(combined, sequence if sequence is not None else held + 1)
+    # Built before signing: a CA of another party in it fails here, with nothing written.
+    served = TrustBundle({**node_bundle.parties, combined.party: published}) if node_bundle is not None else None
+    update = sign_trust_update(published, SigningKey.from_files(key, cert), datetime.now(UTC))
     if out is None:
         write_stdout_text(update + "\n")
-        return
-    out.write_text(update + "\n", "utf-8")
-    stdout.print(f"signed trust update for {parties[0].party} → {out}")
+    else:
+        out.write_text(update + "\n", "utf-8")
+    for path, loaded in zip(entry, entries, strict=True):
+        own = with_sequence(loaded.parties[combined.party], published.sequence)
+        path.write_text(TrustBundle({combined.party: own}).to_json(), "utf-8")
+    if trust is not None and served is not None:
+        trust.write_text(served.to_json(), "utf-8")
+    # stderr: with no --out the update itself goes to stdout.
+    stderr.print(
+        f"signed trust update for {combined.party}, sequence {published.sequence}"
+        + (f" → {out}" if out is not None else "")
+        + (f"; {trust} holds it now, restart the node to serve it" if trust is not None else "")
+    )
 
 
 def _adopt(update: bytes, bundle_path: Path, expected: str | None, out: Path | None) -> None:
@@ -138,11 +191,15 @@ def _adopt(update: bytes, bundle_path: Path, expected: str | None, out: Path | N
     verified = verify_trust_update(update, bundle, datetime.now(UTC))
     if expected is not None and verified.party != expected:
         fail(f"the update is for {verified.party}, not {expected}")
+    adopted = apply_trust_update(bundle, verified)
+    if adopted is bundle:
+        stdout.print(f"{verified.party}: sequence {verified.sequence} is already held; {bundle_path} unchanged")
+        return
     target = out or bundle_path
-    target.write_text(apply_trust_update(bundle, verified).to_json(), "utf-8")
+    target.write_text(adopted.to_json(), "utf-8")
     stdout.print(
-        f"{verified.party}: {len(verified.trust.cas)} CA(s), {len(verified.trust.crls)} CRL(s) "
-        f"(issued {verified.issued_at}) → {target}; restart the node to use it"
+        f"{verified.party}: {len(verified.trust.cas)} CA(s), {len(verified.trust.crls)} CRL(s), "
+        f"sequence {verified.sequence} (issued {verified.issued_at}) → {target}; restart the node to use it"
     )
 
 

@@ -52,6 +52,7 @@ from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
 from gateway.records.schemas import RecordType
 from gateway.terms.api import terms_flows, terms_summary
+from gateway.trust.crls import crl_freshness
 
 RECORD_TYPES: Final = tuple(t.value for t in RecordType)
 OFFENCE_CATEGORIES: Final = tuple(c.value for c in OffenceCategory)
@@ -203,7 +204,9 @@ def ledger(request: Request, node: NodeDep, officer: CurrentOfficer) -> HTMLResp
     """The node's audit ledger: tree size and latest events (checkpoints: not yet)."""
     with node.transaction() as session:
         result = review.ledger_page(session)
-    return render(request, "ledger.html", {"section": "ledger", "ledger": result}, officer=officer)
+    # The trust bundle's CRLs beside the witnesses: a stale one stops TLS with its party.
+    crls = crl_freshness(node.bundle, node.now())
+    return render(request, "ledger.html", {"section": "ledger", "ledger": result, "crls": crls}, officer=officer)
 
 
 @router.get("/terms")

@@ -308,6 +308,21 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "ledger.event": ("Event", "Evento"),
     "ledger.actor": ("Actor", "Actor"),
     "ledger.subject": ("Subject", "Objeto"),
+    "ledger.crls": ("Revocation lists (trust bundle)", "Listas de revocación (paquete de confianza)"),
+    "ledger.crl_party": ("Party", "Parte"),
+    "ledger.crl_issuer": ("Issuer", "Emisor"),
+    "ledger.crl_number": ("CRL number", "Número de CRL"),
+    "ledger.crl_next_update": ("Next update", "Próxima actualización"),
+    "ledger.crl_state": ("State", "Estado"),
+    "ledger.crl_fresh": ("fresh", "vigente"),
+    "ledger.crl_stale": ("STALE", "VENCIDA"),
+    "ledger.crl_stale_alarm": (
+        "A revocation list is past its next update: TLS with that party fails until its newest trust "
+        "update is adopted (gateway pki adopt).",
+        "Una lista de revocación pasó su próxima actualización: el TLS con esa parte falla hasta adoptar "
+        "su actualización de confianza más reciente (gateway pki adopt).",
+    ),
+    "ledger.crl_none": ("no CRL in the trust bundle", "ninguna CRL en el paquete de confianza"),
     "terms.title": ("Terms in force", "Términos vigentes"),
     "terms.none": (
         "This node holds no terms: nothing can be sent or accepted.",

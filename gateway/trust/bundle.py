@@ -5,11 +5,19 @@ nothing a peer says about itself overrides that. File format (JSON)::
 
     {"format": "mou-trust-bundle/1",
      "parties": {"PA": {"cas": ["-----BEGIN CERTIFICATE-----..."],
-                        "crls": ["-----BEGIN X509 CRL-----..."]}}}
+                        "crls": ["-----BEGIN X509 CRL-----..."],
+                        "sequence": 3}}}
+
+``sequence`` counts the party's signed trust updates (bundle_update.py): an
+update is adopted only with a higher one, so an old update cannot be replayed.
+A file written before it existed reads as sequence 0. A CA, identified by the
+SHA-256 of its SubjectPublicKeyInfo, belongs to one party only: a bundle that
+lists it under two parties is refused (CAInTwoPartiesError).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,13 +28,15 @@ from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from gateway.trust.errors import PKIError
+from gateway.trust.errors import CAInTwoPartiesError, PKIError
 
 BUNDLE_FORMAT: Final = "mou-trust-bundle/1"
 PARTY_CODES: Final = frozenset({"PA", "CO", "US"})
 _MAX_CACHED_ANCHORS: Final = 1024
+# JSON numbers are exact up to 2**53 - 1 (RFC 8785); a sequence never needs more.
+MAX_SEQUENCE: Final = 2**53 - 1
 
 
 @lru_cache(maxsize=4096)
@@ -39,6 +49,12 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
+def spki_sha256(cert: x509.Certificate) -> str:
+    """Return the hex SHA-256 of ``cert``'s SubjectPublicKeyInfo: what identifies a CA across re-issues."""
+    return hashlib.sha256(cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class PartyTrust:
     """The CAs and CRLs of one party."""
@@ -46,6 +62,7 @@ class PartyTrust:
     party: str
     cas: tuple[x509.Certificate, ...]
     crls: tuple[x509.CertificateRevocationList, ...] = ()
+    sequence: int = 0  # of the party's signed trust updates; higher supersedes
     # issuer certificate → its newest validly signed CRL. A CRL signature check
     # per record would cost as much as the record's own, and never changes.
     _crl_cache: dict[x509.Certificate, x509.CertificateRevocationList | None] = field(
@@ -78,6 +95,19 @@ class TrustBundle:
     _anchors: dict[x509.Certificate, tuple[str, x509.Certificate] | None] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        # A CA speaks for one party: listed under two, issuing_party would pick
+        # whichever comes first and attribute one party's certificates to another.
+        owners: dict[str, str] = {}
+        for trust in self.parties.values():
+            for ca in trust.cas:
+                owner = owners.setdefault(spki_sha256(ca), trust.party)
+                if owner != trust.party:
+                    raise CAInTwoPartiesError(
+                        f"CA {ca.subject.rfc4514_string()} (SPKI SHA-256 {spki_sha256(ca)}) "
+                        f"is listed under {owner} and {trust.party}"
+                    )
 
     def party(self, code: str) -> PartyTrust | None:
         return self.parties.get(code)
@@ -165,11 +195,20 @@ class TrustBundle:
         return cls(merged)
 
 
-def party_entry(trust: PartyTrust) -> dict[str, list[str]]:
+def party_entry(trust: PartyTrust) -> dict[str, list[str] | int]:
     return {
         "cas": [ca.public_bytes(Encoding.PEM).decode() for ca in trust.cas],
         "crls": [crl.public_bytes(Encoding.PEM).decode() for crl in trust.crls],
+        "sequence": trust.sequence,
     }
+
+
+def _sequence_of(code: str, entry: dict[object, object], source: str) -> int:
+    sequence = entry.get("sequence", 0)  # files from before sequences: 0
+    # bool is an int in Python; JSON true is not a sequence number.
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or not 0 <= sequence <= MAX_SEQUENCE:
+        raise PKIError(f"{source}: sequence of {code} is not an integer from 0 to {MAX_SEQUENCE}")
+    return sequence
 
 
 def parse_party_entry(code: object, entry: object, source: str) -> PartyTrust:
@@ -191,4 +230,4 @@ def parse_party_entry(code: object, entry: object, source: str) -> PartyTrust:
             constraints = None
         if constraints is None or not constraints.ca:
             raise PKIError(f"{source}: a certificate of {code} is not a CA certificate")
-    return PartyTrust(code, cas, crls)
+    return PartyTrust(code, cas, crls, _sequence_of(code, entry, source))

@@ -121,3 +121,51 @@ class PKIError(GatewayError):
     slug = "pki"
     title = "PKI error"
     status = 400
+
+
+# -- trust updates: monotonic and exclusive (gateway/trust/bundle_update.py) ------
+
+
+class TrustUpdateRollbackError(TrustError):
+    """An update whose sequence is not above the one the node holds for that party.
+
+    Adopting it could bring back a CA or CRL the party has since replaced (an
+    older CRL un-revokes certificates), so it is refused whoever signed it.
+    """
+
+    slug = "trust-update-rollback"
+    title = "Trust update is not newer than the one held"
+    status = 409
+    step = "10-trust-update"
+    reason = "trust_update_rollback"
+    hint = "ask the party for its latest update; it publishes with `gateway pki publish` (sequence + 1)"
+
+
+class CAClaimedByOtherPartyError(TrustError):
+    """An update listing a CA (same public key) that the bundle holds for another party."""
+
+    slug = "ca-claimed-by-other-party"
+    title = "Trust update claims another party's CA"
+    status = 409
+    step = "10-trust-update"
+    reason = "ca_claimed_by_other_party"
+    hint = "a CA speaks for one party only; refuse the update and tell the publishing party"
+
+
+class CRLRollbackError(TrustError):
+    """An update whose CRL for an issuer is older than the one held (or drops it)."""
+
+    slug = "crl-rollback"
+    title = "Trust update carries an older CRL than the one held"
+    status = 409
+    step = "10-trust-update"
+    reason = "crl_rollback"
+    hint = "ask the party for an update with its current CRL"
+
+
+class CAInTwoPartiesError(PKIError):
+    """A trust bundle file that lists one CA (same public key) under two parties."""
+
+    slug = "ca-in-two-parties"
+    title = "Trust bundle lists one CA under two parties"
+    hint = "remove the CA from the party it does not belong to; a CA speaks for one party only"

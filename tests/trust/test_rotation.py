@@ -16,6 +16,7 @@ from gateway.trust.bundle_update import (
     combine_entries,
     sign_trust_update,
     verify_trust_update,
+    with_sequence,
 )
 from gateway.trust.errors import BadSignatureError, PartyMismatchError, UntrustedChainError
 from gateway.trust.jws import b64url_decode, b64url_encode
@@ -72,7 +73,7 @@ def test_a_new_ca_is_adopted_only_through_an_update_signed_under_the_old_one(own
 
     # PA publishes old + new CA, signed with the key partners already trust.
     entries = [TrustBundle.load(own_pki.parties["PA"].bundle_entry), TrustBundle.load(new_ca.bundle_entry)]
-    combined = combine_entries([e.parties["PA"] for e in entries])
+    combined = with_sequence(combine_entries([e.parties["PA"] for e in entries]), 1)
     update = sign_trust_update(combined, own_pki.signing_key("PA"), now)
 
     verified = verify_trust_update(update, bundle, now)
