@@ -16,11 +16,11 @@ from gateway.lifecycle.dissemination import laggards
 from gateway.node import Node
 from gateway.observability.certificates import certificate_checks
 from gateway.observability.middleware import install_observability
+from gateway.observability.revocation import crl_checks
 from gateway.problems import install_problem_handlers
 
 
 class CorrelationMiddleware:
-from gateway.observability.revocation import crl_checks
     """Pure ASGI middleware: a correlation id per request, and the headers every response carries.
 
     (Starlette's BaseHTTPMiddleware costs a task group and memory streams per
@@ -97,6 +97,7 @@ def readiness(node: Node) -> dict[str, Any]:
     checks["signing_certificate_days_left"] = remaining.days
     checks["signing_certificate"] = "ok" if remaining.days > 0 else "expired"
     checks.update(certificate_checks(node))  # tls_certificate(_days_left), certificate_warnings
+    checks.update(crl_checks(node))  # crl_freshness, crl_warnings: detail, not readiness
     current = node.terms.current(node.now()) if node.terms is not None else None
     checks["terms"] = f"{current.terms.terms_id} v{current.terms.version}" if current else "none in force"
     mismatches = {p: s.detail for p, s in node.partner_terms.items() if not s.ok}
@@ -107,7 +108,6 @@ def readiness(node: Node) -> dict[str, Any]:
             checks["ledger"] = ledger_status(session)
             # Detail only: partners that have not applied a correction or retraction in time.
             checks["lifecycle_laggards"] = len(laggards(session, node))
-    checks.update(crl_checks(node))  # crl_freshness, crl_warnings: detail, not readiness
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["ledger"] = f"error: {type(exc).__name__}"
     return checks
