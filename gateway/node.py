@@ -23,7 +23,9 @@ from gateway.errors import ConfigurationError
 from gateway.settings import Settings
 from gateway.terms.registry import TermsRegistry
 from gateway.trust.bundle import TrustBundle
+from gateway.trust.errors import TrustError
 from gateway.trust.keys import SigningKey
+from gateway.trust.path import Purpose, validate_path
 
 Clock = Callable[[], datetime]
 _SQLITE_WRITERS: dict[str, threading.RLock] = {}
@@ -96,8 +98,13 @@ def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
     bundle = TrustBundle.load(_require(settings.trust_bundle, "trust_bundle"))
     if bundle.party(settings.party) is None:
         raise ConfigurationError(f"the trust bundle has no entry for this node's party {settings.party}")
-    if bundle.issuing_party(signing_key.certificate) is None:
-        raise ConfigurationError("the signing certificate is not issued by a CA of the trust bundle")
+    try:
+        validate_path(signing_key.certificate, signing_key.chain[1:], bundle, clock(), Purpose.DOCUMENT_SIGNING)
+    except TrustError as exc:
+        raise ConfigurationError(
+            f"the signing certificate cannot sign records: {exc.detail}",
+            hint="re-issue it with `gateway pki issue --kind signing` (see deploy/README.md, certificate purposes)",
+        ) from exc
     if not settings.terms_files:
         raise ConfigurationError("no terms file configured", hint="set GATEWAY_TERMS_FILES")
     terms = TermsRegistry.load(settings.terms_files, bundle, clock())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from gateway.exchange.errors import (
     BatchTooLargeError,
     MalformedBatchError,
     PayloadTooLargeError,
+    PeerCertificateRefusedError,
     PeerCertificateRequiredError,
     UnsupportedMediaTypeError,
 )
@@ -26,7 +28,8 @@ from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_received
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import parse_strict
-from gateway.trust.errors import CanonicalizationError
+from gateway.trust.errors import CanonicalizationError, TrustError
+from gateway.trust.path import Purpose, validate_path
 
 router = APIRouter(prefix="/v1/exchange", tags=["partner exchange"])
 
@@ -34,10 +37,18 @@ JOSE = "application/jose"
 
 
 @lru_cache(maxsize=256)
-def _party_of_pem(pem: str, bundle: TrustBundle) -> str | None:
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    anchor = bundle.issuing_party(cert)
-    return anchor[0] if anchor else None
+def _certificate_of_pem(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def _party_of_pem(pem: str, bundle: TrustBundle, at: datetime) -> str:
+    # OpenSSL already validated the path in the handshake; this validates it
+    # again (RFC 5280, every link's revocation) and insists on clientAuth: a
+    # record-signing certificate must not open partner connections.
+    try:
+        return validate_path(_certificate_of_pem(pem), (), bundle, at, Purpose.TLS_CLIENT).party
+    except TrustError as exc:
+        raise PeerCertificateRefusedError(f"the client certificate is refused: {exc.detail}") from exc
 
 
 async def peer_party_dependency(request: Request, node: Annotated[Node, Depends(node_of)]) -> str:
@@ -55,8 +66,8 @@ def peer_party(request: Request, node: Node) -> str:
     chain = tls.get("client_cert_chain") or []
     if not chain:
         raise PeerCertificateRequiredError("no TLS client certificate on this connection")
-    party = _party_of_pem(chain[0], node.bundle)
-    if party is None or party == node.party:
+    party = _party_of_pem(chain[0], node.bundle, node.now())
+    if party == node.party:
         raise PeerCertificateRequiredError("the client certificate belongs to no partner party")
     return party
 

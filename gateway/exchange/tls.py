@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import logging
 import ssl
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import ConfigurationError
 from gateway.trust.bundle import TrustBundle
+from gateway.trust.errors import TrustError
+from gateway.trust.path import Purpose, validate_path
 
 log = logging.getLogger("gateway.tls")
 
@@ -74,7 +78,36 @@ def client_context(cert: Path, key: Path, bundle: TrustBundle, workdir: Path, pa
     cafile = write_verify_file(bundle, workdir / f"verify-{party}.pem", [party])
     context.load_verify_locations(cafile=str(cafile))
     context.verify_flags |= _crl_flags(bundle, [party])
+    context.sslsocket_class = _server_purpose_socket(bundle, party)
     return context
+
+
+def check_partner_server(der: bytes | None, bundle: TrustBundle, party: str, at: datetime) -> None:
+    """Raise ssl.SSLCertVerificationError unless ``der`` is ``party``'s certificate for TLS servers.
+
+    OpenSSL's own purpose check passes a certificate without extended key
+    usage, so a record-signing certificate could serve a partner listener; the
+    path is validated again here (RFC 5280) with serverAuth required.
+    """
+    if not der:
+        raise ssl.SSLCertVerificationError(f"{party} presented no server certificate")
+    try:
+        path = validate_path(x509.load_der_x509_certificate(der), (), bundle, at, Purpose.TLS_SERVER)
+    except (TrustError, ValueError) as exc:
+        raise ssl.SSLCertVerificationError(f"{party}'s server certificate is refused: {exc}") from exc
+    if path.party != party:
+        raise ssl.SSLCertVerificationError(f"the server certificate belongs to {path.party}, not {party}")
+
+
+def _server_purpose_socket(bundle: TrustBundle, party: str) -> type[ssl.SSLSocket]:
+    class PartnerServerSocket(ssl.SSLSocket):
+        # httpx (through httpcore) wraps its sockets with the context given as
+        # ``verify``; checking here refuses the connection before a byte is sent.
+        def do_handshake(self, block: bool = False) -> None:
+            super().do_handshake(block)
+            check_partner_server(self.getpeercert(binary_form=True), bundle, party, datetime.now(UTC))
+
+    return PartnerServerSocket
 
 
 class PeerCertProtocol(HttpToolsProtocol):

@@ -29,6 +29,7 @@ from gateway.trust.keys import (
     load_private_key,
     write_private_key,
 )
+from gateway.trust.path import DOCUMENT_SIGNING
 
 CertKind = Literal["tls", "signing"]
 
@@ -142,7 +143,8 @@ def issue_certificate(
 
     TLS certificates carry serverAuth+clientAuth and SANs 127.0.0.1, localhost
     and ``hosts``; signing certificates carry digitalSignature and
-    contentCommitment only.
+    contentCommitment, and id-kp-documentSigning (RFC 9336) as their only
+    extended key usage.
     """
     start = not_before or datetime.now(UTC) - timedelta(minutes=5)
     cn = common_name or f"{party} MOU Gateway {'node' if kind == 'tls' else 'record signing'}"
@@ -190,6 +192,9 @@ def issue_certificate(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
+    else:
+        # One purpose per key: record signing only (RFC 9336), never TLS.
+        builder = builder.add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
     return builder.sign(ca_key, _hash_for(ca_key))
 
 

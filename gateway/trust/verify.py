@@ -7,12 +7,13 @@ the function returns a frozen :class:`Verified` value.
 1. header parse     — three base64url parts, JSON header, expected ``typ``,
                       no ``jwk``/``jku``/``x5u``/``crit``
 2. algorithm        — ``ES256`` or ``Ed25519`` only (never ``none``, HS*, ``EdDSA``)
-3. certificate chain— ``x5c`` chains to a CA in the bundle; that CA's party is
-                      the signer's party
+3. certificate chain— ``x5c`` is an RFC 5280 path to a CA in the bundle
+                      (trust.path); that CA's party is the signer's party; the
+                      leaf's purpose is id-kp-documentSigning
 4. validity         — every certificate of the chain valid at ``at``
 5. revocation       — no certificate of the chain on its issuer's CRL
-6. key usage        — leaf is an end entity with digitalSignature; ``kid`` is
-                      the RFC 7638 thumbprint of the leaf key
+6. key usage        — leaf is an end entity with digitalSignature and a P-256
+                      or Ed25519 key; ``kid`` is the RFC 7638 thumbprint of it
 7. signature        — over the signing input with the leaf key
 8. payload schema   — canonical JSON, accepted by the caller's parser
 9. originator party — the payload's claimed party equals the signer's party
@@ -25,26 +26,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from gateway.trust.bundle import TrustBundle, issued_by
+from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import parse_canonical
 from gateway.trust.errors import (
     CanonicalizationError,
-    CertificateExpiredError,
-    CertificateRevokedError,
     KeyUsageError,
     PartyMismatchError,
     SchemaViolationError,
     TrustError,
     UnknownKeyError,
-    UntrustedChainError,
 )
 from gateway.trust.jws import (
     ParsedJWS,
@@ -55,6 +51,7 @@ from gateway.trust.jws import (
     x5c_chain,
 )
 from gateway.trust.keys import Algorithm, PublicKey, algorithm_for, thumbprint
+from gateway.trust.path import Purpose, build_path, validate_path
 
 P = TypeVar("P")
 
@@ -89,53 +86,11 @@ def build_chain(
 ) -> tuple[str, list[x509.Certificate]]:
     """Return (party, chain from leaf up to and including the bundle CA).
 
-    Raises UntrustedChainError when no path reaches a CA of the bundle.
+    Raises UntrustedChainError when no path reaches a CA of the bundle, and
+    IssuerNotCAError when the path runs through an end entity (see trust.path).
     """
-    chain = [leaf]
-    current = leaf
-    for _ in range(len(intermediates) + 1):
-        anchor = bundle.issuing_party(current)
-        if anchor is not None:
-            party, ca = anchor
-            return party, [*chain, ca]
-        parent = next((c for c in intermediates if c not in chain and issued_by(current, c)), None)
-        if parent is None:
-            break
-        chain.append(parent)
-        current = parent
-    raise UntrustedChainError(
-        f"certificate {leaf.subject.rfc4514_string()!r} does not chain to any CA of the trust bundle"
-    )
-
-
-def check_validity(chain: list[x509.Certificate], at: datetime) -> None:
-    """Raise CertificateExpiredError unless every certificate is valid at ``at``."""
-    for cert in chain:
-        if at < cert.not_valid_before_utc:
-            raise CertificateExpiredError(
-                f"{cert.subject.rfc4514_string()} is not valid before {cert.not_valid_before_utc.isoformat()}"
-            )
-        if at > cert.not_valid_after_utc:
-            raise CertificateExpiredError(
-                f"{cert.subject.rfc4514_string()} expired at {cert.not_valid_after_utc.isoformat()}"
-            )
-
-
-def check_revocation(chain: list[x509.Certificate], party: str, bundle: TrustBundle) -> None:
-    """Raise CertificateRevokedError when a chain certificate is on its issuer's CRL."""
-    trust = bundle.party(party)
-    if trust is None:
-        return
-    for cert, issuer in pairwise(chain):
-        crl = trust.crl_for(issuer)
-        if crl is None:
-            continue
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if entry is not None:
-            raise CertificateRevokedError(
-                f"{cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) was revoked "
-                f"on {entry.revocation_date_utc.isoformat()}"
-            )
+    party, chain = build_path(leaf, tuple(intermediates), bundle)
+    return party, list(chain)
 
 
 def check_key_usage(leaf: x509.Certificate, kid: object) -> PublicKey:
@@ -149,31 +104,33 @@ def check_key_usage(leaf: x509.Certificate, kid: object) -> PublicKey:
 @lru_cache(maxsize=256)
 def _signing_key_of(leaf: x509.Certificate) -> tuple[PublicKey, str]:
     # Cached per certificate (a partner signs thousands of records with one):
-    # the checks depend on the certificate alone; failures are not cached.
-    try:
-        constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
-        if constraints.ca:
-            raise KeyUsageError("a CA certificate may not sign records")
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound as exc:
-        raise KeyUsageError("signing certificate has no keyUsage extension") from exc
-    if not usage.digital_signature:
+    # the checks depend on the certificate alone; failures are not cached. The
+    # purpose (id-kp-documentSigning, no TLS EKU) was checked with the path.
+    constraints = (
+        leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if _has(leaf, x509.BasicConstraints)
+        else None
+    )
+    if constraints is not None and constraints.ca:
+        raise KeyUsageError("a CA certificate may not sign records")
+    if not _has(leaf, x509.KeyUsage):
+        raise KeyUsageError("signing certificate has no keyUsage extension")
+    if not leaf.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
         raise KeyUsageError("signing certificate lacks the digitalSignature key usage")
-    try:
-        purposes = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        purposes = None
-    # Key separation: the key that authenticates TLS connections must not also
-    # sign records, so a stolen TLS key cannot forge what a party attested.
-    if purposes is not None and {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} & set(purposes):
-        raise KeyUsageError("a TLS certificate (serverAuth/clientAuth) may not sign records")
     public = leaf.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey) and not isinstance(public.curve, ec.SECP256R1):
+        raise KeyUsageError(f"signing certificate key is on {public.curve.name}; records are signed with P-256")
     if not isinstance(public, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
-        raise KeyUsageError("signing certificate key is neither EC P-256 nor Ed25519")
+        raise KeyUsageError(f"signing certificate key is {type(public).__name__}, neither EC P-256 nor Ed25519")
     return public, thumbprint(public)
+
+
+def _has(cert: x509.Certificate, extension: type[x509.ExtensionType]) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(extension)
+    except x509.ExtensionNotFound:
+        return False
+    return True
 
 
 @lru_cache(maxsize=256)
@@ -230,12 +187,12 @@ def verify_compact(
     # 2. algorithm allow-list
     alg = check_algorithm(parsed)
     # 3. certificate chain to a bundle CA; the CA decides the signer's party
+    #    (RFC 5280 path validation, see trust.path: issuers are CAs, path
+    #    length, critical extensions; then 4. validity and 5. revocation of
+    #    every link, and the leaf's purpose, id-kp-documentSigning)
     leaf, *intermediates = x5c_chain(parsed)
-    party, chain = build_chain(leaf, intermediates, bundle)
-    # 4. validity of every certificate at the verification time
-    check_validity(chain, at)
-    # 5. revocation (CRLs from the bundle)
-    check_revocation(chain, party, bundle)
+    path = validate_path(leaf, intermediates, bundle, at, Purpose.DOCUMENT_SIGNING)
+    party, chain = path.party, list(path.chain)
     # 6. key usage and kid
     public = check_key_usage(leaf, parsed.header.get("kid"))
     if algorithm_for(public) != alg:

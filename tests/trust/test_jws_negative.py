@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.records.schemas import Record, record_json
 from gateway.records.signing import build_record, rfc3339, sign_record, verify_record
@@ -28,6 +28,7 @@ from gateway.trust.errors import (
     BadSignatureError,
     CertificateExpiredError,
     CertificateRevokedError,
+    KeyPurposeError,
     KeyUsageError,
     MalformedJWSError,
     PartyMismatchError,
@@ -44,6 +45,7 @@ from gateway.trust.keys import (
     load_certificates,
     load_private_key,
 )
+from gateway.trust.path import DOCUMENT_SIGNING
 from gateway.trust.pki import init_party, issue_certificate, make_crl, make_root_ca, revoke_in_dir
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
 from tests.support.pki import make_test_pki
@@ -413,12 +415,17 @@ def test_ca_certificate_used_to_sign(pki: ThreePartyPKI) -> None:
     moment = now()
     ca_cert, ca_key = party_ca(pki, "PA")
     token = Signer(ca_key, (ca_cert,)).forge(flag_payload(moment))
-    with pytest.raises(KeyUsageError, match="a CA certificate may not sign records"):
+    with pytest.raises(KeyUsageError, match="is a CA certificate, not an end entity"):
         verify_record(token, pki.bundle(), moment)
 
 
-def hand_issued(pki: ThreePartyPKI, key: PrivateKey, usage: x509.KeyUsage | None) -> x509.Certificate:
-    """A PA end-entity certificate with exactly the given keyUsage (or none)."""
+def hand_issued(
+    pki: ThreePartyPKI,
+    key: PrivateKey,
+    usage: x509.KeyUsage | None,
+    purposes: tuple[x509.ObjectIdentifier, ...] = (DOCUMENT_SIGNING,),
+) -> x509.Certificate:
+    """A PA end-entity certificate with exactly the given keyUsage (or none) and extended key usages (or none)."""
     ca_cert, ca_key = party_ca(pki, "PA")
     start = now() - timedelta(minutes=5)
     builder = (
@@ -433,6 +440,8 @@ def hand_issued(pki: ThreePartyPKI, key: PrivateKey, usage: x509.KeyUsage | None
     )
     if usage is not None:
         builder = builder.add_extension(usage, critical=True)
+    if purposes:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(purposes)), critical=False)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     return builder.sign(ca_key, hashes.SHA256())
 
@@ -481,8 +490,25 @@ def test_tls_certificate_used_to_sign(pki: ThreePartyPKI) -> None:
     moment = now()
     files = pki.parties["PA"]
     signer = Signer(load_private_key(files.tls_key), tuple(load_certificates(files.tls_cert)))
-    with pytest.raises(KeyUsageError, match="TLS certificate"):
+    with pytest.raises(KeyPurposeError, match=r"lacks the extended key usage 1\.3\.6\.1\.5\.5\.7\.3\.36"):
         verify_record(signer.forge(flag_payload(moment)), pki.bundle(), moment)
+
+
+@pytest.mark.parametrize("tls_purpose", [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+def test_signing_certificate_that_also_serves_tls(pki: ThreePartyPKI, tls_purpose: x509.ObjectIdentifier) -> None:
+    moment = now()
+    key = generate_private_key()
+    both = hand_issued(pki, key, key_usage(digital_signature=True), (DOCUMENT_SIGNING, tls_purpose))
+    with pytest.raises(KeyPurposeError, match="is a TLS certificate"):
+        verify_record(Signer(key, (both,)).forge(flag_payload(moment)), pki.bundle(), moment)
+
+
+def test_signing_certificate_without_any_extended_key_usage(pki: ThreePartyPKI) -> None:
+    moment = now()
+    key = generate_private_key()
+    bare = hand_issued(pki, key, key_usage(digital_signature=True), ())
+    with pytest.raises(KeyPurposeError, match="required for document-signing"):
+        verify_record(Signer(key, (bare,)).forge(flag_payload(moment)), pki.bundle(), moment)
 
 
 # -- step 7: signature -----------------------------------------------------------

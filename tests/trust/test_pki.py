@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from gateway.trust.bundle import BUNDLE_FORMAT, TrustBundle
 from gateway.trust.errors import PKIError
 from gateway.trust.keys import load_certificates, load_private_key
+from gateway.trust.path import DOCUMENT_SIGNING
 from gateway.trust.pki import PartyFiles, init_party, issue_from_dir, revoke_in_dir
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
 
@@ -103,8 +104,8 @@ def test_signing_certificate(pa: PartyFiles) -> None:
     assert usage.content_commitment
     assert not usage.key_cert_sign
     assert not extension(signing, x509.BasicConstraints).ca
-    with pytest.raises(x509.ExtensionNotFound, match="extension was found"):
-        signing.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    # One purpose: RFC 9336 document signing, no TLS purpose.
+    assert list(extension(signing, x509.ExtendedKeyUsage)) == [DOCUMENT_SIGNING]
     with pytest.raises(x509.ExtensionNotFound, match="extension was found"):
         signing.extensions.get_extension_for_class(x509.SubjectAlternativeName)
 

@@ -36,11 +36,11 @@ from gateway.trust.keys import (
     load_certificates,
     load_private_key,
 )
+from gateway.trust.path import check_validity
 from gateway.trust.pki import issue_certificate, make_crl
 from gateway.trust.verify import (
     build_chain,
     check_canonical,
-    check_validity,
     verify_compact,
 )
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
