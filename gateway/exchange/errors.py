@@ -40,6 +40,13 @@ class PeerCertificateRequiredError(GatewayError):
     status = 403
 
 
+class PeerCertificateRefusedError(PeerCertificateRequiredError):
+    """The TLS client certificate chains to a partner CA but fails path validation or its purpose."""
+
+    slug = "peer-certificate-refused"
+    title = "The partner client certificate is refused"
+
+
 class DeliveryNotFoundError(GatewayError):
     slug = "delivery-not-found"
     title = "Delivery not found"

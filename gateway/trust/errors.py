@@ -47,6 +47,24 @@ class UntrustedChainError(TrustError):
     reason = "untrusted_chain"
 
 
+class IssuerNotCAError(UntrustedChainError):
+    slug = "issuer-not-ca"
+    title = "A certificate of the chain was issued by a non-CA"
+    reason = "issuer_not_ca"
+
+
+class PathLengthError(UntrustedChainError):
+    slug = "path-length-exceeded"
+    title = "Certificate path longer than a CA allows"
+    reason = "path_length_exceeded"
+
+
+class UnknownCriticalExtensionError(UntrustedChainError):
+    slug = "unknown-critical-extension"
+    title = "Certificate carries a critical extension the node does not process"
+    reason = "unknown_critical_extension"
+
+
 class CertificateExpiredError(TrustError):
     slug = "certificate-expired"
     title = "Certificate expired or not yet valid"
@@ -66,6 +84,12 @@ class KeyUsageError(TrustError):
     title = "Certificate not allowed to sign records"
     step = "6-key-usage"
     reason = "key_usage"
+
+
+class KeyPurposeError(KeyUsageError):
+    slug = "key-purpose"
+    title = "Certificate used outside its purpose"
+    reason = "key_purpose"
 
 
 class UnknownKeyError(TrustError):
