@@ -4,12 +4,14 @@ A record that fails any check is still stored (for audit, never shown as
 valid) and answered with a signed ``rejected`` receipt naming the reason, so
 the sender can prove what happened. The same bytes again get the very same
 receipt; another record under an already accepted record_id is a conflict.
+
+A record is identified by its originator and its id (see ``claim_check``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -125,6 +127,35 @@ def decide(
     return Decision(raw, digest, verified, record_id, reason_code, reason)
 
 
+RECORD_ID_CONFLICT = "record_id_conflict"
+
+
+def claim_check(decision: Decision, own_ids: Collection[str]) -> Decision:
+    """Apply the identity rule to an accepted ``decision``; returns it, or it rejected.
+
+    Ids are minted by the originating node, so a record is identified by its
+    originator and its id:
+    - an id this node originated (``own_ids``) arriving from a partner is a
+      copy: a signed ``rejected`` receipt (record_id_conflict), never stored
+      as valid, so the node's own record stays the one served under that id;
+    - an id another partner originator already used here is that partner's
+      own record, accepted in its own namespace (originator, id). This node
+      cannot tell which of two partners minted the id first, and refusing the
+      later one would let any partner make another's genuine delivery fail by
+      sending first. Reads by id alone then answer 409 naming the originators;
+    - the same originator and id with other bytes stays a conflict (409), the
+      same bytes a replay (200, same receipt).
+    """
+    if decision.accepted and decision.record_id in own_ids:
+        decision.reason_code = RECORD_ID_CONFLICT
+        decision.reason = f"record id {decision.record_id} was originated by this node; a partner cannot reuse it"
+    return decision
+
+
+def _originator(decision: Decision) -> str | None:
+    return decision.verified.payload.originator.party if decision.verified is not None else None
+
+
 def _conflict(record_id: str) -> RecordConflictError:
     return RecordConflictError(
         f"record {record_id} was already received with different bytes",
@@ -227,13 +258,16 @@ def receive_record(
     if seen is not None and seen.receipt_jws is not None:
         return _replay(seen)
     decision = decide(session, node, raw, peer_party, policies)
-    if decision.accepted and decision.record_id is not None:
-        existing = repository.accepted_by_id(session, "in", decision.record_id)
+    originator, record_id = _originator(decision), decision.record_id
+    if decision.accepted and record_id is not None and originator is not None:
+        own = repository.own_copy(session, record_id)
+        decision = claim_check(decision, [record_id] if own is not None else [])
+        existing = repository.accepted_copy(session, originator, record_id) if decision.accepted else None
         if existing is not None and existing.jws_sha256 == decision.digest and existing.receipt_jws is not None:
             # The same bytes, committed by a concurrent request after our digest lookup.
             return _replay(existing)
         if existing is not None:
-            raise _conflict(decision.record_id)
+            raise _conflict(record_id)
     return record_decision(session, node, decision, peer_party, extra_columns=extra_columns)
 
 
@@ -321,23 +355,25 @@ def _write_segment(
     # Deciding first costs a replay its verification again (rare: a sender
     # that lost a receipt), and saves every new record two lookups.
     earlier = _Earlier.lookup(session, peer_party, [d.digest for _, d in segment], [d for _, d in segment])
-    claimed: set[str] = set()
+    claimed: set[tuple[str | None, str]] = set()
     to_record: list[tuple[int, Decision]] = []
     for index, decision in segment:
         seen = earlier.same_bytes.get(decision.digest)
         if seen is not None:
             results[index] = _replay(seen)
             continue
+        decision = claim_check(decision, earlier.own_ids)
         if decision.accepted and decision.record_id is not None:
-            row = earlier.accepted.get(decision.record_id)
+            identity = (_originator(decision), decision.record_id)
+            row = earlier.accepted.get(identity)
             if row is not None and row.jws_sha256 == decision.digest and row.receipt_jws is not None:
                 # The same bytes, committed by a concurrent request after our digest lookup.
                 results[index] = _replay(row)
                 continue
-            if row is not None or decision.record_id in claimed:
+            if row is not None or identity in claimed:
                 results[index] = _conflict(decision.record_id)
                 continue
-            claimed.add(decision.record_id)  # a later item may not reuse it with other bytes
+            claimed.add(identity)  # a later item may not reuse it with other bytes
         to_record.append((index, decision))
     now = node.now()
     indexes = append_events(session, [ledger_event(decision, peer_party, now) for _, decision in to_record])
@@ -371,7 +407,8 @@ class _Earlier:
     """What the database already holds that matters to a batch being received."""
 
     same_bytes: dict[str, PriorCopy]  # digest → this peer's earlier delivery, receipt answered
-    accepted: dict[str, PriorCopy]  # record_id → the accepted incoming copy
+    accepted: dict[tuple[str | None, str], PriorCopy]  # (originator, record_id) → the accepted incoming copy
+    own_ids: set[str]  # record_ids this node originated
     instructed: set[str]  # record_ids a correction or retraction received earlier refers to
 
     @classmethod
@@ -385,7 +422,16 @@ class _Earlier:
                 for row in incoming
                 if row.peer_party == peer_party and row.receipt_jws is not None and row.jws_sha256 in digests
             },
-            accepted={row.accepted_record_id: row for row in incoming if row.accepted_record_id in ids},
+            accepted={
+                (row.originator_party, row.accepted_record_id): row
+                for row in incoming
+                if row.accepted_record_id is not None and row.accepted_record_id in ids
+            },
+            own_ids={
+                row.accepted_record_id
+                for row in rows
+                if row.direction == "out" and row.accepted_record_id is not None and row.accepted_record_id in ids
+            },
             instructed={
                 row.refers_to
                 for row in incoming

@@ -13,7 +13,7 @@ from gateway.node import Node
 from gateway.records import repository
 from gateway.records.errors import NotAcknowledgeableError, RecordNotFoundError
 from gateway.records.models import StoredRecord
-from gateway.records.service import Submission, submit_draft
+from gateway.records.service import Submission, resolve_record, submit_draft
 from gateway.records.signing import rfc3339
 from gateway.records.views import payload_of
 
@@ -25,23 +25,31 @@ def acknowledge(
     node: Node,
     record_id: str,
     *,
+    originator: str | None = None,
     decision: str,
     comment: str | None,
     actor: str,
     officer_ref: str,
     agency: str,
 ) -> Submission:
-    """Sign and queue an acknowledgement of the received record ``record_id``.
+    """Sign and queue an acknowledgement of the received record ``record_id`` (of ``originator``).
 
     Returns the submission of the acknowledgement record. Raises
-    RecordNotFoundError, NotAcknowledgeableError (not a valid incoming record,
-    or itself an acknowledgement), and the errors of submit_draft.
+    RecordNotFoundError, RecordIdAmbiguousError (several originators' records
+    under that id and none named), NotAcknowledgeableError (not a valid
+    incoming record, or itself an acknowledgement), and the errors of submit_draft.
     """
-    received = repository.accepted_by_id(session, "in", record_id)
-    if received is None:
-        if any(c.direction == "in" for c in repository.by_record_id(session, record_id)):
-            raise NotAcknowledgeableError(f"record {record_id} failed verification; it cannot be acknowledged")
-        raise RecordNotFoundError(f"no received record {record_id} at this node")
+    try:
+        received = resolve_record(session, record_id, originator, direction="in")
+    except RecordNotFoundError:
+        if any(
+            c.direction == "in" and originator in (None, c.originator_party)
+            for c in repository.by_record_id(session, record_id)
+        ):
+            raise NotAcknowledgeableError(
+                f"record {record_id} failed verification; it cannot be acknowledged"
+            ) from None
+        raise RecordNotFoundError(f"no received record {record_id} at this node") from None
     document = payload_of(received)
     if document is None:
         raise NotAcknowledgeableError(f"record {record_id} was retracted or its body deleted; nothing to acknowledge")
@@ -74,14 +82,18 @@ def acknowledge(
         actor=actor,
         subject=record_id,
         at=now,
-        detail={"decision": decision, "acknowledgement": submission.record.record_id},
+        detail={
+            "decision": decision,
+            "acknowledgement": submission.record.record_id,
+            "originator": received.originator_party,
+        },
     )
     return submission
 
 
 def apply_incoming_acknowledgement(session: Session, stored: StoredRecord, body: dict[str, Any]) -> None:
     """Mark our outgoing record as acknowledged/queried/rejected by the partner that answered."""
-    target = repository.accepted_by_id(session, "out", str(body.get("acknowledges_record_id")))
+    target = repository.own_copy(session, str(body.get("acknowledges_record_id")))
     if target is None or target.jws_sha256 != body.get("acknowledged_jws_sha256"):
         return
     decision = str(body.get("decision"))

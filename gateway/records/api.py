@@ -18,6 +18,7 @@ from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.acknowledgements import acknowledge
+from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord
 from gateway.records.service import Submission, get_record, submit_draft
 from gateway.records.views import delivery_view, record_detail, record_summary
@@ -51,9 +52,10 @@ def _submit_once_per_key(
 ) -> tuple[Submission, list[dict[str, Any]]]:
     """Run submit_draft in its own transaction; returns the submission and its deliveries.
 
-    Two concurrent requests with one Idempotency-Key both find the key unused;
-    the loser's insert then violates its unique constraint, and the retry finds
-    the winner's key and replays it (or refuses another draft).
+    Two concurrent requests with one Idempotency-Key (or one chosen record_id)
+    both find it unused; the loser's insert then violates a unique constraint,
+    and the retry finds the winner's row: it replays it or refuses the draft
+    with a problem (never a 500 quoting the statement).
     """
     for attempt in range(2):
         try:
@@ -61,7 +63,7 @@ def _submit_once_per_key(
                 submission = submit_draft(session, node, draft, actor=actor, idempotency_key=idempotency_key)
                 return submission, [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
         except IntegrityError:
-            if attempt or idempotency_key is None:
+            if attempt:
                 raise
     raise AssertionError("unreachable")
 
@@ -122,11 +124,22 @@ def list_records(
     return {"items": items, "next_cursor": next_cursor}
 
 
+Originator = Annotated[
+    PartyCode | None,
+    Query(description="Party code of the record's originator; needed when several originators used this id here."),
+]
+
+
 @router.get("/{record_id}")
-def read_record(principal: Reader, node: NodeDep, record_id: str) -> dict[str, Any]:
-    """Return a record: envelope, body, JWS, verification, deliveries and receipts."""
+def read_record(principal: Reader, node: NodeDep, record_id: str, originator: Originator = None) -> dict[str, Any]:
+    """Return a record: envelope, body, JWS, verification, deliveries and receipts.
+
+    A record is identified by its originator and its id; when several
+    originators hold ``record_id`` here and none is named, the answer is a 409
+    problem listing them.
+    """
     with node.transaction() as session:
-        stored = get_record(session, record_id, actor=f"client:{principal.client_id}", now=node.now())
+        stored = get_record(session, record_id, originator, actor=f"client:{principal.client_id}", now=node.now())
         detail = record_detail(stored, repository.deliveries_of(session, stored.pk), node.now())
     detail["actionable"] = is_actionable(node, stored)
     return detail
@@ -146,7 +159,7 @@ def is_actionable(node: Node, stored: StoredRecord) -> bool:
 
 @router.post("/{record_id}/acknowledgements", status_code=202, response_model=SubmissionResponse)
 def post_acknowledgement(
-    principal: Writer, node: NodeDep, record_id: str, request: AcknowledgementRequest
+    principal: Writer, node: NodeDep, record_id: str, request: AcknowledgementRequest, originator: Originator = None
 ) -> SubmissionResponse:
     """Accept, query or reject a received record: signs an acknowledgement back to its originator."""
     with node.transaction() as session:
@@ -154,6 +167,7 @@ def post_acknowledgement(
             session,
             node,
             record_id,
+            originator=originator,
             decision=request.decision,
             comment=request.comment,
             actor=f"client:{principal.client_id}",

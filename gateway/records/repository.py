@@ -46,6 +46,7 @@ class PriorCopy(NamedTuple):
 
     record_id: str | None
     accepted_record_id: str | None
+    originator_party: str | None
     direction: str
     record_type: str | None
     peer_party: str | None
@@ -57,7 +58,7 @@ class PriorCopy(NamedTuple):
 
 # One round trip for what receiving a batch must know about earlier rows: the
 # same bytes already received (replays), the same record_id already accepted
-# (replay or conflict), and corrections or retractions that arrived before the
+# (replay, conflict, or an id this node originated), and corrections or retractions that arrived before the
 # record they name. Each OR term is one column with an index of its own, so
 # the plan does not depend on statistics (SQLite: MULTI-INDEX OR; PostgreSQL:
 # BitmapOr); the direction is checked on the few rows found. Only the columns
@@ -72,12 +73,15 @@ _INBOUND_RELATED = select(*(getattr(StoredRecord, name) for name in PriorCopy._f
 
 
 def inbound_related(session: Session, digests: Collection[str], record_ids: Collection[str]) -> list[PriorCopy]:
-    """Incoming rows with one of ``digests`` or ``record_ids``, or referring to one of ``record_ids``."""
+    """Rows with one of ``digests`` or accepted ``record_ids``, or referring to one of ``record_ids``.
+
+    Both directions: an outgoing row under one of ``record_ids`` is an id this node originated.
+    """
     if not digests and not record_ids:
         return []
     ids = list(record_ids)
     rows = session.execute(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids})
-    return [copy for copy in (PriorCopy(*row) for row in rows) if copy.direction == "in"]
+    return [PriorCopy(*row) for row in rows]
 
 
 def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> StoredRecord | None:
@@ -91,10 +95,33 @@ def inbound_by_digest(session: Session, jws_sha256: str, peer_party: str) -> Sto
     ).one_or_none()
 
 
-def accepted_by_id(session: Session, direction: str, record_id: str) -> StoredRecord | None:
+def accepted_copy(session: Session, originator: str, record_id: str) -> StoredRecord | None:
+    """The valid record ``record_id`` of ``originator`` (unique: a record's identity is both)."""
     return session.scalars(
-        select(StoredRecord).where(StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id)
+        select(StoredRecord).where(
+            StoredRecord.accepted_record_id == record_id, StoredRecord.originator_party == originator
+        )
     ).one_or_none()
+
+
+def own_copy(session: Session, record_id: str) -> StoredRecord | None:
+    """This node's own (outgoing) valid record ``record_id``; unique, since its originator is this node."""
+    return session.scalars(
+        select(StoredRecord).where(StoredRecord.accepted_record_id == record_id, StoredRecord.direction == "out")
+    ).one_or_none()
+
+
+def accepted_copies(session: Session, record_id: str, originator: str | None = None) -> Sequence[StoredRecord]:
+    """Every valid record under ``record_id`` (of ``originator`` when given), oldest first."""
+    stmt = select(StoredRecord).where(StoredRecord.accepted_record_id == record_id)
+    if originator is not None:
+        stmt = stmt.where(StoredRecord.originator_party == originator)
+    return session.scalars(stmt.order_by(StoredRecord.pk)).all()
+
+
+def id_held(session: Session, record_id: str) -> bool:
+    """Whether any valid record, of any originator, holds ``record_id`` here."""
+    return session.scalar(select(exists().where(StoredRecord.accepted_record_id == record_id))) or False
 
 
 def by_record_id(session: Session, record_id: str) -> Sequence[StoredRecord]:

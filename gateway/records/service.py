@@ -25,6 +25,8 @@ from gateway.records.errors import (
     IdempotencyKeyReusedError,
     LifecycleEndpointRequiredError,
     OriginatorMismatchError,
+    RecordIdAmbiguousError,
+    RecordIdInUseError,
     RecordNotFoundError,
 )
 from gateway.records.models import IdempotencyKey, StoredRecord
@@ -115,7 +117,8 @@ def submit_draft(
 
     Returns the stored record (``replayed`` when the Idempotency-Key was seen
     with the same draft). Raises SchemaViolationError, OriginatorMismatchError,
-    IdempotencyKeyReusedError.
+    IdempotencyKeyReusedError, RecordIdInUseError (the draft names an id a
+    record of any originator holds here).
     """
     now = node.now()
     request_digest = _request_digest(draft)
@@ -140,6 +143,10 @@ def submit_draft(
         raise OriginatorMismatchError(
             f"originator.party is {record.originator.party} but this node signs for {node.party}"
         )
+    if draft.get("record_id") is not None and repository.id_held(session, str(record.record_id)):
+        # Any originator's: this node's ids stay unique here, so its own records
+        # are never ambiguous (a partner's record under one of them is refused).
+        raise RecordIdInUseError(f"record id {record.record_id} is already held at this node")
     signed = sign_record(record, node.signing_key)
     stored = store_outgoing(session, node, signed, actor=actor, now=now)
     if idempotency_key is not None:
@@ -199,15 +206,35 @@ def store_outgoing(session: Session, node: Node, signed: SignedRecord, *, actor:
     return stored
 
 
-def get_record(session: Session, record_id: str, *, actor: str, now: datetime) -> StoredRecord:
-    """Return the valid stored record ``record_id`` (outgoing first) and log the access.
+def resolve_record(
+    session: Session, record_id: str, originator: str | None = None, *, direction: str | None = None
+) -> StoredRecord:
+    """Return the one valid record ``record_id`` of ``originator`` (of any, when only one holds it).
 
-    Raises RecordNotFoundError.
+    A record is identified by its originator and its id: with the id alone,
+    the answer is never picked among several originators. ``direction``
+    narrows to outgoing or incoming records. Raises RecordNotFoundError,
+    RecordIdAmbiguousError (several originators and none named).
     """
-    copies = repository.by_record_id(session, record_id)
-    valid = [c for c in copies if c.verification == "valid"]
-    if not valid:
-        raise RecordNotFoundError(f"no record {record_id} at this node")
-    stored = valid[0]
-    append_event(session, AuditEvent.RECORD_VIEWED, actor=actor, subject=record_id, at=now)
+    copies = [
+        c for c in repository.accepted_copies(session, record_id, originator) if direction in (None, c.direction)
+    ]
+    if not copies:
+        whose = f" from {originator}" if originator else ""
+        raise RecordNotFoundError(f"no record {record_id}{whose} at this node")
+    if len(copies) > 1:
+        raise RecordIdAmbiguousError(record_id, (c.originator_party or "?" for c in copies))
+    return copies[0]
+
+
+def get_record(
+    session: Session, record_id: str, originator: str | None = None, *, actor: str, now: datetime
+) -> StoredRecord:
+    """Return the valid stored record ``record_id`` (of ``originator``) and log the access.
+
+    Raises RecordNotFoundError, RecordIdAmbiguousError.
+    """
+    stored = resolve_record(session, record_id, originator)
+    detail = {"originator": stored.originator_party}
+    append_event(session, AuditEvent.RECORD_VIEWED, actor=actor, subject=record_id, at=now, detail=detail)
     return stored

@@ -39,8 +39,19 @@ def record_summary(stored: StoredRecord, now: datetime | None = None) -> dict[st
         "verification": stored.verification,
         "status": stored.status,
         "lifecycle": lifecycle_view(stored, now),
-        "url": f"/v1/records/{stored.record_id}",
+        "url": record_path(stored),
     }
+
+
+def record_path(stored: StoredRecord) -> str:
+    """The agency API path of ``stored``: a received record's names its originator.
+
+    Ids are minted by each originator, so only this node's own ids are sure to
+    be unique here; a received one may be shared with another originator's.
+    """
+    if stored.direction == "in" and stored.originator_party:
+        return f"/v1/records/{stored.record_id}?originator={stored.originator_party}"
+    return f"/v1/records/{stored.record_id}"
 
 
 def retention_state(stored: StoredRecord, now: datetime | None = None) -> str:
