@@ -240,6 +240,7 @@ def check_revocation(
             )
 
 
+@lru_cache(maxsize=512)  # a verdict on the certificate alone; refusals raise and are not cached
 def check_purpose(leaf: x509.Certificate, purpose: Purpose) -> None:
     """Raise KeyPurposeError unless ``leaf``'s extended key usage fits ``purpose``.
 
@@ -269,7 +270,8 @@ def check_purpose(leaf: x509.Certificate, purpose: Purpose) -> None:
 # -- 8. reference check ----------------------------------------------------------------
 
 
-def _reference_check(chain: tuple[x509.Certificate, ...], at: datetime) -> None:
+def reference_check(chain: tuple[x509.Certificate, ...], at: datetime) -> None:
+    """Raise UntrustedChainError unless cryptography's RFC 5280 verifier accepts ``chain`` at ``at``."""
     # The leaf's purpose was checked in step 7 for every use, so the end-entity
     # policy permits any extension; the CA policy is the Web PKI one (CA:TRUE,
     # keyCertSign, pathLen, name constraints). Only the path's own anchor is in
@@ -310,7 +312,7 @@ _REFERENCE_ACCEPTED: set[tuple[x509.Certificate, ...]] = set()
 def _reference_checked(chain: tuple[x509.Certificate, ...], at: datetime) -> None:
     if chain in _REFERENCE_ACCEPTED:
         return
-    _reference_check(chain, at)
+    reference_check(chain, at)
     if len(_REFERENCE_ACCEPTED) >= 1024:  # chains come from peers: stay bounded
         _REFERENCE_ACCEPTED.clear()
     _REFERENCE_ACCEPTED.add(chain)
