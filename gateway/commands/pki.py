@@ -182,7 +182,8 @@ def publish(
     stderr.print(
         f"signed trust update for {combined.party}, sequence {published.sequence}"
         + (f" → {out}" if out is not None else "")
-        + (f"; {trust} holds it now, restart the node to serve it" if trust is not None else "")
+        + (f"; {trust} holds it now, restart the node to serve it" if trust is not None else ""),
+        soft_wrap=True,
     )
 
 
@@ -193,13 +194,16 @@ def _adopt(update: bytes, bundle_path: Path, expected: str | None, out: Path | N
         fail(f"the update is for {verified.party}, not {expected}")
     adopted = apply_trust_update(bundle, verified)
     if adopted is bundle:
-        stdout.print(f"{verified.party}: sequence {verified.sequence} is already held; {bundle_path} unchanged")
+        stdout.print(
+            f"{verified.party}: sequence {verified.sequence} is already held; {bundle_path} unchanged", soft_wrap=True
+        )
         return
     target = out or bundle_path
     target.write_text(adopted.to_json(), "utf-8")
     stdout.print(
         f"{verified.party}: {len(verified.trust.cas)} CA(s), {len(verified.trust.crls)} CRL(s), "
-        f"sequence {verified.sequence} (issued {verified.issued_at}) → {target}; restart the node to use it"
+        f"sequence {verified.sequence} (issued {verified.issued_at}) → {target}; restart the node to use it",
+        soft_wrap=True,
     )
 
 
