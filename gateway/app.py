@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Final
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
+from gateway.body_guard import BodyGuardMiddleware
 from gateway.ledger.status import ledger_status
 from gateway.lifecycle.dissemination import laggards
 from gateway.node import Node
+from gateway.observability.access import OperationsAccess, load_operations_token, require_operations_token
 from gateway.observability.certificates import certificate_checks
 from gateway.observability.middleware import install_observability
 from gateway.observability.revocation import crl_checks
 from gateway.problems import install_problem_handlers
+
+HSTS: Final = "max-age=31536000"  # one year (RFC 6797); no includeSubDomains: other hosts are not ours
 
 
 class CorrelationMiddleware:
     """Pure ASGI middleware: a correlation id per request, and the headers every response carries.
 
     (Starlette's BaseHTTPMiddleware costs a task group and memory streams per
-    request; this sits on the hot path of every record received.)
+    request; this sits on the hot path of every record received.) ``hsts``
+    adds Strict-Transport-Security, for a listener that serves browsers over TLS.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,13 +56,15 @@ class CorrelationMiddleware:
                 headers["X-Correlation-ID"] = correlation_id
                 headers.setdefault("Cache-Control", "no-store")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
+                if self.hsts:
+                    headers["Strict-Transport-Security"] = HSTS
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def _with_correlation_ids(app: FastAPI) -> None:
-    app.add_middleware(CorrelationMiddleware)
+def _with_correlation_ids(app: FastAPI, *, hsts: bool = False) -> None:
+    app.add_middleware(CorrelationMiddleware, hsts=hsts)
 
 
 def create_partner_app(node: Node) -> FastAPI:
@@ -122,11 +132,21 @@ def create_agency_app(node: Node) -> FastAPI:
     from gateway.records.api import router as records_router
     from gateway.retention.api import router as retention_router
 
-    app = FastAPI(title=f"MOU Gateway {node.party} — agency API", version=__version__)
+    # /docs and /openapi.json are served below, behind the operations token.
+    app = FastAPI(
+        title=f"MOU Gateway {node.party} — agency API",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.node = node
+    app.state.operations = OperationsAccess(load_operations_token(node.settings))
     install_problem_handlers(app)
+    # Innermost: the rate limit (observability) refuses a flood before its bodies are read.
+    app.add_middleware(BodyGuardMiddleware, limit=node.settings.agency_body_limit_bytes)
     install_observability(app, node, "agency")  # before the correlation ids: it runs inside them
-    _with_correlation_ids(app)
+    _with_correlation_ids(app, hsts=node.settings.agency_tls)
     app.include_router(oauth_router)
     app.include_router(lifecycle_router)  # before records: its paths are more specific
     app.include_router(retention_router)
@@ -139,7 +159,9 @@ def create_agency_app(node: Node) -> FastAPI:
         return {"status": "ok", "party": node.party}
 
     @app.get("/readyz", tags=["operations"])
-    def readyz(response: Response) -> dict[str, Any]:
+    def readyz(request: Request, response: Response) -> dict[str, Any]:
+        """Return whether the node is ready (200/503); the checks only with the operations token."""
+        detail = app.state.operations.presented(request)
         checks = readiness(node)
         ready = (
             checks["database"] == "ok"
@@ -148,6 +170,15 @@ def create_agency_app(node: Node) -> FastAPI:
             and checks["tls_certificate"] != "expired"
         )
         response.status_code = 200 if ready else 503
-        return {"ready": ready, "checks": checks}
+        return {"ready": ready, "checks": checks} if detail else {"ready": ready}
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_operations_token)])
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_operations_token)])
+    def docs() -> HTMLResponse:
+        # The page's own fetch of /openapi.json needs the token too (a header-adding proxy or extension).
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
     return app

@@ -87,6 +87,24 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="`gateway worker`: serve /metrics and /healthz on this port (0 = off)"
     )
+    agency_body_limit_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the agency listener reads (413 past it, with or without Content-Length)",
+    )
+    operations_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /metrics, /docs, /openapi.json and /readyz detail (unset: those are refused)",
+    )
+    operations_token_file: Path | None = Field(
+        default=None, description="File holding the operations token (instead of operations_token)"
+    )
+    totp_encryption_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 random bytes: the AES-256-GCM key of officers' TOTP seeds"
+    )
+    totp_encryption_key_file: Path | None = Field(
+        default=None, description="File holding the TOTP encryption key (instead of totp_encryption_key)"
+    )
 
     @property
     def agency(self) -> str:

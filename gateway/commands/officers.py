@@ -94,3 +94,25 @@ def unlock(
     with node_database(settings_from(config)) as session:
         service.unlock_officer(session, name)
     stdout.print(f"officer {escape(name)} unlocked")
+
+
+@app.command("disable")
+def disable(
+    name: Annotated[str, typer.Argument(help="Login name of the officer.")],
+    config: ConfigOption = None,
+) -> None:
+    """Disable an officer: their sessions end and they can no longer sign in."""
+    with node_database(settings_from(config)) as session:
+        service.set_disabled(session, name, True, utc_now())
+    stdout.print(f"officer {escape(service.normalised_username(name))} disabled")
+
+
+@app.command("enable")
+def enable(
+    name: Annotated[str, typer.Argument(help="Login name of the officer.")],
+    config: ConfigOption = None,
+) -> None:
+    """Enable a disabled officer again (their password and TOTP seed are unchanged)."""
+    with node_database(settings_from(config)) as session:
+        service.set_disabled(session, name, False, utc_now())
+    stdout.print(f"officer {escape(service.normalised_username(name))} enabled")

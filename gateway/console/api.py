@@ -243,7 +243,9 @@ def change_officer(node: NodeDep, officer: Admin, username: str, change: str) ->
     """Unlock, disable or enable an officer (admin; nobody disables themself)."""
     if change not in ("unlock", "disable", "enable"):
         raise PageNotFound(f"no such change {change[:20]!r}")
-    if username == officer.username and change == "disable":
+    # Officer names are looked up normalised (service._officer): compare the same form,
+    # or "/officers/O-ADMIN/disable" would disable "o-admin" themself.
+    if service.normalised_username(username) == officer.username and change == "disable":
         raise ActionRefused("you cannot disable your own account")
     try:
         with node.transaction() as session:

@@ -144,8 +144,13 @@ def create_officer(
     )
 
 
+def normalised_username(username: str) -> str:
+    """Return the form under which an officer's name is stored and looked up."""
+    return username.strip().lower()
+
+
 def _officer(session: Session, username: str) -> Officer:
-    officer = repository.officer_by_username(session, username.strip().lower())
+    officer = repository.officer_by_username(session, normalised_username(username))
     if officer is None:
         raise OfficerNotFound(f"no officer named {username[:64]!r}")
     return officer

@@ -1,7 +1,8 @@
 """``/metrics`` and ``/healthz`` for ``gateway worker``, which has no listener of its own.
 
 Off unless ``worker_metrics_port`` is set. Serves plain HTTP on the agency
-host: keep it on an internal network, like the agency listener.
+host: keep it on an internal network, like the agency listener. ``/metrics``
+needs the operations token, as on the agency listener.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, GatewayError
 from gateway.node import Node
+from gateway.observability.access import OperationsAccess, load_operations_token
 from gateway.observability.metrics import render_metrics
 
 log = logging.getLogger("gateway.metrics")
@@ -35,11 +37,22 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def worker_endpoint_app(node: Node) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Return the WSGI app answering ``/metrics`` and ``/healthz``."""
+    """Return the WSGI app answering ``/metrics`` and ``/healthz``.
+
+    Raises ConfigurationError for an unusable operations token setting.
+    """
+    access = OperationsAccess(load_operations_token(node.settings))
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
+            try:
+                access.require_header(environ.get("HTTP_AUTHORIZATION"), path)
+            except GatewayError as exc:
+                problem = {"type": exc.type_uri(), "title": exc.title, "status": exc.status, "detail": exc.detail}
+                headers = [("Content-Type", "application/problem+json"), *getattr(exc, "headers", {}).items()]
+                start_response(f"{exc.status} {exc.title}", headers)
+                return [json.dumps(problem).encode()]
             body = render_metrics(node)
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [body]

@@ -24,7 +24,7 @@ from gateway.ledger.service import append_event, detail_digest, entry_bytes
 from gateway.ledger.store import stored_root
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import example_draft, partner_client, party_certificate, post_jws, signed_record
-from tests.support.nodes import Cluster, RunningNode, start_cluster, wait_for
+from tests.support.nodes import OPERATIONS_HEADERS, Cluster, RunningNode, start_cluster, wait_for
 from tests.support.pki import TestPKI
 
 PROBLEM = "https://mou-gateway.example/problems/invalid-proof-request"
@@ -140,7 +140,7 @@ def test_partners_witness_each_other_and_readyz_says_so(cluster: Cluster) -> Non
         return seen is not None and latest is not None and seen.tree_size >= 5 and seen.root_hash == latest.root_hash
 
     wait_for(pa_saw_co_grow, timeout=20)
-    ready = httpx.get(f"{pa.agency_url}/readyz").json()
+    ready = httpx.get(f"{pa.agency_url}/readyz", headers=OPERATIONS_HEADERS).json()
     witness = ready["checks"]["ledger"]["witness"]["CO"]
     assert witness["state"] == "ok"
     assert witness["tree_size"] >= 5

@@ -18,7 +18,7 @@ from gateway.exchange.receipts import verify_receipt
 from gateway.records.schemas import Receipt
 from gateway.records.signing import SignedRecord, rfc3339
 from tests.support.exchange import agency_client, example_draft, partner_client, party_certificate, sha256_hex
-from tests.support.nodes import Cluster, RunningNode, wait_for
+from tests.support.nodes import OPERATIONS_HEADERS, Cluster, RunningNode, wait_for
 from tests.support.pki import TestPKI
 
 PROBLEMS = "https://mou-gateway.example/problems/"
@@ -135,7 +135,7 @@ class Agency:
 
     def readiness(self) -> dict[str, Any]:
         """The checks of GET /readyz."""
-        checks: dict[str, Any] = self.client.get("/readyz").json()["checks"]
+        checks: dict[str, Any] = self.client.get("/readyz", headers=OPERATIONS_HEADERS).json()["checks"]
         return checks
 
     def wait_delivered(self, record_id: str, parties: tuple[str, ...]) -> dict[str, Any]:

@@ -102,6 +102,9 @@ def test_kubernetes_workloads_take_keys_from_secret_references_only() -> None:
             for env in container.get("env", []):
                 if env["name"] == "GATEWAY_DATABASE_URL":
                     assert env["valueFrom"]["secretKeyRef"] == {"name": "mou-gateway-db", "key": "database-url"}
+                elif env["name"] in ("GATEWAY_OPERATIONS_TOKEN", "GATEWAY_TOTP_ENCRYPTION_KEY"):
+                    assert "value" not in env, env["name"]
+                    assert env["valueFrom"]["secretKeyRef"]["name"] == "mou-gateway-operations", env["name"]
                 else:
                     assert not SECRET_WORDS.search(env["name"]), env["name"]
         for volume in spec.get("volumes", []):

@@ -26,7 +26,7 @@ from tests.support.exchange import (
     start_node,
     stop_node,
 )
-from tests.support.nodes import Cluster, start_cluster, wait_for
+from tests.support.nodes import OPERATIONS_HEADERS, Cluster, start_cluster, wait_for
 from tests.support.pki import TestPKI
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +61,7 @@ def cluster(pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path) -> 
 
 
 async def test_metrics_endpoint_exposes_every_named_metric(agency: httpx.AsyncClient) -> None:
-    response = await agency.get("/metrics")
+    response = await agency.get("/metrics", headers=OPERATIONS_HEADERS)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     for name, kind in NAMED_METRICS:
@@ -76,7 +76,7 @@ async def test_metrics_endpoint_exposes_every_named_metric(agency: httpx.AsyncCl
 
 
 async def test_certificate_days_to_expiry_match_the_certificates(agency: httpx.AsyncClient, pki: TestPKI) -> None:
-    text = (await agency.get("/metrics")).text
+    text = (await agency.get("/metrics", headers=OPERATIONS_HEADERS)).text
     signing = pki.signing_key("PA").certificate.not_valid_after_utc
     expected = (signing - datetime.now(UTC)).total_seconds() / 86400
     assert sample(text, "mou_gateway_certificate_expiry_days", certificate="signing") == pytest.approx(
@@ -97,7 +97,7 @@ def test_a_delivered_record_is_counted_on_both_nodes(cluster: Cluster) -> None:
     assert response.status_code == 202, response.text
 
     def pa_metrics() -> str:
-        return httpx.get(f"{pa.agency_url}/metrics", timeout=30).text
+        return httpx.get(f"{pa.agency_url}/metrics", headers=OPERATIONS_HEADERS, timeout=30).text
 
     wait_for(
         lambda: (
@@ -135,7 +135,7 @@ def test_a_delivered_record_is_counted_on_both_nodes(cluster: Cluster) -> None:
         )
     ) == 1.0
 
-    received = httpx.get(f"{co.agency_url}/metrics", timeout=30).text
+    received = httpx.get(f"{co.agency_url}/metrics", headers=OPERATIONS_HEADERS, timeout=30).text
     assert sample(received, "mou_gateway_records_in_total", record_type="removal_manifest", verdict="accepted") == 1.0
     assert sample(received, "mou_gateway_records_in_total", record_type="removal_manifest", verdict="rejected") == 0.0
     assert (
@@ -215,7 +215,7 @@ async def test_request_labels_are_route_templates_and_known_methods(agency: http
     await agency.request("BREW", "/healthz")
     await agency.get("/v1/records/0193f5a2-7c1e-7b3a-9d4e-1f2a3b4c5d6e")  # 401, no token
     await agency.get("/no/such/page")
-    text = (await agency.get("/metrics")).text
+    text = (await agency.get("/metrics", headers=OPERATIONS_HEADERS)).text
     assert (
         sample(
             text, "mou_gateway_http_requests_total", listener="agency", method="other", route="/healthz", status="405"

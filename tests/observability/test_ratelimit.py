@@ -24,6 +24,7 @@ from tests.support.exchange import (
     start_node,
     stop_node,
 )
+from tests.support.nodes import OPERATIONS_HEADERS
 from tests.support.pki import TestPKI
 
 pytestmark = pytest.mark.anyio
@@ -89,7 +90,7 @@ async def test_api_clients_are_limited_by_client_id_with_429_and_retry_after(bui
         statuses = [(await one.get("/v1/records")).status_code for _ in range(4)]
         refused = await one.get("/v1/records")
         assert (await one.get("/healthz")).status_code == 200  # probes are never limited
-        assert (await one.get("/metrics")).status_code == 200
+        assert (await one.get("/metrics", headers=OPERATIONS_HEADERS)).status_code == 200
     assert statuses == [200, 200, 200, 200]
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"

@@ -13,6 +13,7 @@ from gateway.app import create_agency_app
 from gateway.node import Node
 from gateway.trust.pki import issue_from_dir
 from tests.observability.conftest import BuildNode
+from tests.support.nodes import OPERATIONS_HEADERS
 from tests.support.pki import TestPKI
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +31,7 @@ EXISTING_KEYS = {
 async def _readyz(node: Node) -> httpx.Response:
     transport = httpx.ASGITransport(app=create_agency_app(node))
     async with httpx.AsyncClient(transport=transport, base_url="http://pa.test") as client:
-        return await client.get("/readyz")
+        return await client.get("/readyz", headers=OPERATIONS_HEADERS)
 
 
 async def test_ready_node_reports_certificates_without_warnings(build_test_node: BuildNode, pki: TestPKI) -> None:

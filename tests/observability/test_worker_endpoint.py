@@ -8,6 +8,7 @@ import httpx
 
 from gateway.observability.exposition import start_worker_endpoint
 from tests.observability.conftest import BuildNode, sample
+from tests.support.nodes import OPERATIONS_HEADERS
 
 
 def _free_port() -> int:
@@ -26,7 +27,7 @@ def test_worker_endpoint_serves_the_nodes_metrics_and_health(build_test_node: Bu
     assert server is not None
     base = f"http://127.0.0.1:{server.server_port}"
     try:
-        metrics = httpx.get(f"{base}/metrics", timeout=10)
+        metrics = httpx.get(f"{base}/metrics", headers=OPERATIONS_HEADERS, timeout=10)
         health = httpx.get(f"{base}/healthz", timeout=10)
         missing = httpx.get(f"{base}/other", timeout=10)
     finally:

@@ -24,7 +24,7 @@ from gateway.clients.service import create_client  # noqa: E402
 from gateway.node import Node, build_node  # noqa: E402
 from tests.support.databases import DatabaseFactory  # noqa: E402
 from tests.support.exchange import closed_port_url  # noqa: E402
-from tests.support.nodes import node_settings  # noqa: E402
+from tests.support.nodes import OPERATIONS_HEADERS, node_settings  # noqa: E402
 from tests.support.pki import TestPKI  # noqa: E402
 
 pytestmark = [
@@ -61,7 +61,7 @@ def bearer(agency_node: Node) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def agency_schema(agency_node: Node) -> Any:
-    return schemathesis.openapi.from_asgi("/openapi.json", create_agency_app(agency_node))
+    return schemathesis.openapi.from_asgi("/openapi.json", create_agency_app(agency_node), headers=OPERATIONS_HEADERS)
 
 
 # Schemathesis' own pytest loader (from_fixture) breaks on pytest 9, so each

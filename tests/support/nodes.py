@@ -19,6 +19,10 @@ from gateway.server import NodeServer, bind
 from gateway.settings import Settings
 from tests.support.pki import TestPKI
 
+# Every test node opens its operations endpoints with this token (never a real deployment's).
+OPERATIONS_TOKEN = "test-operations-token-0123456789"
+OPERATIONS_HEADERS = {"Authorization": f"Bearer {OPERATIONS_TOKEN}"}
+
 
 def node_settings(
     pki: TestPKI, party: str, database_url: str, data_dir: Path, partners: dict[str, str], **extra: Any
@@ -44,6 +48,7 @@ def node_settings(
         # Tests that move clocks run retention themselves; a background pass
         # 30 s after start would delete bodies under their feet.
         "run_retention_scheduler": False,
+        "operations_token": SecretStr(OPERATIONS_TOKEN),
     }
     values.update(extra)
     return Settings(**values)

@@ -39,7 +39,7 @@ from tests.support.mou_terms import (
     version,
     write_terms,
 )
-from tests.support.nodes import Cluster, RunningNode, start_cluster, wait_for
+from tests.support.nodes import OPERATIONS_HEADERS, Cluster, RunningNode, start_cluster, wait_for
 from tests.support.pki import TestPKI
 
 TERMS_VIOLATION = PROBLEM_BASE + "terms-violation"
@@ -208,7 +208,7 @@ def test_partners_on_other_terms_versions(pki: TestPKI, database_factory: Databa
         assert statuses["US"].ok is False
         assert statuses["US"].detail == ("US does not hold pa-co-us-removal-mou v1 (holds: pa-co-us-removal-mou v2)")
         assert pa.node.partner_terms == statuses
-        ready = httpx.get(f"{pa.agency_url}/readyz", timeout=10).json()
+        ready = httpx.get(f"{pa.agency_url}/readyz", headers=OPERATIONS_HEADERS, timeout=10).json()
         assert ready["checks"]["partner_terms"] == {"US": statuses["US"].detail}
 
         # same id and version but other content is a mismatch too
@@ -234,7 +234,7 @@ def test_receiver_whose_clock_is_past_expiry_rejects_as_expired(
         pa, co = cluster["PA"], cluster["CO"]
         record_id = submit(pa, draft("criminal_network_flag", "PA", ["CO"]))
         assert settled(pa, record_id) == [("CO", "rejected", "terms_expired")]
-        ready = httpx.get(f"{co.agency_url}/readyz", timeout=10)
+        ready = httpx.get(f"{co.agency_url}/readyz", headers=OPERATIONS_HEADERS, timeout=10)
         assert ready.status_code == 503
         assert ready.json()["checks"]["terms"] == "none in force"
     finally:
