@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import PROBLEM_BASE, GatewayError
@@ -156,6 +156,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail="the database did not complete this request; retry it "
             "(the same record bytes, or the same Idempotency-Key, are never stored twice)",
             headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(StatementError)
+    async def statement_failed(request: Request, exc: StatementError) -> JSONResponse:
+        # Any other failed statement (an IntegrityError that a retry did not
+        # resolve, ...). Its message and traceback quote the SQL and its
+        # parameters, i.e. record contents: only the class names are logged,
+        # and handling it here keeps the server from logging the traceback.
+        cid = correlation_id(request)
+        log.error(
+            "database statement failed: %s (%s)",
+            type(exc).__name__,
+            type(exc.orig).__name__,
+            extra={"correlation_id": cid},
+        )
+        return problem_response(
+            request,
+            status=500,
+            type_uri=PROBLEM_BASE + "internal",
+            title="Internal error",
+            detail=f"the gateway failed to handle this request; quote correlation id {cid}",
         )
 
     @app.exception_handler(Exception)

@@ -154,7 +154,8 @@ def lifecycle_panel(session: Session, node: Node, stored: StoredRecord) -> Lifec
     """Return what the record page shows about ``stored``'s lifecycle and the actions it allows."""
     now = node.now()
     spread = _dissemination(session, node, stored)
-    held = repository.valid_by_record_id(session, _mentioned(stored, spread))
+    # Records a page names are the same originator's (versions, its instructions) or this node's own.
+    held = repository.valid_by_record_id(session, _mentioned(stored, spread), [stored.originator_party, node.party])
     return LifecyclePanel(
         state=lifecycle_view(stored, now),
         badges=lifecycle_badges(stored, now),
@@ -231,11 +232,12 @@ def report(
     chosen = _choice(category, DISCREPANCY_CATEGORIES, "a category")
     text = _text(details, "the details", required=True)
     person = _text(person_ref, "the person reference", required=False, limit=64)
-    _, record_id = _record(session, record_pk)
+    stored, record_id = _record(session, record_pk)
     submission = report_discrepancy(
         session,
         node,
         record_id,
+        originator=stored.originator_party,
         category=chosen,
         person_ref=person,
         details=text or "",
@@ -259,11 +261,12 @@ def ask_onward(
     """Ask the originator's consent to share a received record with ``third_party``. Raises GatewayError."""
     party = _choice(third_party, sorted(node.bundle.parties), "a third party")
     text = _text(justification, "the justification", required=True)
-    _, record_id = _record(session, record_pk)
+    stored, record_id = _record(session, record_pk)
     submission = request_onward(
         session,
         node,
         record_id,
+        originator=stored.originator_party,
         third_party=party,
         purpose=purpose.strip(),
         justification=text or "",
@@ -329,8 +332,8 @@ def answer_report(
 def share_onward(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, third_party: str) -> None:
     """Forward a received record to a third party the originator consented to. Raises GatewayError."""
     party = _choice(third_party, sorted(node.bundle.parties), "a third party")
-    _, record_id = _record(session, record_pk)
-    forward_onward(session, node, record_id, third_party=party, actor=officer.actor)
+    stored, record_id = _record(session, record_pk)
+    forward_onward(session, node, record_id, originator=stored.originator_party, third_party=party, actor=officer.actor)
 
 
 def place_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, reason: str) -> None:
@@ -368,7 +371,7 @@ def lifecycle_page(session: Session, node: Node, limit: int = 100) -> LifecycleP
     now = node.now()
     late = laggards(session, node)
     mentioned = {i for row in late for i in (row.get("instruction_id"), row.get("record_id")) if i}
-    held = repository.valid_by_record_id(session, mentioned)
+    held = repository.valid_by_record_id(session, mentioned, [node.party])  # laggards are of own records
     return LifecyclePage(
         laggards=late,
         links={record_id: row.pk for record_id, row in held.items()},

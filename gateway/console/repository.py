@@ -69,6 +69,39 @@ def delete_stale_sessions(session: Session, officer_pk: int, idle_before: dateti
     )
 
 
+def _from(remote_addr: str | None) -> ColumnElement[bool]:
+    return LoginAttempt.remote_addr.is_(None) if remote_addr is None else LoginAttempt.remote_addr == remote_addr
+
+
+def pair_attempts(
+    session: Session, username: str, remote_addr: str | None, since: datetime, limit: int
+) -> Sequence[tuple[datetime, str]]:
+    """Return (at, reason) of the account's attempts from ``remote_addr`` and its unlocks, newest first."""
+    rows = session.execute(
+        select(LoginAttempt.at, LoginAttempt.reason)
+        .where(
+            LoginAttempt.username == username,
+            LoginAttempt.at > since,
+            or_(_from(remote_addr), LoginAttempt.reason == "unlocked"),
+        )
+        .order_by(LoginAttempt.pk.desc())
+        .limit(limit)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def source_failures(
+    session: Session, remote_addr: str | None, reasons: Collection[str], since: datetime, limit: int
+) -> Sequence[datetime]:
+    """Return when ``remote_addr`` failed (one of ``reasons``) since ``since``, newest first."""
+    return session.scalars(
+        select(LoginAttempt.at)
+        .where(_from(remote_addr), LoginAttempt.at > since, LoginAttempt.reason.in_(reasons))
+        .order_by(LoginAttempt.pk.desc())
+        .limit(limit)
+    ).all()
+
+
 def recent_attempts(session: Session, username: str, limit: int) -> Sequence[LoginAttempt]:
     return session.scalars(
         select(LoginAttempt).where(LoginAttempt.username == username).order_by(LoginAttempt.pk.desc()).limit(limit)
@@ -219,15 +252,31 @@ def in_state(session: Session, state: str, now: datetime, limit: int) -> Sequenc
     ).all()
 
 
-def valid_by_record_id(session: Session, record_ids: Collection[str]) -> dict[str, StoredRecord]:
-    """Return the valid copies held here of ``record_ids``, by record id (a node holds one per id)."""
+def valid_by_record_id(
+    session: Session, record_ids: Collection[str], originators: Sequence[str | None]
+) -> dict[str, StoredRecord]:
+    """Return the valid copies held here of ``record_ids``, by record id.
+
+    A record is identified by its originator and its id, and a received id may
+    be held from several originators: the copy of the first of ``originators``
+    that holds one is taken; an id held only by others, several times, is left
+    out (no link beats a link to another originator's record).
+    """
     wanted = sorted({r for r in record_ids if r})
     if not wanted:
         return {}
     rows = session.scalars(
         select(StoredRecord).where(StoredRecord.accepted_record_id.in_(wanted)).order_by(StoredRecord.pk)
     ).all()
-    return {row.accepted_record_id: row for row in rows if row.accepted_record_id is not None}
+    by_id: dict[str, list[StoredRecord]] = {}
+    for row in rows:
+        by_id.setdefault(row.accepted_record_id or "", []).append(row)
+    chosen: dict[str, StoredRecord] = {}
+    for record_id, copies in by_id.items():
+        preferred = [row for party in originators for row in copies if row.originator_party == party]
+        if preferred or len(copies) == 1:
+            chosen[record_id] = (preferred or copies)[0]
+    return chosen
 
 
 def invalid_received(session: Session) -> int:

@@ -213,6 +213,7 @@ def answer_record(
             session,
             node,
             stored.record_id,
+            originator=stored.originator_party,  # the page's record, never another originator's under its id
             decision=decision,
             comment=text or None,
             actor=officer.actor,

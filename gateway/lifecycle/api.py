@@ -20,7 +20,7 @@ from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
-from gateway.records.api import SubmissionResponse
+from gateway.records.api import Originator, SubmissionResponse
 from gateway.records.service import Submission
 from gateway.records.views import delivery_view
 
@@ -138,7 +138,9 @@ def post_retraction(principal: Writer, node: NodeDep, record_id: str, request: R
 
 
 @router.post("/v1/records/{record_id}/onward-requests", status_code=202, response_model=SubmissionResponse)
-def post_onward_request(principal: Writer, node: NodeDep, record_id: str, request: OnwardRequest) -> SubmissionResponse:
+def post_onward_request(
+    principal: Writer, node: NodeDep, record_id: str, request: OnwardRequest, originator: Originator = None
+) -> SubmissionResponse:
     """Ask the originator of a received record for consent to share it with a third party."""
     return _issue(
         node,
@@ -146,6 +148,7 @@ def post_onward_request(principal: Writer, node: NodeDep, record_id: str, reques
             session,
             node,
             record_id,
+            originator=originator,
             third_party=request.third_party,
             purpose=request.purpose,
             justification=request.justification,
@@ -175,11 +178,13 @@ def post_consent(principal: Writer, node: NodeDep, request_id: str, request: Con
 
 
 @router.post("/v1/records/{record_id}/onward", status_code=202)
-def post_forward(principal: Writer, node: NodeDep, record_id: str, request: ForwardRequest) -> dict[str, Any]:
+def post_forward(
+    principal: Writer, node: NodeDep, record_id: str, request: ForwardRequest, originator: Originator = None
+) -> dict[str, Any]:
     """Share a received record onward; only with the originator's granted consent."""
     with node.transaction() as session:
         delivery: Delivery = forward_onward(
-            session, node, record_id, third_party=request.third_party, actor=_who(principal)
+            session, node, record_id, originator=originator, third_party=request.third_party, actor=_who(principal)
         )
         view = delivery_view(delivery)
     node.wake_delivery()
@@ -188,7 +193,7 @@ def post_forward(principal: Writer, node: NodeDep, record_id: str, request: Forw
 
 @router.post("/v1/records/{record_id}/discrepancies", status_code=202, response_model=SubmissionResponse)
 def post_discrepancy(
-    principal: Writer, node: NodeDep, record_id: str, request: DiscrepancyRequest
+    principal: Writer, node: NodeDep, record_id: str, request: DiscrepancyRequest, originator: Originator = None
 ) -> SubmissionResponse:
     """Report that a received record looks wrong; it is contested until the originator answers."""
     return _issue(
@@ -197,6 +202,7 @@ def post_discrepancy(
             session,
             node,
             record_id,
+            originator=originator,
             category=request.category,
             person_ref=request.person_ref,
             details=request.details,

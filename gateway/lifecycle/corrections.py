@@ -200,7 +200,7 @@ def _held_lineage(session: Session, record_id: str, originator: str) -> list[Sto
     party the originator consented to receives corrections whether or not the
     record was ever forwarded to it), so the lineage is also found from there.
     """
-    target = repository.valid_copy(session, "in", record_id)
+    target = repository.valid_copy(session, "in", record_id, originator)
     if target is None:
         later = repository.about(session, "in", [record_id], [RecordType.CORRECTION.value])
         target = next((c for c in later if c.originator_party == originator), None)
@@ -221,7 +221,7 @@ def apply_correction(session: Session, node: Node, correction: StoredRecord) -> 
     A correction of a record already retracted here loses its body at once.
     """
     originator = correction.originator_party or ""
-    target = repository.valid_copy(session, "in", correction.supersedes or "")
+    target = repository.valid_copy(session, "in", correction.supersedes or "", originator)
     applied = target is not None and target.originator_party == originator
     if target is not None and applied:
         target.superseded_by = correction.record_id
@@ -271,11 +271,12 @@ def apply_late_arrival(session: Session, node: Node, arrived: StoredRecord) -> N
 
 def apply_late_arrivals(session: Session, node: Node, arrived: list[StoredRecord]) -> None:
     """``apply_late_arrival`` for many records with one query (a received batch)."""
-    by_id = {row.record_id: row for row in arrived if row.record_id}
+    # Keyed by (originator, id): a batch may hold two originators' records under one id.
+    by_id = {(row.originator_party, row.record_id): row for row in arrived if row.record_id}
     kinds = [RecordType.CORRECTION.value, RecordType.RETRACTION.value]
-    for instruction in repository.about(session, "in", list(by_id), kinds):
-        target = by_id.get(instruction.refers_to or "")
-        if target is None or instruction.originator_party != target.originator_party:
+    for instruction in repository.about(session, "in", [record_id for _, record_id in by_id], kinds):
+        target = by_id.get((instruction.originator_party, instruction.refers_to or ""))
+        if target is None:
             continue
         if instruction.record_type == RecordType.CORRECTION.value:
             target.superseded_by = instruction.record_id

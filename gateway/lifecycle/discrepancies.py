@@ -23,6 +23,7 @@ def report_discrepancy(
     node: Node,
     record_id: str,
     *,
+    originator: str | None = None,
     category: str,
     person_ref: str | None,
     details: str,
@@ -32,9 +33,9 @@ def report_discrepancy(
 ) -> Submission:
     """Tell the originator that the received record ``record_id`` looks wrong; marks it contested.
 
-    Raises NotHeldError and the errors of submit_draft.
+    Raises NotHeldError, RecordIdAmbiguousError and the errors of submit_draft.
     """
-    held = received_record(session, record_id)
+    held = received_record(session, record_id, originator)
     body: dict[str, Any] = {
         "reported_record_id": record_id,
         "reported_jws_sha256": held.jws_sha256,
@@ -146,7 +147,7 @@ def apply_response(session: Session, node: Node, response: StoredRecord) -> None
     report = repository.valid_copy(session, "out", response.refers_to or "")
     if report is None or report.refers_to is None:
         return
-    held = repository.valid_copy(session, "in", report.refers_to)
+    held = repository.valid_copy(session, "in", report.refers_to, response.originator_party)
     if held is not None and held.contested_by == report.record_id:
         held.contested_by = None
         append_event(

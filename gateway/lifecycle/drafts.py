@@ -30,18 +30,22 @@ def own_record(session: Session, record_id: str) -> StoredRecord:
     own = repository.valid_copy(session, "out", record_id)
     if own is not None:
         return own
-    received = repository.valid_copy(session, "in", record_id)
-    if received is not None:
+    received = repository.valid_copies(session, "in", record_id)
+    if received:
+        parties = ", ".join(sorted({row.originator_party or "?" for row in received}))
         raise NotOriginatorError(
-            f"record {record_id} originates from {received.originator_party}; only its originator may do this",
+            f"record {record_id} originates from {parties}; only its originator may do this",
             hint="ask the originator (e.g. with a discrepancy report)",
         )
     raise NotHeldError(f"no valid record {record_id} at this node")
 
 
-def received_record(session: Session, record_id: str) -> StoredRecord:
-    """Return the valid copy of ``record_id`` this node received. Raises NotHeldError."""
-    held = repository.valid_copy(session, "in", record_id)
+def received_record(session: Session, record_id: str, originator: str | None = None) -> StoredRecord:
+    """Return the valid copy of ``record_id`` (from ``originator``) this node received.
+
+    Raises NotHeldError, RecordIdAmbiguousError (held from several originators, none named).
+    """
+    held = repository.valid_copy(session, "in", record_id, originator)
     if held is None:
         hint = "this node is its originator" if repository.valid_copy(session, "out", record_id) else None
         raise NotHeldError(f"no valid received record {record_id} at this node", hint=hint)
@@ -71,12 +75,20 @@ def lineage(session: Session, direction: str, row: StoredRecord) -> list[StoredR
     found: dict[int, StoredRecord] = {row.pk: row}
     back, forward = row, row
     for _ in range(100):  # a chain of corrections is short; the bound guards against a loop
-        previous = repository.valid_copy(session, direction, back.supersedes) if back.supersedes else None
+        previous = (
+            repository.valid_copy(session, direction, back.supersedes, back.originator_party)
+            if back.supersedes
+            else None
+        )
         if previous is None or previous.pk in found:
             break
         found[previous.pk] = back = previous
     for _ in range(100):
-        later = repository.valid_copy(session, direction, forward.superseded_by) if forward.superseded_by else None
+        later = (
+            repository.valid_copy(session, direction, forward.superseded_by, forward.originator_party)
+            if forward.superseded_by
+            else None
+        )
         if later is None or later.pk in found:
             break
         found[later.pk] = forward = later

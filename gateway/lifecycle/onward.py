@@ -51,6 +51,7 @@ def request_onward(
     node: Node,
     record_id: str,
     *,
+    originator: str | None = None,
     third_party: str,
     purpose: str,
     justification: str,
@@ -61,9 +62,9 @@ def request_onward(
     """Ask the originator of the received record ``record_id`` for consent to pass it to ``third_party``.
 
     Raises NotHeldError, RecordWithdrawnError, OnwardSharingForbiddenError,
-    InputError (a party that already holds it) and the errors of submit_draft.
+    InputError (a party that already holds it), RecordIdAmbiguousError and the errors of submit_draft.
     """
-    held = received_record(session, record_id)
+    held = received_record(session, record_id, originator)
     require_body(held)
     _refuse_forbidden(node, held)
     if held.record_type not in SHAREABLE_TYPES:
@@ -175,13 +176,16 @@ def consent_for(session: Session, held: StoredRecord, third_party: str, requeste
     return None
 
 
-def forward_onward(session: Session, node: Node, record_id: str, *, third_party: str, actor: str) -> Delivery:
+def forward_onward(
+    session: Session, node: Node, record_id: str, *, originator: str | None = None, third_party: str, actor: str
+) -> Delivery:
     """Queue the originator's signed record ``record_id`` for ``third_party``, with the consent.
 
     Returns the delivery (the same one when asked again). Raises NotHeldError,
-    RecordWithdrawnError, OnwardSharingForbiddenError, OnwardConsentMissingError.
+    RecordWithdrawnError, OnwardSharingForbiddenError, OnwardConsentMissingError,
+    RecordIdAmbiguousError.
     """
-    held = received_record(session, record_id)
+    held = received_record(session, record_id, originator)
     require_body(held)
     _refuse_forbidden(node, held)
     consent = consent_for(session, held, third_party, node.party)

@@ -70,9 +70,13 @@ def lifecycle_rules(session: Session, node: Node, record: Record, peer_party: st
 def _from_originator(session: Session, record: Record, refers_to: str | None) -> None:
     # A record we never received cannot be checked now; the instruction is kept
     # and applied only if the record later arrives from this same originator.
-    target = repository.valid_copy(session, "in", refers_to or "")
-    if target is None:
+    # Ids are per originator: the sender's own copy is the target; only when it
+    # holds none is another originator's copy under that id a refusal.
+    copies = repository.valid_copies(session, "in", refers_to or "")
+    own = [row for row in copies if row.originator_party == record.originator.party]
+    if not copies:
         return
+    target = (own or copies)[0]
     if target.originator_party != record.originator.party:
         raise PolicyRefusal(
             "not_originator",

@@ -9,14 +9,33 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.exchange.models import Delivery
+from gateway.records.errors import RecordIdAmbiguousError
 from gateway.records.models import StoredRecord
 
 
-def valid_copy(session: Session, direction: str, record_id: str) -> StoredRecord | None:
-    """The accepted (valid) copy of ``record_id`` in ``direction``, if held."""
+def valid_copy(session: Session, direction: str, record_id: str, originator: str | None = None) -> StoredRecord | None:
+    """The accepted (valid) copy of ``record_id`` in ``direction`` (of ``originator``), if held.
+
+    This node's own ids are unique here; a received id may be held from several
+    originators, and then the copy is never picked silently: raises
+    RecordIdAmbiguousError unless ``originator`` is named.
+    """
+    stmt = select(StoredRecord).where(StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id)
+    if originator is not None:
+        stmt = stmt.where(StoredRecord.originator_party == originator)
+    rows = session.scalars(stmt).all()
+    if len(rows) > 1:
+        raise RecordIdAmbiguousError(record_id, (row.originator_party or "?" for row in rows))
+    return rows[0] if rows else None
+
+
+def valid_copies(session: Session, direction: str, record_id: str) -> Sequence[StoredRecord]:
+    """Every accepted copy of ``record_id`` in ``direction``, whoever originated it, oldest first."""
     return session.scalars(
-        select(StoredRecord).where(StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id)
-    ).one_or_none()
+        select(StoredRecord)
+        .where(StoredRecord.direction == direction, StoredRecord.accepted_record_id == record_id)
+        .order_by(StoredRecord.pk)
+    ).all()
 
 
 def about(

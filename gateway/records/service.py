@@ -216,9 +216,7 @@ def resolve_record(
     narrows to outgoing or incoming records. Raises RecordNotFoundError,
     RecordIdAmbiguousError (several originators and none named).
     """
-    copies = [
-        c for c in repository.accepted_copies(session, record_id, originator) if direction in (None, c.direction)
-    ]
+    copies = [c for c in repository.accepted_copies(session, record_id, originator) if direction in (None, c.direction)]
     if not copies:
         whose = f" from {originator}" if originator else ""
         raise RecordNotFoundError(f"no record {record_id}{whose} at this node")

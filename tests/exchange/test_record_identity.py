@@ -20,6 +20,7 @@ import pytest
 from uuid6 import uuid7
 
 from gateway.exchange.receipts import verify_receipt
+from gateway.records import repository as records_repository
 from gateway.records.schemas import Receipt, Verdict
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import (
@@ -259,3 +260,44 @@ def test_an_agency_draft_naming_a_held_record_id_is_a_422_problem_and_logs_nothi
         assert held_id in problem["detail"]
     assert agency.get(f"/v1/records/{held_id}").json() == before
     assert_quiet_logs(caplog, officer, draft["body"]["subject"]["family_names"])
+
+
+@pytest.mark.parametrize("race", ["once", "always"])
+def test_a_unique_violation_on_submit_never_logs_the_statement(
+    race: str,
+    pki: TestPKI,
+    pa: RunningNode,
+    agency: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The id check loses a race (another request stored the id in between): the insert hits the constraint.
+
+    ``once``: the retry sees the winner's record and answers 422. ``always`` (a check that never sees
+    it): the unique constraint still holds, and the 500 names nothing of the statement or the record.
+    """
+    held_id = own_flag(agency)
+    calls: list[str] = []
+
+    def id_held(session: object, record_id: str) -> bool:
+        calls.append(record_id)
+        return race == "once" and len(calls) > 1
+
+    monkeypatch.setattr(records_repository, "id_held", id_held)
+    officer = "SNM-OF-RACE-5521"
+    draft = example_draft(
+        "criminal_network_flag",
+        recipients=["CO"],
+        record_id=held_id,
+        originator={"party": "PA", "agency": "Servicio Nacional de Migración", "officer_ref": officer},
+    )
+    with caplog.at_level(logging.DEBUG):
+        response = agency.post("/v1/records", json=draft)
+    assert calls == [held_id, held_id]  # tried twice: the first insert violated the constraint
+    if race == "once":
+        assert_problem(response, 422, "record-id-in-use")
+    else:
+        problem = assert_problem(response, 500, "internal")
+        assert problem["correlation_id"] in caplog.text
+        assert "database statement failed: IntegrityError" in caplog.text
+    assert_quiet_logs(caplog, officer, held_id, draft["body"]["subject"]["family_names"])
