@@ -97,13 +97,13 @@ def _leaf(
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage(eku or [DOCUMENT_SIGNING]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if basic_constraints:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     if extra is not None:
         builder = builder.add_extension(extra, critical=critical_extra)
-    return builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 @pytest.fixture(scope="module")
@@ -192,14 +192,15 @@ def x5c_lists(draw: st.DrawFn, world: World) -> list[Any]:
         st.sampled_from(sorted(world.hostile)).map(world.der),
         RANDOM_B64,
         st.text(max_size=30),
-        st.sampled_from(sorted(world.hostile)).flatmap(
-            lambda name: st.integers(0, len(world.hostile[name].public_bytes(Encoding.DER)) - 1).map(
-                lambda i, name=name: _flipped_der(world.hostile[name], i)
-            )
-        ),
+        st.sampled_from(sorted(world.hostile)).flatmap(lambda name: _flipped_ders(world.hostile[name])),
         JSON_SCALARS,
     )
     return draw(st.lists(entry, min_size=0, max_size=7))
+
+
+def _flipped_ders(cert: x509.Certificate) -> st.SearchStrategy[str]:
+    size = len(cert.public_bytes(Encoding.DER))
+    return st.integers(0, size - 1).map(lambda index: _flipped_der(cert, index))
 
 
 def _flipped_der(cert: x509.Certificate, index: int) -> str:

@@ -146,7 +146,7 @@ def test_a_header_segment_of_exactly_16_kib_verifies_and_a_longer_one_is_refused
 
 def test_x5c_of_five_certificates_is_read_and_six_are_refused(pki: TestPKI) -> None:
     key, bundle = pki.signing_key("PA"), pki.bundle()
-    ca = forge.x5c(bundle.parties["PA"].cas[:1])[0]
+    ca = forge.x5c(list(bundle.parties["PA"].cas[:1]))[0]
     leaf = forge.x5c([key.certificate])[0]
     payload = canonicalize({"party": "PA"})
     five = signed(key, header(key, x5c=[leaf] + [ca] * (MAX_X5C_CERTIFICATES - 1)), payload)
