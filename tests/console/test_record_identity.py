@@ -49,7 +49,8 @@ async def test_answering_and_contesting_act_on_the_page_record_not_another_origi
     )
     assert reported.status_code == 303, reported.text
     contested, untouched = _row(node, from_pa.pk), _row(node, from_us.pk)
-    assert contested.contested_by is not None and untouched.contested_by is None
+    assert contested.contested_by is not None
+    assert untouched.contested_by is None
     assert _recipients_of(node, contested.contested_by) == ["PA"]
 
     # Each page links its own report, never the other originator's record under the shared id.

@@ -119,7 +119,7 @@ def test_a_partner_record_under_an_id_this_node_originated_is_rejected_and_never
     receipt = receipt_of(pki, response, copy)
     assert response.status_code == 201
     assert (receipt.verdict, receipt.reason_code) == (Verdict.REJECTED, "record_id_conflict")
-    assert str(receipt.record_id) == own_id and receipt.sender == "CO"
+    assert (str(receipt.record_id), receipt.sender) == (own_id, "CO")
 
     served = agency.get(f"/v1/records/{own_id}")
     assert served.status_code == 200, served.text
@@ -202,9 +202,7 @@ def test_the_same_originator_and_id_with_other_bytes_is_still_a_conflict(
     assert (replay.status_code, replay.text) == (200, first_response.text)
 
 
-def test_a_batch_follows_the_same_rules(
-    pki: TestPKI, pa: RunningNode, agency: httpx.Client, tmp_path: Path
-) -> None:
+def test_a_batch_follows_the_same_rules(pki: TestPKI, pa: RunningNode, agency: httpx.Client, tmp_path: Path) -> None:
     own_id, shared_id = own_flag(agency), str(uuid7())
     items = [
         flag(pki, "CO", own_id),  # an id PA originated
