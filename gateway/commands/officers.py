@@ -90,9 +90,9 @@ def unlock(
     name: Annotated[str, typer.Argument(help="Login name of the officer.")],
     config: ConfigOption = None,
 ) -> None:
-    """Lift a lockout after repeated failed sign-ins."""
+    """Lift the sign-in throttling of an officer's account, from every source address."""
     with node_database(settings_from(config)) as session:
-        service.unlock_officer(session, name)
+        service.unlock_officer(session, name, utc_now())
     stdout.print(f"officer {escape(name)} unlocked")
 
 

@@ -250,7 +250,7 @@ def change_officer(node: NodeDep, officer: Admin, username: str, change: str) ->
     try:
         with node.transaction() as session:
             if change == "unlock":
-                service.unlock_officer(session, username)
+                service.unlock_officer(session, username, node.now())
             else:
                 service.set_disabled(session, username, change == "disable", node.now())
     except OfficerNotFound as exc:

@@ -46,6 +46,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "Sign-in failed: wrong username, password or code, or the account is locked.",
         "Acceso denegado: usuario, contraseña o código incorrectos, o la cuenta está bloqueada.",
     ),
+    "login.throttled": (
+        "Too many failed sign-ins from this address: wait a few minutes, then try again.",
+        "Demasiados intentos fallidos desde esta dirección: espere unos minutos y vuelva a intentarlo.",
+    ),
     "login.form_expired": (
         "The sign-in form expired; please try again.",
         "El formulario de acceso caducó; inténtelo de nuevo.",

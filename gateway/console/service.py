@@ -4,6 +4,10 @@ Secrets are never stored in clear: passwords as argon2id hashes, session
 tokens as their SHA-256. The TOTP seed has to stay readable to check codes
 (RFC 6238); each code is accepted once (``totp_last_step``).
 
+Failed sign-ins are throttled per (account, source address) and per source,
+never by locking the account (see ``throttle``): ``check_throttle`` runs
+before any factor is checked.
+
 A login is three steps so that the deliberately slow argon2 check runs outside
 any transaction (on SQLite a transaction holds the write lock): ``find_candidate``
 (transaction 1), ``check_factors`` (no database), ``complete_login``
@@ -28,7 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from gateway.console import repository
+from gateway.console import repository, throttle
 from gateway.console.errors import OfficerExists, OfficerNotFound, WeakPassword
 from gateway.console.models import ConsoleSession, LoginAttempt, Officer
 from gateway.console.schemas import (
@@ -43,8 +47,7 @@ from gateway.errors import InputError
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 
-LOCKOUT_THRESHOLD: Final = 5
-LOCKOUT_SECONDS: Final = 15 * 60
+PAIR_MEMORY: Final = timedelta(hours=24)  # failures of a pair older than this are forgotten
 IDLE_SECONDS: Final = 15 * 60
 SESSION_MAX_SECONDS: Final = 12 * 3600
 PASSWORD_MIN_LENGTH: Final = 12
@@ -156,11 +159,26 @@ def _officer(session: Session, username: str) -> Officer:
     return officer
 
 
-def unlock_officer(session: Session, username: str) -> None:
-    """Lift a lockout and reset the failure count; raises OfficerNotFound."""
+def unlock_officer(session: Session, username: str, now: datetime) -> None:
+    """Lift a lockout and the account's sign-in throttling from every source; raises OfficerNotFound.
+
+    The reset is an ``unlocked`` row in the attempts trail, which the throttle
+    reads as the end of every run of failures before it.
+    """
     officer = _officer(session, username)
     officer.locked_until = None
     officer.failed_logins = 0
+    repository.add(
+        session,
+        LoginAttempt(
+            username=officer.username,
+            officer_pk=officer.pk,
+            at=now,
+            succeeded=False,
+            reason="unlocked",
+            remote_addr=None,
+        ),
+    )
 
 
 def set_disabled(session: Session, username: str, disabled: bool, now: datetime) -> None:
@@ -204,6 +222,44 @@ class LoginCandidate:
 class FactorCheck:
     password_ok: bool
     totp_step: int | None  # the time step the code matched, or None
+
+
+def _address(remote_addr: str | None) -> str | None:
+    return remote_addr[:64] if remote_addr else None
+
+
+def check_throttle(
+    session: Session, username: str, remote_addr: str | None, now: datetime
+) -> throttle.Throttled | None:
+    """Return the throttle in force for this sign-in, recording the refused attempt; None to go on.
+
+    Runs before any factor is checked, so a throttled guess costs the node no
+    argon2 hash and tells the guesser nothing about the account.
+    """
+    name = username.strip().lower()[:64]
+    address = _address(remote_addr)
+    pair = [
+        throttle.Attempt(at, reason)
+        for at, reason in repository.pair_attempts(session, name, address, now - PAIR_MEMORY, limit=64)
+    ]
+    failures = repository.source_failures(
+        session, address, throttle.COUNTED_FAILURES, now - throttle.WINDOW, limit=throttle.SOURCE_MAX_FAILURES
+    )
+    verdict = throttle.decide(pair, failures, now)
+    if verdict is not None:
+        officer = repository.officer_by_username(session, name)
+        repository.add(
+            session,
+            LoginAttempt(
+                username=name,
+                officer_pk=officer.pk if officer else None,
+                at=now,
+                succeeded=False,
+                reason="throttled",
+                remote_addr=address,
+            ),
+        )
+    return verdict
 
 
 def find_candidate(session: Session, username: str) -> LoginCandidate:
@@ -264,10 +320,10 @@ def complete_login(
 ) -> LoginOutcome:
     """Open a session when both factors passed, else count the failure; return the outcome.
 
-    Never raises for a failed login (the caller must commit the failure count):
-    the outcome's ``failure`` names the reason for the audit trail only — the
-    officer is told the same thing whatever it was. Five consecutive failures
-    lock the account for LOCKOUT_SECONDS.
+    Never raises for a failed login (the caller must commit the attempt row,
+    which the throttle counts): the outcome's ``failure`` names the reason for
+    the audit trail only — the officer is told the same thing whatever it was.
+    Failures never lock the account (see ``throttle``).
     """
     officer = repository.officer_for_update(session, candidate.officer_pk) if candidate.officer_pk is not None else None
     failure = _refusal(officer, factors, now)
@@ -279,17 +335,14 @@ def complete_login(
             at=now,
             succeeded=failure is None,
             reason=failure or "ok",
-            remote_addr=(remote_addr or None) and remote_addr[:64],
+            remote_addr=_address(remote_addr),
         ),
     )
     if officer is None:
         return LoginOutcome(failure=failure)
     if failure is not None:
-        if failure in ("wrong_password", "wrong_code", "code_reused"):
-            officer.failed_logins += 1
-            if officer.failed_logins >= LOCKOUT_THRESHOLD:
-                officer.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
-                officer.failed_logins = 0
+        if failure in throttle.COUNTED_FAILURES:
+            officer.failed_logins += 1  # shown to administrators; locks nothing
         return LoginOutcome(failure=failure)
     assert factors.totp_step is not None  # _refusal checked it
     officer.failed_logins = 0
@@ -321,7 +374,9 @@ def authenticate(
     *,
     remote_addr: str | None = None,
 ) -> LoginOutcome:
-    """Run the whole login in one session; see ``complete_login`` for the outcome."""
+    """Run the whole login in one session, throttle included; see ``complete_login`` for the outcome."""
+    if check_throttle(session, username, remote_addr, now) is not None:
+        return LoginOutcome(failure="throttled")
     candidate = find_candidate(session, username)
     return complete_login(
         session,

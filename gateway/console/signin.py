@@ -110,19 +110,21 @@ def login(
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     if not login_token or not hmac.compare_digest(login_token.encode(), cookie.encode()):
         return _login_page(request, next_path=next_path, error="login.form_expired", status_code=400)
+    source = request.client.host if request.client else None
     # Three steps: the slow argon2 check runs with no transaction open.
     with node.transaction() as session:
+        throttled = service.check_throttle(session, username, source, node.now())
         candidate = service.find_candidate(session, username)
+    if throttled is not None:
+        page = _login_page(
+            request, next_path=next_path, error="login.throttled", username=candidate.username, status_code=429
+        )
+        page.headers["Retry-After"] = str(throttled.retry_after_seconds(node.now()))
+        return page
     factors = service.check_factors(candidate, password, code, node.now())
     with node.transaction() as session:
         service.end_session(session, session_token(request))  # no session fixation
-        outcome = service.complete_login(
-            session,
-            candidate,
-            factors,
-            node.now(),
-            remote_addr=request.client.host if request.client else None,
-        )
+        outcome = service.complete_login(session, candidate, factors, node.now(), remote_addr=source)
     if outcome.opened is None:
         return _login_page(
             request,

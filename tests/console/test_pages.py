@@ -152,15 +152,6 @@ async def test_login_form_needs_its_token(http: httpx.AsyncClient, node: Node) -
     assert (await http.get("/console/inbox")).status_code == 303
 
 
-async def test_five_failures_lock_the_account(http: httpx.AsyncClient, node: Node) -> None:
-    officer = officer_on(node, Role.REVIEWER)
-    for _ in range(service.LOCKOUT_THRESHOLD):
-        assert (await sign_in(http, officer, "000000", password="wrong")).status_code == 401
-    response = await sign_in(http, officer, code_at(officer, node.now()))
-    assert response.status_code == 401
-    assert (await http.get("/console/inbox")).status_code == 303
-
-
 async def test_csrf_less_post_is_refused(http: httpx.AsyncClient, node: Node, pki: TestPKI) -> None:
     received = store_received(node, pki, example("removal_manifest"))
     _, csrf = await signed_in(http, node, Role.REVIEWER)
@@ -256,23 +247,6 @@ async def test_reviewer_cannot_do_admin_actions(http: httpx.AsyncClient, node: N
     for url in ("/console/deliveries/1/retry", f"/console/officers/{target.username}/disable"):
         response = await http.post(url, data={"csrf_token": csrf})
         assert response.status_code == 403, url
-
-
-async def test_admin_sees_and_unlocks_officers(http: httpx.AsyncClient, node: Node) -> None:
-    locked = officer_on(node, Role.VIEWER)
-    for _ in range(service.LOCKOUT_THRESHOLD):
-        with node.transaction() as session:
-            service.authenticate(session, locked.username, "wrong", "000000", node.now())
-    _, csrf = await signed_in(http, node, Role.ADMIN)
-    page = await http.get("/console/officers")
-    assert page.status_code == 200
-    assert f'data-officer="{locked.username}"' in page.text
-    assert "locked until" in page.text
-    response = await http.post(f"/console/officers/{locked.username}/unlock", data={"csrf_token": csrf})
-    assert response.status_code == 303
-    with node.transaction() as session:
-        states = {o.username: o.locked_until for o in service.list_officers(session)}
-    assert states[locked.username] is None
 
 
 async def test_every_record_view_is_a_ledger_event(http: httpx.AsyncClient, node: Node, pki: TestPKI) -> None:

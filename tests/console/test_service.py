@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.console import service
+from gateway.console import service, throttle
 from gateway.console.errors import OfficerExists, OfficerNotFound, WeakPassword
 from gateway.console.models import ConsoleSession, LoginAttempt, Officer
 from gateway.console.schemas import LoginOutcome, NewOfficer, Role
@@ -141,38 +141,54 @@ def test_a_code_cannot_be_used_twice(session: Session) -> None:
     assert _login(session, officer, at=later).succeeded  # the next time step is fine
 
 
-def test_five_failures_lock_the_account_even_for_the_right_credentials(session: Session) -> None:
+def test_failures_slow_down_their_source_but_never_lock_the_account(session: Session) -> None:
+    # Was: five failures locked the account for 15 minutes, whoever sent them.
     officer = add_officer(session, Role.ADMIN, NOW)
-    for attempt in range(service.LOCKOUT_THRESHOLD):
+    for attempt in range(throttle.PAIR_FREE_FAILURES):
         at = NOW + timedelta(seconds=attempt)
         assert _login(session, officer, at=at, password="wrong password").failure == "wrong_password"
-    row = _row(session, officer)
-    assert row.locked_until == NOW + timedelta(seconds=service.LOCKOUT_THRESHOLD - 1 + service.LOCKOUT_SECONDS)
-    assert _login(session, officer, at=NOW + timedelta(seconds=60)).failure == "locked"
-
-    after_lock = row.locked_until + timedelta(seconds=1)
-    assert _login(session, officer, at=after_lock).succeeded
-    assert _row(session, officer).failed_logins == 0
+    # The 4th attempt from the same address waits 5 s after the last failure, unchecked ...
+    last = NOW + timedelta(seconds=throttle.PAIR_FREE_FAILURES - 1)
+    assert _login(session, officer, at=last + timedelta(seconds=4)).failure == "throttled"
+    # ... while the officer signs in from elsewhere at once.
+    elsewhere = service.authenticate(
+        session,
+        officer.username,
+        officer.password,
+        _code(officer, NOW + timedelta(seconds=30)),
+        NOW + timedelta(seconds=30),
+        remote_addr="192.0.2.7",
+    )
+    assert elsewhere.succeeded
+    assert _row(session, officer).locked_until is None
 
 
 def test_failures_below_the_threshold_are_forgotten_after_a_success(session: Session) -> None:
     officer = add_officer(session, Role.VIEWER, NOW)
-    for attempt in range(service.LOCKOUT_THRESHOLD - 1):
+    for attempt in range(throttle.PAIR_FREE_FAILURES):
         _login(session, officer, at=NOW + timedelta(seconds=attempt), password="nope")
-    assert _row(session, officer).failed_logins == service.LOCKOUT_THRESHOLD - 1
+    assert _row(session, officer).failed_logins == throttle.PAIR_FREE_FAILURES
     assert _login(session, officer, at=NOW + timedelta(seconds=30)).succeeded
     assert _row(session, officer).failed_logins == 0
+    # The success ended the run: the next failure is a first one again.
+    assert _login(session, officer, at=NOW + timedelta(seconds=31), password="nope").failure == "wrong_password"
+    assert _login(session, officer, at=NOW + timedelta(seconds=60)).succeeded
 
 
-def test_unlock_lifts_a_lockout(session: Session) -> None:
+def test_unlock_lifts_the_throttle(session: Session) -> None:
     officer = add_officer(session, Role.VIEWER, NOW)
-    for attempt in range(service.LOCKOUT_THRESHOLD):
-        _login(session, officer, at=NOW + timedelta(seconds=attempt), code=_wrong_code(officer))
-    assert _login(session, officer, at=NOW + timedelta(seconds=31)).failure == "locked"
-    service.unlock_officer(session, officer.username)
-    assert _login(session, officer, at=NOW + timedelta(seconds=61)).succeeded
+    for attempt in range(throttle.PAIR_FREE_FAILURES + 1):
+        _login(session, officer, at=NOW + timedelta(seconds=40 * attempt), code=_wrong_code(officer))
+    # 4 failures: the next attempt waits 10 s after the last one (at 120 s).
+    assert _login(session, officer, at=NOW + timedelta(seconds=129)).failure == "throttled"
+    service.unlock_officer(session, officer.username, NOW + timedelta(seconds=130))
+    assert _login(session, officer, at=NOW + timedelta(seconds=131)).succeeded
+    reasons = session.scalars(
+        select(LoginAttempt.reason).where(LoginAttempt.username == officer.username).order_by(LoginAttempt.pk)
+    ).all()
+    assert reasons == ["wrong_code"] * 4 + ["throttled", "unlocked", "ok"]
     with pytest.raises(OfficerNotFound):
-        service.unlock_officer(session, "ghost")
+        service.unlock_officer(session, "ghost", NOW)
 
 
 def test_sessions_expire_when_idle_and_after_their_lifetime(session: Session) -> None:
