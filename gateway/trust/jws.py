@@ -239,12 +239,20 @@ def x5c_chain(parsed: ParsedJWS) -> list[x509.Certificate]:
         raise MalformedJWSError("x5c header with the signing certificate chain is required")
     if len(x5c) > MAX_X5C_CERTIFICATES:
         raise MalformedJWSError(f"x5c chain longer than {MAX_X5C_CERTIFICATES} certificates")
-    return [_x5c_certificate(entry) for entry in x5c]
+    return [_cached_certificate(e) if len(e) <= _MAX_CACHED_X5C else _x5c_certificate(e) for e in x5c]
 
 
 # Keyed by the x5c entry: a partner sends the same certificates with every
-# record. Failures raise and are not cached.
+# record. Failures raise and are not cached; an entry larger than any real
+# certificate is decoded each time, so the cache stays small (256 x 8 KiB).
+_MAX_CACHED_X5C: Final = 8 * 1024
+
+
 @lru_cache(maxsize=256)
+def _cached_certificate(entry: str) -> x509.Certificate:
+    return _x5c_certificate(entry)
+
+
 def _x5c_certificate(entry: str) -> x509.Certificate:
     # RFC 7515 4.1.6: standard (not URL-safe) base64 of the DER, padded. Only the
     # one canonical spelling is read, as for the token's own segments.

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from gateway.exchange.receipts import verify_receipt
 from gateway.records.signing import build_record, sign_record, verify_record
+from gateway.trust import jws as jws_module
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.errors import (
     KeyUsageError,
@@ -358,3 +359,23 @@ def test_non_ascii_anywhere_is_malformed_for_text_and_bytes(world: World, where:
         raw = text.encode("utf-8", "surrogatepass")
         with pytest.raises(MalformedJWSError, match="ASCII only"):
             verify_record(raw, world.bundle, world.moment)
+
+
+def test_a_large_certificate_is_read_every_time_and_not_kept(world: World, pki: TestPKI) -> None:
+    # x5c entries over 8 KiB are not cached (a partner could otherwise pin 256 large
+    # certificates in memory); such a certificate still verifies, each time.
+    files = pki.parties["PA"]
+    big = _leaf(
+        world.hostile_key,
+        load_certificates(files.ca_cert)[0],
+        load_private_key(files.ca_key),
+        extra=x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.55555.2"), b"\x04\x82\x1b\x58" + b"x" * 7000),
+    )
+    entry = base64.b64encode(big.public_bytes(Encoding.DER)).decode("ascii")
+    assert 8 * 1024 < len(entry) < 16 * 1024
+    header = {**world.header, "x5c": [entry], "kid": kid_of(big)}
+    token = resign(world, header, world.payload, world.hostile_key)
+    cached_before = jws_module._cached_certificate.cache_info().currsize
+    for _ in range(2):
+        assert verify_record(token, world.bundle, world.moment).signer_certificate == big
+    assert jws_module._cached_certificate.cache_info().currsize == cached_before
