@@ -289,7 +289,7 @@ def test_twice_mutated_tokens_end_in_a_trust_error_only(world: World, data: st.D
     run_verifiers(world, token)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=300)
 @given(text=st.text(max_size=300), raw=st.binary(max_size=300))
 def test_arbitrary_text_and_bytes_end_in_a_trust_error_only(world: World, text: str, raw: bytes) -> None:
     run_verifiers(world, text)
