@@ -1,7 +1,10 @@
 """Partner listener: ``GET /v1/exchange/trust-update`` — this party's CAs and CRLs, signed.
 
 Partners fetch it (``gateway pki fetch``) to learn a new CA or a new CRL; they
-accept it only if it verifies under the trust they already hold for us.
+accept it only if it verifies under the trust they already hold for us, and
+only if its sequence is above the one they hold (gateway.trust.bundle_update).
+The entry served is the node's own bundle entry with its sequence: after
+``gateway pki publish --trust`` and a restart it is the update just published.
 """
 
 from __future__ import annotations
