@@ -103,3 +103,12 @@ class InsufficientScope(GatewayError):
         super().__init__(detail, hint=hint)
         self.scope = scope
         self.headers: dict[str, str] = {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
+
+
+class NotIssuingAgency(GatewayError):
+    """The client may not amend a record its agency did not issue (and it lacks the admin scope)."""
+
+    slug = "not-issuing-agency"
+    title = "Not the issuing agency"
+    status = 403
+    hint = "use a client of the agency that issued the record, or one with the admin scope"

@@ -17,6 +17,9 @@ class ApiClient(Base):
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(200))  # argon2id
     scopes: Mapped[str] = mapped_column(String(200))  # space-separated
+    # The agency the client acts for (as records name it in originator.agency);
+    # None for clients created before agencies were recorded: they amend nothing.
+    agency: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -27,6 +27,7 @@ class ApiPrincipal(BaseModel):
 
     client_id: str
     scopes: frozenset[str]
+    agency: str | None = None  # see ApiClient.agency
 
     def allows(self, scope: str) -> bool:
         """Return whether the token was granted ``scope``."""
@@ -65,6 +66,7 @@ class ClientSummary(BaseModel):
     client_id: str
     name: str
     scopes: tuple[str, ...]
+    agency: str | None = None
     created_at: datetime
     disabled_at: datetime | None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,11 +22,12 @@ from gateway.clients import repository
 from gateway.clients.errors import InvalidClient, InvalidScope, InvalidToken, UnknownScope
 from gateway.clients.models import AccessToken, ApiClient
 from gateway.clients.schemas import VALID_SCOPES, ApiPrincipal, ClientSummary, IssuedToken
-from gateway.errors import InputError
+from gateway.errors import InputError, NotFoundError
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 
 MAX_NAME_LENGTH = 200
+MAX_AGENCY_LENGTH = 200
 # Longer than any token this gateway issues; refuses absurd headers before hashing.
 MAX_TOKEN_LENGTH = 512
 
@@ -53,18 +55,47 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def clean_agency(agency: str) -> str:
+    """Return ``agency`` as stored (NFC, trimmed); raises InputError when empty or overlong."""
+    cleaned = unicodedata.normalize("NFC", agency).strip()
+    if not cleaned or len(cleaned) > MAX_AGENCY_LENGTH:
+        raise InputError(f"an agency name must have 1 to {MAX_AGENCY_LENGTH} characters")
+    return cleaned
+
+
+def same_agency(client_agency: str | None, record_agency: object) -> bool:
+    """Return whether a client of ``client_agency`` acts for the agency a record names.
+
+    Case and Unicode composition do not matter; a client without an agency matches none.
+    """
+    if client_agency is None or not isinstance(record_agency, str):
+        return False
+    theirs = unicodedata.normalize("NFC", record_agency).strip().casefold()
+    return bool(theirs) and theirs == client_agency.casefold()
+
+
 def create_client(
-    session: Session, name: str, scopes: Iterable[str], now: datetime, *, actor: str = "cli"
+    session: Session,
+    name: str,
+    scopes: Iterable[str],
+    now: datetime,
+    *,
+    actor: str = "cli",
+    agency: str | None = None,
 ) -> tuple[str, str]:
     """Create an API client and record it in the ledger; return ``(client_id, secret)``.
 
-    The secret is returned once and stored only as an argon2id hash.
-    Raises UnknownScope for a scope the gateway does not define, and
-    InputError for an empty or overlong name or an empty scope list.
+    ``agency`` is the agency the client acts for (as records name it in
+    ``originator.agency``); without one the client may not amend records
+    unless it holds the admin scope. The secret is returned once and stored
+    only as an argon2id hash. Raises UnknownScope for a scope the gateway does
+    not define, and InputError for an empty or overlong name or agency or an
+    empty scope list.
     """
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         raise InputError(f"a client name must have 1 to {MAX_NAME_LENGTH} characters")
+    agency = clean_agency(agency) if agency is not None else None
     requested = frozenset(scopes)
     if not requested:
         raise InputError("a client needs at least one scope", hint=f"use {_scope_string(VALID_SCOPES)}")
@@ -80,6 +111,7 @@ def create_client(
             name=name,
             secret_hash=_hasher.hash(secret),
             scopes=_scope_string(requested),
+            agency=agency,
             created_at=now,
             disabled_at=None,
         ),
@@ -90,9 +122,30 @@ def create_client(
         actor=actor,
         subject=client_id,
         at=now,
-        detail={"name": name, "scopes": sorted(requested)},
+        detail={"name": name, "scopes": sorted(requested), "agency": agency},
     )
     return client_id, secret
+
+
+def set_agency(session: Session, client_id: str, agency: str, now: datetime, *, actor: str = "cli") -> str:
+    """Set the agency an existing client acts for; return it as stored.
+
+    Raises NotFoundError for an unknown client and InputError for a bad agency name.
+    """
+    client = repository.get_client(session, client_id)
+    if client is None:
+        raise NotFoundError(f"no API client {client_id[:64]!r}")
+    previous = client.agency
+    client.agency = clean_agency(agency)
+    append_event(
+        session,
+        AuditEvent.CLIENT_AGENCY_SET,
+        actor=actor,
+        subject=client_id,
+        at=now,
+        detail={"agency": client.agency, "previous": previous},
+    )
+    return client.agency
 
 
 def active_client(session: Session, client_id: str) -> ApiClient | None:
@@ -191,7 +244,7 @@ def principal_for_token(session: Session, token: str, now: datetime) -> ApiPrinc
         raise InvalidToken("the access token has expired", hint="request a new one at /oauth/token")
     if client.disabled_at is not None:
         raise InvalidToken("the client of this access token is disabled")
-    return ApiPrincipal(client_id=client.client_id, scopes=frozenset(access.scopes.split()))
+    return ApiPrincipal(client_id=client.client_id, scopes=frozenset(access.scopes.split()), agency=client.agency)
 
 
 def list_clients(session: Session) -> list[ClientSummary]:
@@ -201,6 +254,7 @@ def list_clients(session: Session) -> list[ClientSummary]:
             client_id=client.client_id,
             name=client.name,
             scopes=tuple(sorted(client_scopes(client))),
+            agency=client.agency,
             created_at=client.created_at,
             disabled_at=client.disabled_at,
         )

@@ -21,13 +21,26 @@ _SCOPES_HELP = ", ".join(sorted(VALID_SCOPES))
 def add(
     name: Annotated[str, typer.Option(help="Who the client is, e.g. the agency and system.")],
     scope: Annotated[list[str], typer.Option("--scope", help=f"Scope to grant (repeatable): {_SCOPES_HELP}.")],
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            help="The agency the client acts for, as its records name it in originator.agency "
+            "(only that agency's clients, or admin clients, may correct or retract its records)."
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create an API client and print its id and secret (shown only this once)."""
     with node_database(settings_from(config)) as session:
-        client_id, secret = service.create_client(session, name, scope, utc_now(), actor="cli")
+        client_id, secret = service.create_client(session, name, scope, utc_now(), actor="cli", agency=agency)
     stdout.print(f"client_id:     {client_id}", soft_wrap=True)
     stdout.print(f"client_secret: {secret}", soft_wrap=True)
+    if agency is None:
+        stderr.print(
+            "[yellow]note:[/yellow] no --agency: this client may not correct or retract records"
+            " (set one with `gateway clients set-agency`).",
+            soft_wrap=True,
+        )
     stderr.print(
         "[yellow]warning:[/yellow] copy the secret now: the gateway stores only an argon2id hash"
         " and cannot show it again.",
@@ -47,6 +60,18 @@ def list_(config: ConfigOption = None) -> None:
         status = "active" if client.active else "disabled"
         stdout.print(
             f"{client.client_id}  {status:<8}  {client.created_at:%Y-%m-%dT%H:%MZ}  "
-            f"{' '.join(client.scopes):<40}  {escape(client.name)}",
+            f"{' '.join(client.scopes):<40}  {escape(client.agency or '(no agency)'):<40}  {escape(client.name)}",
             soft_wrap=True,
         )
+
+
+@app.command("set-agency")
+def set_agency(
+    client_id: Annotated[str, typer.Argument(help="The client's id (agc_...).")],
+    agency: Annotated[str, typer.Option(help="The agency the client acts for, as in originator.agency.")],
+    config: ConfigOption = None,
+) -> None:
+    """Set the agency an existing API client acts for (clients created before agencies had none)."""
+    with node_database(settings_from(config)) as session:
+        stored = service.set_agency(session, client_id, agency, utc_now(), actor="cli")
+    stdout.print(f"client {escape(client_id)} acts for {escape(stored)}", soft_wrap=True)

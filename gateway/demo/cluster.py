@@ -12,6 +12,7 @@ import httpx
 from gateway.clients.service import create_client
 from gateway.console.schemas import Role
 from gateway.console.service import create_officer
+from gateway.demo.synthetic import AGENCIES
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
 from gateway.server import NodeServer, bind
@@ -90,6 +91,7 @@ def start_nodes(
                 ["records:write", "records:read"],
                 node.now(),
                 actor="demo",
+                agency=AGENCIES[party],  # corrections and retractions need the issuing agency's client
             )
             # A demo officer for the console; nodes.json carries the login and TOTP seed.
             officer = create_officer(

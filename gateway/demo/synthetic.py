@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from gateway.records.signing import rfc3339
 
@@ -100,6 +100,14 @@ def flights(count: int, start: datetime | None = None, seed: int = 2024) -> list
             )
         )
     return result
+
+
+#: The agency each party's demo records are issued by (its demo API client acts for it).
+AGENCIES: Final = {
+    "PA": "Servicio Nacional de Migración",
+    "US": "Homeland Security Investigations",
+    "CO": "Migración Colombia",
+}
 
 
 def _envelope(
@@ -239,11 +247,7 @@ def flag(
     offence: str = "migrant_smuggling",
 ) -> dict[str, Any]:
     """Return a criminal_network_flag draft about ``subject`` from ``party``."""
-    agency = {
-        "PA": "Servicio Nacional de Migración",
-        "US": "Homeland Security Investigations",
-        "CO": "Migración Colombia",
-    }[party]
+    agency = AGENCIES[party]
     draft = _envelope(
         "criminal_network_flag",
         party,

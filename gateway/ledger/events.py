@@ -32,6 +32,7 @@ class AuditEvent(StrEnum):
     DELIVERY_CANCELLED = "exchange:delivery:cancelled"
     TERMS_SIGNED = "terms:terms:signed"
     CLIENT_CREATED = "clients:client:created"
+    CLIENT_AGENCY_SET = "clients:client:agency_set"
     OFFICER_CREATED = "console:officer:created"
     KEY_ADDED = "trust:key:added"
     KEY_REVOKED = "trust:key:revoked"

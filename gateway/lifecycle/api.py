@@ -1,4 +1,11 @@
-"""Agency API for the record lifecycle: corrections, retractions, onward sharing, discrepancies."""
+"""Agency API for the record lifecycle: corrections, retractions, onward sharing, discrepancies.
+
+Who may amend what: a correction or retraction changes what an agency told
+its partners, so it needs a client of the agency that issued the record (the
+record's ``originator.agency``) or a client with the admin scope; any other
+client gets a 403 problem (``not-issuing-agency``). Legal holds need the
+admin scope (retention API).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gateway.clients.api import require_scope
-from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
+from gateway.clients.errors import NotIssuingAgency
+from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
+from gateway.clients.service import same_agency
 from gateway.exchange.models import Delivery
 from gateway.lifecycle.corrections import correct, retract
 from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
+from gateway.lifecycle.drafts import own_record
+from gateway.lifecycle.erasure import envelope_of
 from gateway.lifecycle.onward import answer_onward, forward_onward, request_onward
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
@@ -101,12 +112,31 @@ def _who(principal: ApiPrincipal) -> str:
     return f"client:{principal.client_id}"
 
 
+def authorize_amendment(session: Session, principal: ApiPrincipal, record_id: str, fallback: str) -> str:
+    """Return the issuing agency of this node's record ``record_id`` when ``principal`` may amend it.
+
+    The amendment is issued in that agency's name (``fallback`` when the record
+    names none), so a correction of a correction stays with the same agency.
+
+    Raises NotIssuingAgency unless the client acts for the record's issuing
+    agency or holds the admin scope, and the errors of ``own_record`` (a record
+    this node did not originate, or does not hold).
+    """
+    target = own_record(session, record_id)
+    issuer = ((envelope_of(target) or {}).get("originator") or {}).get("agency")
+    if not principal.allows(ADMIN) and not same_agency(principal.agency, issuer):
+        acting = f"acts for {principal.agency!r}" if principal.agency else "has no agency"
+        raise NotIssuingAgency(f"record {record_id} was issued by {issuer!r}; this client {acting}")
+    return issuer if isinstance(issuer, str) and issuer.strip() else fallback
+
+
 @router.post("/v1/records/{record_id}/corrections", status_code=202, response_model=SubmissionResponse)
 def post_correction(principal: Writer, node: NodeDep, record_id: str, request: CorrectionRequest) -> SubmissionResponse:
     """Correct this node's record: a signed correction goes to every party that holds it."""
-    return _issue(
-        node,
-        lambda session: correct(
+
+    def operation(session: Session) -> Submission:
+        issuer = authorize_amendment(session, principal, record_id, node.settings.agency)
+        return correct(
             session,
             node,
             record_id,
@@ -114,17 +144,19 @@ def post_correction(principal: Writer, node: NodeDep, record_id: str, request: C
             reason=request.reason,
             actor=_who(principal),
             officer_ref=request.officer_ref,
-            agency=node.settings.agency,
-        ),
-    )
+            agency=issuer,
+        )
+
+    return _issue(node, operation)
 
 
 @router.post("/v1/records/{record_id}/retractions", status_code=202, response_model=SubmissionResponse)
 def post_retraction(principal: Writer, node: NodeDep, record_id: str, request: RetractionRequest) -> SubmissionResponse:
     """Retract this node's record everywhere it went; every holder deletes its body."""
-    return _issue(
-        node,
-        lambda session: retract(
+
+    def operation(session: Session) -> Submission:
+        issuer = authorize_amendment(session, principal, record_id, node.settings.agency)
+        return retract(
             session,
             node,
             record_id,
@@ -132,9 +164,10 @@ def post_retraction(principal: Writer, node: NodeDep, record_id: str, request: R
             comment=request.comment,
             actor=_who(principal),
             officer_ref=request.officer_ref,
-            agency=node.settings.agency,
-        ),
-    )
+            agency=issuer,
+        )
+
+    return _issue(node, operation)
 
 
 @router.post("/v1/records/{record_id}/onward-requests", status_code=202, response_model=SubmissionResponse)

@@ -19,6 +19,14 @@ from gateway.server import NodeServer, bind
 from gateway.settings import Settings
 from tests.support.pki import TestPKI
 
+# The agency named in each party's example drafts (schemas/examples, tests/lifecycle):
+# test clients act for it, so they may correct and retract those records.
+TEST_AGENCIES = {
+    "PA": "Servicio Nacional de Migración",
+    "CO": "Migración Colombia",
+    "US": "Homeland Security Investigations",
+}
+
 # Every test node opens its operations endpoints with this token (never a real deployment's).
 OPERATIONS_TOKEN = "test-operations-token-0123456789"
 OPERATIONS_HEADERS = {"Authorization": f"Bearer {OPERATIONS_TOKEN}"}
@@ -71,9 +79,18 @@ class RunningNode:
     def partner_url(self) -> str:
         return f"https://127.0.0.1:{self.server.partner_port}"
 
-    def add_client(self, scopes: tuple[str, ...] = ("records:write", "records:read")) -> tuple[str, str]:
+    def add_client(
+        self, scopes: tuple[str, ...] = ("records:write", "records:read"), agency: str | None = None
+    ) -> tuple[str, str]:
+        """Create an API client acting for ``agency`` (default: the agency of the party's example drafts)."""
         with self.node.transaction() as session:
-            return create_client(session, "test client", list(scopes), self.node.now())
+            return create_client(
+                session,
+                "test client",
+                list(scopes),
+                self.node.now(),
+                agency=agency or TEST_AGENCIES[self.party],
+            )
 
 
 @dataclass
