@@ -6,16 +6,21 @@ services receive a Session and never commit.
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("gateway.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -67,9 +72,45 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def sqlite_file(url: str) -> str | None:
+    """Return the file path of an SQLite URL, or None (another backend, memory, a ``file:`` URI)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return database
+
+
+def create_private_file(path: str) -> None:
+    """Create the SQLite file ``path`` readable by its owner only (0600), unless it exists.
+
+    It holds password hashes, TOTP seeds and record bodies: SQLite would create
+    it with the process umask (often 0644). Its -wal and -shm files take the
+    same mode from it. An existing file with group or other access is reported.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            log.warning("database file %s has mode %o: others may read it (chmod 600)", path, mode)
+        return
+    except FileNotFoundError:
+        return  # no such directory: SQLite reports it when connecting
+    os.close(descriptor)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Return an Engine for ``url`` with the gateway's per-backend settings."""
+    """Return an Engine for ``url`` with the gateway's per-backend settings.
+
+    An SQLite database file that does not exist yet is created 0600 first.
+    """
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None:
+            create_private_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # BEGIN IMMEDIATE takes SQLite's write lock up front: a transaction that
