@@ -79,6 +79,12 @@ class CertificateRevokedError(TrustError):
     reason = "certificate_revoked"
 
 
+class RevocationUnknownError(CertificateRevokedError):
+    slug = "revocation-unknown"
+    title = "Revocation status cannot be determined"
+    reason = "revocation_unknown"
+
+
 class KeyUsageError(TrustError):
     slug = "key-usage"
     title = "Certificate not allowed to sign records"

@@ -269,7 +269,8 @@ def _x5c_certificate(entry: str) -> x509.Certificate:
         _ = (cert.subject, cert.issuer, cert.extensions, cert.signature_hash_algorithm)
         _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number)
         cert.public_key()
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    # DuplicateExtension is cryptography's own exception, not a ValueError.
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
         raise MalformedJWSError(f"x5c entry is not a base64 DER certificate ({exc})") from exc
     return cert
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from itertools import pairwise
 from typing import Final
 
 from cryptography import x509
@@ -45,13 +44,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdent
 from gateway.trust.bundle import TrustBundle, issued_by
 from gateway.trust.errors import (
     CertificateExpiredError,
-    CertificateRevokedError,
     IssuerNotCAError,
     KeyPurposeError,
     PathLengthError,
+    TrustError,
     UnknownCriticalExtensionError,
     UntrustedChainError,
 )
+from gateway.trust.revocation import check_revocation
 
 # RFC 9336 id-kp-documentSigning: the purpose of every record-signing
 # certificate (records, receipts, checkpoints, terms signatures, trust updates,
@@ -110,62 +110,114 @@ def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string()
 
 
+def _extensions(cert: x509.Certificate) -> x509.Extensions:
+    try:
+        return cert.extensions
+    # cryptography raises ValueError, TypeError (e.g. a name constraint that is
+    # no network) or DuplicateExtension (no ValueError) for what it cannot parse.
+    except (ValueError, TypeError, x509.DuplicateExtension) as exc:
+        raise UntrustedChainError(f"{_subject(cert)} has malformed extensions: {exc}") from exc
+
+
 def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
     try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        return _extensions(cert).get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return None
 
 
 def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
     try:
-        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        return _extensions(cert).get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return None
 
 
-def _extensions(cert: x509.Certificate) -> x509.Extensions:
+def _extended_key_usage(cert: x509.Certificate) -> set[ObjectIdentifier] | None:
     try:
-        return cert.extensions
-    except ValueError as exc:  # duplicate or malformed extension: not a certificate we can judge
-        raise UntrustedChainError(f"{_subject(cert)} has malformed extensions: {exc}") from exc
+        return set(_extensions(cert).get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return None
 
 
 # -- 1. path building ------------------------------------------------------------
 
 
-def _anchor_of(cert: x509.Certificate, bundle: TrustBundle) -> tuple[str, x509.Certificate] | None:
-    return next(
-        ((trust.party, ca) for trust in bundle.parties.values() for ca in trust.cas if issued_by(cert, ca)),
-        None,
+_MAX_CANDIDATES: Final = 8  # x5c holds at most 5 certificates: real PKIs offer one or two paths
+_MAX_ISSUER_CHECKS: Final = 64
+
+
+@dataclass(slots=True)
+class _Search:
+    """What one path search found, and its budget of issuer checks."""
+
+    found: list[tuple[str, tuple[x509.Certificate, ...]]]
+    refusals: list[TrustError]
+    budget: int = _MAX_ISSUER_CHECKS
+
+
+def _walk(
+    chain: tuple[x509.Certificate, ...],
+    intermediates: tuple[x509.Certificate, ...],
+    bundle: TrustBundle,
+    search: _Search,
+) -> None:
+    current = chain[-1]
+    found, refusals = search.found, search.refusals
+    found.extend(
+        (trust.party, (*chain, ca)) for trust in bundle.parties.values() for ca in trust.cas if issued_by(current, ca)
     )
+    if len(chain) >= MAX_PATH_LENGTH - 1:
+        return
+    for parent in intermediates:
+        if len(found) >= _MAX_CANDIDATES:
+            return
+        if parent in chain:
+            continue
+        search.budget -= 1
+        if search.budget < 0:  # many same-named certificates: a denial of service, not a PKI
+            return
+        if not issued_by(current, parent):
+            continue
+        try:
+            _require_ca(parent)
+        except IssuerNotCAError as exc:
+            refusals.append(exc)
+            continue
+        _walk((*chain, parent), intermediates, bundle, search)
+
+
+@lru_cache(maxsize=1024)
+def candidate_paths(
+    leaf: x509.Certificate, intermediates: tuple[x509.Certificate, ...], bundle: TrustBundle
+) -> tuple[tuple[str, tuple[x509.Certificate, ...]], ...]:
+    """Return every (party, chain from ``leaf`` to a bundle CA), shortest first.
+
+    An issuer is taken only when its subject is the certificate's issuer name
+    *and* its key verifies the certificate's signature (``issued_by``); an
+    issuer found among ``intermediates`` must be a CA (step 2) before the walk
+    goes on above it. Several paths exist when a CA is cross-certified: the
+    first that passes every step wins (RFC 5280 leaves path building to the
+    verifier, and a verifier that never backtracks refuses valid chains).
+    Raises IssuerNotCAError when the only way up passes through an end entity,
+    UntrustedChainError when no path reaches a CA of the bundle. Cached per
+    (certificates, immutable bundle); failures are not cached.
+    """
+    search = _Search([], [])
+    _walk((leaf,), intermediates, bundle, search)
+    found, refusals = search.found, search.refusals
+    if found:
+        return tuple(sorted(found, key=lambda path: len(path[1])))
+    if refusals:
+        raise refusals[0]
+    raise UntrustedChainError(f"certificate {_subject(leaf)!r} does not chain to any CA of the trust bundle")
 
 
 def build_path(
     leaf: x509.Certificate, intermediates: tuple[x509.Certificate, ...], bundle: TrustBundle
 ) -> tuple[str, tuple[x509.Certificate, ...]]:
-    """Return (party, chain from ``leaf`` to its bundle CA).
-
-    An issuer is taken only when its subject is the certificate's issuer name
-    *and* its key verifies the certificate's signature (``issued_by``); an
-    issuer found among ``intermediates`` must be a CA (step 2) before the walk
-    goes on above it. Raises UntrustedChainError when no path reaches a CA of
-    the bundle, IssuerNotCAError when the path passes through an end entity.
-    """
-    chain = [leaf]
-    current = leaf
-    while len(chain) < MAX_PATH_LENGTH:
-        anchor = _anchor_of(current, bundle)
-        if anchor is not None:
-            party, ca = anchor
-            return party, (*chain, ca)
-        parent = next((c for c in intermediates if c not in chain and issued_by(current, c)), None)
-        if parent is None:
-            break
-        _require_ca(parent)
-        chain.append(parent)
-        current = parent
-    raise UntrustedChainError(f"certificate {_subject(leaf)!r} does not chain to any CA of the trust bundle")
+    """Return the shortest (party, chain) of :func:`candidate_paths` (its errors likewise)."""
+    return candidate_paths(leaf, intermediates, bundle)[0]
 
 
 # -- 2.-4. structure ---------------------------------------------------------------
@@ -198,6 +250,12 @@ def _check_path_length(chain: tuple[x509.Certificate, ...]) -> None:
 
 
 def _check_critical_extensions(chain: tuple[x509.Certificate, ...]) -> None:
+    try:
+        _extensions(chain[0]).get_extension_for_class(x509.NameConstraints)
+    except x509.ExtensionNotFound:
+        pass
+    else:  # processed for CAs only: on an end entity it is a profile error (RFC 5280 4.2.1.10)
+        raise UntrustedChainError(f"{_subject(chain[0])} is an end entity but carries nameConstraints")
     for cert in chain:
         for extension in _extensions(cert):
             if extension.critical and extension.oid not in _PROCESSED_EXTENSIONS:
@@ -221,25 +279,6 @@ def check_validity(chain: tuple[x509.Certificate, ...] | list[x509.Certificate],
             raise CertificateExpiredError(f"{_subject(cert)} expired at {cert.not_valid_after_utc.isoformat()}")
 
 
-def check_revocation(
-    chain: tuple[x509.Certificate, ...] | list[x509.Certificate], party: str, bundle: TrustBundle
-) -> None:
-    """Raise CertificateRevokedError when a link of ``chain`` is on its issuer's CRL."""
-    trust = bundle.party(party)
-    if trust is None:
-        return
-    for cert, issuer in pairwise(chain):
-        crl = trust.crl_for(issuer)
-        if crl is None:
-            continue
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if entry is not None:
-            raise CertificateRevokedError(
-                f"{_subject(cert)} (serial {cert.serial_number:x}) was revoked "
-                f"on {entry.revocation_date_utc.isoformat()}"
-            )
-
-
 @lru_cache(maxsize=512)  # a verdict on the certificate alone; refusals raise and are not cached
 def check_purpose(leaf: x509.Certificate, purpose: Purpose) -> None:
     """Raise KeyPurposeError unless ``leaf``'s extended key usage fits ``purpose``.
@@ -252,6 +291,9 @@ def check_purpose(leaf: x509.Certificate, purpose: Purpose) -> None:
     constraints = _basic_constraints(leaf)
     if constraints is not None and constraints.ca:
         raise KeyPurposeError(f"{_subject(leaf)} is a CA certificate, not an end entity")
+    usage = _key_usage(leaf)
+    if usage is not None and usage.key_cert_sign:  # RFC 5280 4.2.1.3: keyCertSign only with CA:TRUE
+        raise KeyPurposeError(f"{_subject(leaf)} is an end entity but asserts keyCertSign")
     try:
         purposes = set(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
@@ -267,6 +309,22 @@ def check_purpose(leaf: x509.Certificate, purpose: Purpose) -> None:
         raise KeyPurposeError(f"{_subject(leaf)} is a record-signing certificate; it may not authenticate TLS")
 
 
+def check_issuer_purposes(chain: tuple[x509.Certificate, ...], purpose: Purpose) -> None:
+    """Raise KeyPurposeError when a CA of ``chain`` restricts its EKU to other purposes.
+
+    A CA carrying extended key usage vouches only for those purposes (or for
+    any, with anyExtendedKeyUsage): an issuing CA constrained to
+    id-kp-documentSigning cannot lend its name to a TLS certificate.
+    """
+    required = _REQUIRED_EKU[purpose]
+    for ca in chain[1:]:
+        purposes = _extended_key_usage(ca)
+        if purposes is not None and not purposes & {required, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}:
+            raise KeyPurposeError(
+                f"{_subject(ca)} is restricted to other extended key usages than {required.dotted_string}"
+            )
+
+
 # -- 8. reference check ----------------------------------------------------------------
 
 
@@ -274,15 +332,20 @@ def reference_check(chain: tuple[x509.Certificate, ...], at: datetime) -> None:
     """Raise UntrustedChainError unless cryptography's RFC 5280 verifier accepts ``chain`` at ``at``."""
     # The leaf's purpose was checked in step 7 for every use, so the end-entity
     # policy permits any extension; the CA policy is the Web PKI one (CA:TRUE,
-    # keyCertSign, pathLen, name constraints). Only the path's own anchor is in
-    # the store, so the verifier cannot wander to another party's CA.
+    # keyCertSign, pathLen, name constraints) less its CA EKU rule: a client
+    # verifier would demand clientAuth of every CA carrying an EKU, refusing a
+    # CA restricted to serverAuth or documentSigning; check_issuer_purposes
+    # applies that rule for the actual purpose. Only the path's own anchor is
+    # in the store, so the verifier cannot wander to another party's CA.
     builder = (
         verification.PolicyBuilder()
         .store(verification.Store([chain[-1]]))
         .time(at)
         .max_chain_depth(MAX_PATH_LENGTH)
         .extension_policies(
-            ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+            ca_policy=verification.ExtensionPolicy.webpki_defaults_ca().may_be_present(
+                x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, None
+            ),
             ee_policy=verification.ExtensionPolicy.permit_all(),
         )
     )
@@ -293,15 +356,11 @@ def reference_check(chain: tuple[x509.Certificate, ...], at: datetime) -> None:
 
 
 @lru_cache(maxsize=1024)
-def _structural_path(
-    leaf: x509.Certificate, intermediates: tuple[x509.Certificate, ...], bundle: TrustBundle
-) -> tuple[str, tuple[x509.Certificate, ...]]:
-    # Steps 1-4 depend on the certificates and the (immutable) bundle only: a
-    # partner signs thousands of records with one chain. Failures are not cached.
-    party, chain = build_path(leaf, intermediates, bundle)
+def _check_structure(chain: tuple[x509.Certificate, ...]) -> None:
+    # Steps 3-4 depend on the certificates alone: a partner signs thousands of
+    # records with one chain. Failures raise and are not cached.
     _check_path_length(chain)
     _check_critical_extensions(chain)
-    return party, chain
 
 
 # Chains the reference verifier accepted. Validity is re-checked on every call
@@ -332,9 +391,18 @@ def validate_path(
     IssuerNotCAError, PathLengthError, UnknownCriticalExtensionError,
     CertificateExpiredError, CertificateRevokedError, KeyPurposeError).
     """
-    party, chain = _structural_path(leaf, tuple(intermediates), bundle)
-    check_validity(chain, at)
-    check_revocation(chain, party, bundle)
-    check_purpose(leaf, purpose)
-    _reference_checked(chain, at)
-    return ValidatedPath(party, chain)
+    first_refusal: TrustError | None = None
+    for party, chain in candidate_paths(leaf, tuple(intermediates), bundle):
+        try:
+            _check_structure(chain)
+            check_validity(chain, at)
+            check_revocation(chain, party, bundle)
+            check_purpose(leaf, purpose)
+            check_issuer_purposes(chain, purpose)
+            _reference_checked(chain, at)
+        except TrustError as exc:
+            first_refusal = first_refusal or exc  # the shortest path's reason is the one to report
+            continue
+        return ValidatedPath(party, chain)
+    assert first_refusal is not None  # candidate_paths returns at least one path or raises
+    raise first_refusal
