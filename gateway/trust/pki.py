@@ -205,14 +205,20 @@ def make_crl(
     *,
     now: datetime | None = None,
     days: int = 30,
+    number: int = 1,
 ) -> x509.CertificateRevocationList:
-    """Return a CRL signed by the CA listing ``revoked_serials``."""
+    """Return a CRL signed by the CA listing ``revoked_serials``, with CRL number ``number``.
+
+    Partners refuse a CRL whose number is below the one they hold (no rollback).
+    """
     now = now or datetime.now(UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)
         .last_update(now - timedelta(minutes=1))
         .next_update(now + timedelta(days=days))
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     for serial, when in revoked_serials:
         builder = builder.add_revoked_certificate(
@@ -312,12 +318,17 @@ def revoke_in_dir(ca_dir: Path, cert_path: Path, *, now: datetime | None = None)
         raise PKIError(f"{cert_path} was not issued by the CA in {ca_dir}")
     now = now or datetime.now(UTC)
     revoked: list[tuple[int, datetime]] = []
+    number = 1
     if files.crl.exists():
         current = x509.load_pem_x509_crl(files.crl.read_bytes())
         revoked = [(r.serial_number, r.revocation_date_utc) for r in current]
+        try:
+            number = current.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+        except x509.ExtensionNotFound:
+            number = 2  # the first CRL of a party made before CRL numbers counts as 1
     if target.serial_number not in {serial for serial, _ in revoked}:
         revoked.append((target.serial_number, now))
-    crl = make_crl(ca_cert, ca_key, revoked, now=now)
+    crl = make_crl(ca_cert, ca_key, revoked, now=now, number=number)
     _write_public(files.crl, crl.public_bytes(Encoding.PEM))
     write_bundle_entry(files, _party_of_ca(ca_cert))
     return crl
