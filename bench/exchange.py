@@ -38,6 +38,7 @@ import uvicorn
 from fastapi import FastAPI, Response
 from pydantic import SecretStr
 
+from gateway.console.seeds import new_key
 from gateway.demo import synthetic
 from gateway.exchange.tls import PeerCertProtocol, client_context, server_context
 from gateway.migrate import upgrade
@@ -80,6 +81,7 @@ def settings_for(pki: TestPKI, party: str, url: str, workdir: Path, partners: di
         partners=partners,
         delivery_poll_seconds=0.05,
         log_level="WARNING",
+        totp_encryption_key=SecretStr(new_key()),  # the agency listener needs one; no officers here
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, Final
 
@@ -9,11 +10,13 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.body_guard import BodyGuardMiddleware
+from gateway.console.seeds import SeedCipher
 from gateway.ledger.status import ledger_status
 from gateway.lifecycle.dissemination import laggards
 from gateway.node import Node
@@ -22,6 +25,8 @@ from gateway.observability.certificates import certificate_checks
 from gateway.observability.middleware import install_observability
 from gateway.observability.revocation import crl_checks
 from gateway.problems import install_problem_handlers
+
+log = logging.getLogger("gateway.app")
 
 HSTS: Final = "max-age=31536000"  # one year (RFC 6797); no includeSubDomains: other hosts are not ours
 
@@ -123,8 +128,25 @@ def readiness(node: Node) -> dict[str, Any]:
     return checks
 
 
+def _encrypt_plain_seeds(node: Node, cipher: SeedCipher) -> None:
+    """Encrypt TOTP seeds stored in clear by an older version (migration 0008 has no key to do it)."""
+    from gateway.console.service import encrypt_plain_seeds
+
+    try:
+        with node.transaction() as session:
+            converted = encrypt_plain_seeds(session, cipher)
+    except SQLAlchemyError as exc:  # not migrated yet, or the database is down: next start
+        log.warning("TOTP seeds not checked for encryption at start: %s", type(exc).__name__)
+        return
+    if converted:
+        log.info("encrypted %d TOTP seeds stored in clear", converted)
+
+
 def create_agency_app(node: Node) -> FastAPI:
-    """The agency listener's app: OAuth token, records API, console, health."""
+    """The agency listener's app: OAuth token, records API, console, health.
+
+    Raises ConfigurationError for unusable operations-token or TOTP-key settings.
+    """
     from gateway.clients.api import router as oauth_router
     from gateway.console.api import install_console
     from gateway.lifecycle.api import router as lifecycle_router
@@ -142,6 +164,8 @@ def create_agency_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     app.state.operations = OperationsAccess(load_operations_token(node.settings))
+    app.state.seed_cipher = SeedCipher.from_settings(node.settings)
+    _encrypt_plain_seeds(node, app.state.seed_cipher)
     install_problem_handlers(app)
     # Innermost: the rate limit (observability) refuses a flood before its bodies are read.
     app.add_middleware(BodyGuardMiddleware, limit=node.settings.agency_body_limit_bytes)

@@ -11,6 +11,7 @@ from rich.markup import escape
 from gateway.commands.common import ConfigOption, node_database, settings_from, stderr, stdout
 from gateway.console import service
 from gateway.console.schemas import Role
+from gateway.console.seeds import SeedCipher
 from gateway.node import utc_now
 
 app = typer.Typer(help="Officer accounts for the web console (/console).", no_args_is_help=True)
@@ -39,6 +40,7 @@ def add(
 ) -> None:
     """Create an officer; print a one-time password and the TOTP enrolment URI (shown once)."""
     settings = settings_from(config)
+    cipher = SeedCipher.from_settings(settings)  # before anything is written: no key, no officer
     with node_database(settings) as session:
         created = service.create_officer(
             session,
@@ -48,6 +50,7 @@ def add(
             issuer=f"MOU Gateway {settings.party}",
             actor="cli",
             officer_ref=officer_ref,
+            cipher=cipher,
         )
     stdout.print(f"officer:            {created.username} ({created.role.value})", soft_wrap=True)
     stdout.print(f"one-time password:  {created.password}", soft_wrap=True)
@@ -58,7 +61,8 @@ def add(
         stdout.print(drawing, markup=False, highlight=False, soft_wrap=True)
     stderr.print(
         "[yellow]warning:[/yellow] hand these over securely now: the gateway stores only an "
-        "argon2id hash of the password, which must be changed at first sign-in.",
+        "argon2id hash of the password, which must be changed at first sign-in, and the TOTP "
+        "secret encrypted under totp_encryption_key.",
         soft_wrap=True,
     )
 

@@ -389,6 +389,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "event.exchange:delivery:retried": ("delivery retried", "entrega reintentada"),
     "event.terms:terms:signed": ("terms signed", "términos firmados"),
     "event.clients:client:created": ("API client created", "cliente API creado"),
+    "event.clients:client:agency_set": ("API client agency set", "agencia del cliente API fijada"),
     "event.console:officer:created": ("officer created", "oficial creado"),
     "event.trust:key:added": ("key added", "clave añadida"),
     "event.trust:key:revoked": ("key revoked", "clave revocada"),

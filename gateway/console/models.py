@@ -21,8 +21,9 @@ class Officer(Base):
     role: Mapped[str] = mapped_column(String(16))  # viewer | reviewer | admin
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
     password_change_required: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The TOTP seed must be readable to check codes (RFC 6238); it never leaves the node.
-    totp_secret: Mapped[str] = mapped_column(String(64))
+    # The TOTP seed must be readable to check codes (RFC 6238): stored AES-GCM
+    # encrypted under a key outside the database (console.seeds); never leaves the node.
+    totp_secret: Mapped[str] = mapped_column(String(255))
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses code replay
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # consecutive
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -54,7 +55,7 @@ class LoginAttempt(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     succeeded: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(String(32))
-    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64), index=True)  # sign-in throttle per source
 
 
 class ConsoleAction(Base):

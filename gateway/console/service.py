@@ -1,8 +1,9 @@
 """Officer accounts and console sessions: creation, login (password + TOTP), lockout, expiry.
 
 Secrets are never stored in clear: passwords as argon2id hashes, session
-tokens as their SHA-256. The TOTP seed has to stay readable to check codes
-(RFC 6238); each code is accepted once (``totp_last_step``).
+tokens as their SHA-256, TOTP seeds encrypted under a key from the settings
+(``seeds``: they must stay readable to check codes, RFC 6238); each code is
+accepted once (``totp_last_step``).
 
 Failed sign-ins are throttled per (account, source address) and per source,
 never by locking the account (see ``throttle``): ``check_throttle`` runs
@@ -43,6 +44,7 @@ from gateway.console.schemas import (
     OpenedSession,
     Role,
 )
+from gateway.console.seeds import SeedCipher, is_encrypted
 from gateway.errors import InputError
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
@@ -90,8 +92,11 @@ def create_officer(
     actor: str = "cli",
     officer_ref: str | None = None,
     password_change_required: bool = True,
+    cipher: SeedCipher,
 ) -> NewOfficer:
     """Create an officer with a random password and TOTP seed; return them (shown once).
+
+    The seed is stored encrypted with ``cipher``.
 
     The password is a one-time password when ``password_change_required``: the
     officer must choose a new one at first login. Raises InputError (bad
@@ -122,7 +127,7 @@ def create_officer(
             role=chosen.value,
             password_hash=_hasher.hash(password),
             password_change_required=password_change_required,
-            totp_secret=secret,
+            totp_secret=cipher.encrypt(username, secret),
             totp_last_step=0,
             failed_logins=0,
             locked_until=None,
@@ -262,13 +267,31 @@ def check_throttle(
     return verdict
 
 
-def find_candidate(session: Session, username: str) -> LoginCandidate:
-    """Return the login candidate for ``username``; an unknown name gets a dummy one."""
+def find_candidate(session: Session, username: str, *, cipher: SeedCipher) -> LoginCandidate:
+    """Return the login candidate for ``username``; an unknown name gets a dummy one.
+
+    Raises SeedUnreadable when the officer's seed does not decrypt with ``cipher``.
+    """
     name = username.strip().lower()[:64]
     officer = repository.officer_by_username(session, name)
     if officer is None:
         return LoginCandidate(name, None, _dummy_hash(), None)
-    return LoginCandidate(name, officer.pk, officer.password_hash, officer.totp_secret)
+    seed = cipher.decrypt(officer.username, officer.totp_secret)
+    return LoginCandidate(name, officer.pk, officer.password_hash, seed)
+
+
+def encrypt_plain_seeds(session: Session, cipher: SeedCipher) -> int:
+    """Encrypt the seeds still stored in clear (rows from before encryption); return how many.
+
+    Run when the agency listener starts: the migration that made room for
+    encrypted seeds cannot know the key.
+    """
+    converted = 0
+    for officer in repository.list_officers(session):
+        if not is_encrypted(officer.totp_secret):
+            officer.totp_secret = cipher.encrypt(officer.username, officer.totp_secret)
+            converted += 1
+    return converted
 
 
 def _totp_step(secret: str, code: str, now: datetime) -> int | None:
@@ -372,12 +395,13 @@ def authenticate(
     code: str,
     now: datetime,
     *,
+    cipher: SeedCipher,
     remote_addr: str | None = None,
 ) -> LoginOutcome:
     """Run the whole login in one session, throttle included; see ``complete_login`` for the outcome."""
     if check_throttle(session, username, remote_addr, now) is not None:
         return LoginOutcome(failure="throttled")
-    candidate = find_candidate(session, username)
+    candidate = find_candidate(session, username, cipher=cipher)
     return complete_login(
         session,
         candidate,

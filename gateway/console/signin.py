@@ -114,7 +114,7 @@ def login(
     # Three steps: the slow argon2 check runs with no transaction open.
     with node.transaction() as session:
         throttled = service.check_throttle(session, username, source, node.now())
-        candidate = service.find_candidate(session, username)
+        candidate = service.find_candidate(session, username, cipher=request.app.state.seed_cipher)
     if throttled is not None:
         page = _login_page(
             request, next_path=next_path, error="login.throttled", username=candidate.username, status_code=429

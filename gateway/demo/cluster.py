@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 
 from gateway.clients.service import create_client
 from gateway.console.schemas import Role
+from gateway.console.seeds import SeedCipher, new_key
 from gateway.console.service import create_officer
 from gateway.demo.synthetic import AGENCIES
 from gateway.migrate import upgrade
@@ -55,6 +57,17 @@ def make_pki(workdir: Path) -> tuple[dict[str, PartyFiles], Path]:
     return files, bundle_path
 
 
+def _demo_seed_key(data_dir: Path) -> Path:
+    """Return the demo node's TOTP encryption key file, made once (0600) so a kept demo restarts."""
+    path = data_dir / "totp-encryption.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as key_file:
+            key_file.write(new_key() + "\n")
+    return path
+
+
 def start_nodes(
     workdir: Path, files: dict[str, PartyFiles], bundle_path: Path, terms_file: Path
 ) -> dict[str, DemoNode]:
@@ -67,6 +80,7 @@ def start_nodes(
         settings = Settings(
             party=party,
             data_dir=workdir / party.lower(),
+            totp_encryption_key_file=_demo_seed_key(workdir / party.lower()),
             partner_port=0,
             agency_port=0,
             tls_cert=pf.tls_cert,
@@ -102,6 +116,7 @@ def start_nodes(
                 issuer=f"MOU Gateway {party}",
                 actor="demo",
                 password_change_required=False,
+                cipher=SeedCipher.from_settings(settings),
             )
             demo.extras["officer"] = {
                 "username": officer.username,

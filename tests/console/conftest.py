@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from gateway.app import create_agency_app
@@ -28,6 +29,7 @@ from gateway.records.service import record_columns
 from gateway.records.signing import build_record, sign_record
 from gateway.settings import Settings
 from gateway.terms.registry import TermsRegistry
+from tests.support.nodes import TEST_SEED_CIPHER, TEST_TOTP_KEY
 from tests.support.pki import TestPKI
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
@@ -72,6 +74,7 @@ def add_officer(
         now,
         issuer=ISSUER,
         password_change_required=change_required,
+        cipher=TEST_SEED_CIPHER,
     )
 
 
@@ -86,7 +89,7 @@ def node(database_url: str, pki: TestPKI, clock: ManualClock) -> Iterator[Node]:
     engine = make_engine(database_url)
     bundle = pki.bundle()
     node = Node(
-        Settings(party="CO", terms_files=[pki.terms_path]),
+        Settings(party="CO", terms_files=[pki.terms_path], totp_encryption_key=SecretStr(TEST_TOTP_KEY)),
         engine,
         make_sessionmaker(engine),
         pki.signing_key("CO"),

@@ -37,7 +37,7 @@ from gateway.trust.jws import b64url_decode, b64url_encode
 from tests.conftest import BACKENDS
 from tests.console.conftest import example, unique_name
 from tests.support.databases import DatabaseFactory, require_postgres
-from tests.support.nodes import Cluster, RunningNode, start_cluster, wait_for
+from tests.support.nodes import TEST_SEED_CIPHER, Cluster, RunningNode, start_cluster, wait_for
 from tests.support.pki import TestPKI
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ def officer(running: RunningNode, role: Role, name: str = "") -> NewOfficer:
             running.node.now(),
             issuer=f"MOU Gateway {running.party}",
             password_change_required=False,
+            cipher=TEST_SEED_CIPHER,
         )
 
 

@@ -16,6 +16,7 @@ from gateway.console.errors import OfficerExists
 from gateway.db import make_engine, make_sessionmaker, transaction
 from gateway.migrate import upgrade
 from gateway.settings import load_settings
+from tests.support.nodes import TEST_SEED_CIPHER, TEST_TOTP_KEY
 
 runner = CliRunner()
 
@@ -24,7 +25,9 @@ runner = CliRunner()
 def config(tmp_path: Path) -> Path:
     """A settings file whose node database (SQLite in data_dir) is migrated."""
     path = tmp_path / "gateway.toml"
-    path.write_text(f'[gateway]\nparty = "CO"\ndata_dir = "{tmp_path / "var"}"\n', "utf-8")
+    path.write_text(
+        f'[gateway]\nparty = "CO"\ndata_dir = "{tmp_path / "var"}"\ntotp_encryption_key = "{TEST_TOTP_KEY}"\n', "utf-8"
+    )
     settings = load_settings(path)
     settings.data_dir.mkdir(parents=True)
     engine = make_engine(settings.sqlalchemy_url())
@@ -54,7 +57,7 @@ def test_add_prints_a_one_time_password_and_a_totp_uri_that_sign_in(config: Path
     engine = make_engine(load_settings(config).sqlalchemy_url())
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            outcome = service.authenticate(session, "maria.lopez", password, totp.at(now), now)
+            outcome = service.authenticate(session, "maria.lopez", password, totp.at(now), now, cipher=TEST_SEED_CIPHER)
             assert outcome.opened is not None
             principal = service.resolve_session(session, outcome.opened.token, now)
             assert principal is not None
@@ -81,7 +84,9 @@ def test_list_and_unlock(config: Path) -> None:
 
     def attempt() -> str | None:
         with transaction(make_sessionmaker(engine)) as session:
-            return service.authenticate(session, "ana", "wrong", "000000", now, remote_addr="198.51.100.9").failure
+            return service.authenticate(
+                session, "ana", "wrong", "000000", now, remote_addr="198.51.100.9", cipher=TEST_SEED_CIPHER
+            ).failure
 
     try:
         for _ in range(throttle.PAIR_FREE_FAILURES):

@@ -18,6 +18,7 @@ from gateway.migrate import upgrade
 from gateway.node import Node
 from gateway.settings import load_settings
 from tests.console.conftest import signed_in
+from tests.support.nodes import TEST_TOTP_KEY
 
 runner = CliRunner()
 
@@ -59,7 +60,9 @@ async def test_an_admin_still_disables_another_officer_by_any_spelling(http: htt
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "gateway.toml"
-    path.write_text(f'[gateway]\nparty = "CO"\ndata_dir = "{tmp_path / "var"}"\n', "utf-8")
+    path.write_text(
+        f'[gateway]\nparty = "CO"\ndata_dir = "{tmp_path / "var"}"\ntotp_encryption_key = "{TEST_TOTP_KEY}"\n', "utf-8"
+    )
     settings = load_settings(path)
     settings.data_dir.mkdir(parents=True)
     engine = make_engine(settings.sqlalchemy_url())

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from gateway.console import review, service
@@ -30,6 +31,7 @@ from tests.console.conftest import (
     signed_in,
     store_received,
 )
+from tests.support.nodes import TEST_TOTP_KEY
 from tests.support.pki import TestPKI
 
 pytestmark = pytest.mark.anyio
@@ -104,7 +106,7 @@ async def test_over_tls_the_cookie_is_secure_and_host_bound(
 
     engine = make_engine(database_url)
     node = Node(
-        Settings(party="PA", agency_tls=True),
+        Settings(party="PA", agency_tls=True, totp_encryption_key=SecretStr(TEST_TOTP_KEY)),
         engine,
         make_sessionmaker(engine),
         pki.signing_key("PA"),

@@ -19,6 +19,7 @@ from gateway.errors import InputError
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.models import LedgerEntry
 from tests.console.conftest import ISSUER, add_officer
+from tests.support.nodes import TEST_SEED_CIPHER
 
 NOW = datetime(2026, 6, 1, 9, 0, 5, tzinfo=UTC)
 
@@ -48,13 +49,16 @@ def _login(
         _code(officer, at) if code is None else code,
         at,
         remote_addr="127.0.0.1",
+        cipher=TEST_SEED_CIPHER,
     )
 
 
 def test_create_officer_stores_an_argon2id_hash_a_totp_seed_and_a_ledger_event(
     session: Session,
 ) -> None:
-    created = service.create_officer(session, "  Ana.Perez ", "reviewer", NOW, issuer=ISSUER, actor="cli")
+    created = service.create_officer(
+        session, "  Ana.Perez ", "reviewer", NOW, issuer=ISSUER, actor="cli", cipher=TEST_SEED_CIPHER
+    )
     assert created.username == "ana.perez"
     assert created.role is Role.REVIEWER
     row = _row(session, created)
@@ -62,7 +66,9 @@ def test_create_officer_stores_an_argon2id_hash_a_totp_seed_and_a_ledger_event(
     assert created.password not in row.password_hash
     assert PasswordHasher().verify(row.password_hash, created.password)
     assert row.password_change_required is True  # the printed password is one-time
-    assert row.totp_secret == created.totp_secret
+    # The seed is stored encrypted, bound to the officer (see tests/console/test_seed_encryption.py).
+    assert created.totp_secret not in row.totp_secret
+    assert TEST_SEED_CIPHER.decrypt("ana.perez", row.totp_secret) == created.totp_secret
     assert row.officer_ref == "ana.perez"
     assert created.otpauth_uri == (
         f"otpauth://totp/MOU%20Gateway%20CO:ana.perez?secret={created.totp_secret}&issuer=MOU%20Gateway%20CO"
@@ -82,13 +88,13 @@ def test_create_officer_stores_an_argon2id_hash_a_totp_seed_and_a_ledger_event(
 )
 def test_create_officer_refuses_bad_names_and_roles(session: Session, name: str, role: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        service.create_officer(session, name, role, NOW, issuer=ISSUER)
+        service.create_officer(session, name, role, NOW, issuer=ISSUER, cipher=TEST_SEED_CIPHER)
 
 
 def test_officer_names_are_unique(session: Session) -> None:
-    service.create_officer(session, "carlos", Role.VIEWER, NOW, issuer=ISSUER)
+    service.create_officer(session, "carlos", Role.VIEWER, NOW, issuer=ISSUER, cipher=TEST_SEED_CIPHER)
     with pytest.raises(OfficerExists, match="'carlos' already exists"):
-        service.create_officer(session, "Carlos", Role.ADMIN, NOW, issuer=ISSUER)
+        service.create_officer(session, "Carlos", Role.ADMIN, NOW, issuer=ISSUER, cipher=TEST_SEED_CIPHER)
 
 
 def test_login_with_password_and_code_opens_a_session_stored_hashed(session: Session) -> None:
@@ -125,7 +131,9 @@ def test_login_fails_without_both_factors(session: Session, wrong: str, reason: 
     elif wrong == "code":
         outcome = _login(session, officer, code=_wrong_code(officer))
     else:
-        outcome = service.authenticate(session, "nobody-here", officer.password, _code(officer), NOW)
+        outcome = service.authenticate(
+            session, "nobody-here", officer.password, _code(officer), NOW, cipher=TEST_SEED_CIPHER
+        )
     assert outcome.opened is None
     assert outcome.failure == reason
     assert session.scalars(select(ConsoleSession)).all() == []
@@ -158,6 +166,7 @@ def test_failures_slow_down_their_source_but_never_lock_the_account(session: Ses
         _code(officer, NOW + timedelta(seconds=30)),
         NOW + timedelta(seconds=30),
         remote_addr="192.0.2.7",
+        cipher=TEST_SEED_CIPHER,
     )
     assert elsewhere.succeeded
     assert _row(session, officer).locked_until is None

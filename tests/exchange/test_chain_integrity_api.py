@@ -31,7 +31,7 @@ from gateway.exchange.receipts import verify_receipt
 from gateway.records.models import StoredRecord
 from gateway.trust.keys import load_certificates, load_private_key
 from tests.support.exchange import BATCH_PATH, JOSE, partner_client, party_certificate, post_jws, sha256_hex
-from tests.support.nodes import Cluster, RunningNode
+from tests.support.nodes import TEST_SEED_CIPHER, Cluster, RunningNode
 from tests.support.pki import TestPKI
 from tests.trust import forge
 from tests.trust.minting import (
@@ -156,6 +156,7 @@ def console_session(node: RunningNode) -> Iterator[httpx.Client]:
             node.node.now(),
             issuer="test",
             password_change_required=False,
+            cipher=TEST_SEED_CIPHER,
         )
     with httpx.Client(base_url=node.agency_url, timeout=10) as client:
         form = client.get("/console/login")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from gateway.clients.service import create_client
+from gateway.console.seeds import SeedCipher, new_key
 from gateway.exchange.models import Delivery
 from gateway.node import Clock, Node, build_node, utc_now
 from gateway.records.models import StoredRecord
@@ -30,6 +32,9 @@ TEST_AGENCIES = {
 # Every test node opens its operations endpoints with this token (never a real deployment's).
 OPERATIONS_TOKEN = "test-operations-token-0123456789"
 OPERATIONS_HEADERS = {"Authorization": f"Bearer {OPERATIONS_TOKEN}"}
+# The key of officers' TOTP seeds on every test node, made at run time.
+TEST_TOTP_KEY = new_key()
+TEST_SEED_CIPHER = SeedCipher(base64.b64decode(TEST_TOTP_KEY))
 
 
 def node_settings(
@@ -57,6 +62,7 @@ def node_settings(
         # 30 s after start would delete bodies under their feet.
         "run_retention_scheduler": False,
         "operations_token": SecretStr(OPERATIONS_TOKEN),
+        "totp_encryption_key": SecretStr(TEST_TOTP_KEY),
     }
     values.update(extra)
     return Settings(**values)
