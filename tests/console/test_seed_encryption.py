@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,11 @@ from gateway.errors import ConfigurationError
 from gateway.node import Node
 from gateway.settings import Settings
 from tests.console.conftest import ISSUER, code_at, officer_on, sign_in
-from tests.support.nodes import TEST_SEED_CIPHER
+from tests.operations.processes import gateway_command
+from tests.support.databases import DatabaseFactory
+from tests.support.exchange import write_settings_toml
+from tests.support.nodes import TEST_SEED_CIPHER, node_settings
+from tests.support.pki import TestPKI
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +112,21 @@ def test_key_settings_are_checked(tmp_path: Path) -> None:
         load_seed_key(Settings(totp_encryption_key=SecretStr(key), totp_encryption_key_file=path))
     with pytest.raises(ConfigurationError, match=r"^cannot read totp_encryption_key_file "):
         load_seed_key(Settings(totp_encryption_key_file=tmp_path / "missing"))
+
+
+def test_gateway_serve_without_the_key_exits_1_with_one_line(
+    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path
+) -> None:
+    settings = node_settings(pki, "PA", database_factory.fresh_url(), tmp_path / "pa", {}, totp_encryption_key=None)
+    config = write_settings_toml(tmp_path / "gateway.toml", settings)
+    done = subprocess.run(
+        [gateway_command(), "serve", "--config", str(config)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    # Besides the JSON log lines of the migration that runs first: one line, no traceback.
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("{")]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert lines[0].startswith(
+        "error: Configuration error: totp_encryption_key is not set (officers' TOTP seeds are encrypted with it)"
+    )
