@@ -6,9 +6,7 @@ services receive a Session and never commit.
 
 from __future__ import annotations
 
-import logging
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,8 +17,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
-
-log = logging.getLogger("gateway.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -88,17 +84,13 @@ def create_private_file(path: str) -> None:
 
     It holds password hashes, TOTP seeds and record bodies: SQLite would create
     it with the process umask (often 0644). Its -wal and -shm files take the
-    same mode from it. An existing file with group or other access is reported.
+    same mode from it. An existing file is left as it is (an operator may
+    have given a backup group access on purpose).
     """
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            log.warning("database file %s has mode %o: others may read it (chmod 600)", path, mode)
-        return
-    except FileNotFoundError:
-        return  # no such directory: SQLite reports it when connecting
+    except (FileExistsError, FileNotFoundError):
+        return  # it exists, or no such directory (SQLite reports that when connecting)
     os.close(descriptor)
 
 
