@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from gateway.clients.api import require_scope
-from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
+from gateway.clients.errors import NotIssuingAgency
+from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
+from gateway.clients.service import same_agency
 from gateway.errors import InputError
 from gateway.lifecycle.erasure import effective_type
 from gateway.node import Node, node_of
@@ -68,6 +70,24 @@ def _submit_once_per_key(
     raise AssertionError("unreachable")
 
 
+def _authorize_originator(principal: ApiPrincipal, draft: dict[str, Any], party: str) -> None:
+    # A client of one agency must not put words in another agency's mouth: the
+    # draft's originator.agency is the agency that may later amend the record.
+    # Clients made before agencies existed (none set) keep submitting; they
+    # cannot amend anything until `gateway clients set-agency`.
+    if principal.agency is None or principal.allows(ADMIN):
+        return
+    originator = draft.get("originator")
+    if not isinstance(originator, dict) or originator.get("party") != party:
+        return  # another party's name, or no originator: the draft's validation answers that (422)
+    claimed = originator.get("agency")
+    if claimed is not None and not same_agency(principal.agency, claimed):
+        raise NotIssuingAgency(
+            f"the draft names the agency {claimed!r} as originator; this client acts for {principal.agency!r}",
+            hint="submit drafts in your own agency's name, or use a client with the admin scope",
+        )
+
+
 @router.post("", status_code=202, response_model=SubmissionResponse)
 def submit(
     principal: Writer,
@@ -77,6 +97,7 @@ def submit(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SubmissionResponse:
     """Validate, sign, store and queue a record draft for delivery to its recipients."""
+    _authorize_originator(principal, draft, node.party)
     submission, deliveries = _submit_once_per_key(node, draft, f"client:{principal.client_id}", idempotency_key)
     record = submission.record
     node.wake_delivery()

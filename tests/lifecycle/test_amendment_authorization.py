@@ -111,3 +111,19 @@ def test_an_unknown_record_is_still_a_404_for_any_client(clients: dict[str, http
         "/v1/records/0193f5a2-7c1e-7b3a-9d4e-1f2a3b4c5d6e/retractions", json={"reason": "acquitted"}
     )
     assert response.status_code == 404, response.text
+
+
+def test_a_client_submits_drafts_only_in_its_own_agency_name(pa: Agency, clients: dict[str, httpx.Client]) -> None:
+    # Before: a client of the police could submit a manifest in SNM's name, and
+    # SNM's clients then had to amend a record SNM never issued.
+    manifest = draft("removal_manifest")
+    response = clients["police"].post("/v1/records", json=manifest)
+    problem = assert_problem(response, 403, "not-issuing-agency")
+    assert problem["detail"] == (
+        f"the draft names the agency {SNM!r} as originator; this client acts for 'Policía Nacional de Panamá'"
+    )
+    # The same draft from a client of that agency (any case), an admin client, or
+    # a client made before agencies existed is accepted.
+    for key in ("snm-other-case", "admin", "no-agency"):
+        accepted = clients[key].post("/v1/records", json=draft("removal_manifest"))
+        assert accepted.status_code == 202, (key, accepted.text)
