@@ -29,6 +29,8 @@ def database_factories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     yield _factories
     for factory in _factories.values():
         factory.drop_all()
+    # Forget the dropped templates: mutmut runs several pytest sessions in one process.
+    _factories.clear()
 
 
 @pytest.fixture(params=BACKENDS)
