@@ -12,6 +12,7 @@ from gateway.clients.api import require_scope
 from gateway.clients.schemas import ADMIN, RECORDS_READ, ApiPrincipal
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
+from gateway.records.identity import PartyCode
 from gateway.records.signing import rfc3339
 from gateway.retention.scheduler import run_retention_pass
 from gateway.retention.service import REASON_MAX, place_legal_hold, release_legal_hold, retention_counts, review_due
@@ -50,19 +51,29 @@ def get_review_due(
     }
 
 
+Originator = Annotated[
+    PartyCode | None,
+    Query(description="Party code of the record's originator; needed when several originators used this id here."),
+]
+
+
 @router.post("/v1/records/{record_id}/legal-hold")
-def post_legal_hold(principal: Admin, node: NodeDep, record_id: str, request: LegalHoldRequest) -> dict[str, Any]:
-    """Keep every copy of the record at this node past its expiry until the hold is released."""
+def post_legal_hold(
+    principal: Admin, node: NodeDep, record_id: str, request: LegalHoldRequest, originator: Originator = None
+) -> dict[str, Any]:
+    """Keep the record at this node past its expiry until the hold is released."""
     with node.transaction() as session:
-        change = place_legal_hold(session, node, record_id, reason=request.reason, actor=_who(principal))
+        change = place_legal_hold(
+            session, node, record_id, reason=request.reason, actor=_who(principal), originator=originator
+        )
     return {"legal_hold": "placed", **change.as_dict()}
 
 
 @router.delete("/v1/records/{record_id}/legal-hold")
-def delete_legal_hold(principal: Admin, node: NodeDep, record_id: str) -> dict[str, Any]:
+def delete_legal_hold(principal: Admin, node: NodeDep, record_id: str, originator: Originator = None) -> dict[str, Any]:
     """Release the legal hold; an expired record's body is deleted at the next retention run."""
     with node.transaction() as session:
-        change = release_legal_hold(session, node, record_id, actor=_who(principal))
+        change = release_legal_hold(session, node, record_id, actor=_who(principal), originator=originator)
     return {"legal_hold": "released", **change.as_dict()}
 
 

@@ -27,6 +27,7 @@ from gateway.lifecycle.erasure import delete_body
 from gateway.lifecycle.errors import NotHeldError, RecordWithdrawnError
 from gateway.lifecycle.notices import send_deletion_notice
 from gateway.node import Node
+from gateway.records.errors import RecordIdAmbiguousError
 from gateway.records.lifecycle_bodies import DeletionGround
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import SUBSTANTIVE_TYPES
@@ -211,24 +212,34 @@ class HoldChange:
         return asdict(self)
 
 
-def _copies(session: Session, record_id: str) -> list[StoredRecord]:
-    rows = list(repository.valid_copies(session, record_id))
+def _copies(session: Session, record_id: str, originator: str | None) -> list[StoredRecord]:
+    # A record is its originator's id: a hold names one originator's record,
+    # never whatever another partner filed under the same id.
+    rows = [r for r in repository.valid_copies(session, record_id) if originator in (None, r.originator_party)]
     if not rows:
-        raise NotHeldError(f"no valid record {record_id} at this node")
+        whose = f" from {originator}" if originator else ""
+        raise NotHeldError(f"no valid record {record_id}{whose} at this node")
+    originators = {r.originator_party or "?" for r in rows}
+    if len(originators) > 1:
+        raise RecordIdAmbiguousError(record_id, originators)
     return rows
 
 
-def place_legal_hold(session: Session, node: Node, record_id: str, *, reason: str, actor: str) -> HoldChange:
+def place_legal_hold(
+    session: Session, node: Node, record_id: str, *, reason: str, actor: str, originator: str | None = None
+) -> HoldChange:
     """Put every valid copy of ``record_id`` at this node under a legal hold: retention keeps it.
 
     Returns the copies held. Raises LegalHoldReasonError (blank or too long a
-    reason), NotHeldError (no such record here), RecordWithdrawnError (its
-    body is already gone) and LegalHoldExistsError (already held).
+    reason), NotHeldError (no such record here), RecordIdAmbiguousError
+    (several originators used the id here and ``originator`` names none),
+    RecordWithdrawnError (its body is already gone) and LegalHoldExistsError
+    (already held).
     """
     reason = reason.strip()
     if not reason or len(reason) > REASON_MAX:
         raise LegalHoldReasonError(f"the reason must be 1 to {REASON_MAX} characters, got {len(reason)}")
-    rows = _copies(session, record_id)
+    rows = _copies(session, record_id, originator)
     present = [r for r in rows if r.body_deleted_at is None]
     if not present:
         raise RecordWithdrawnError(f"the body of record {record_id} is already deleted; there is nothing to hold")
@@ -253,13 +264,15 @@ def place_legal_hold(session: Session, node: Node, record_id: str, *, reason: st
     return HoldChange(record_id, directions, reason, actor[:100], rfc3339(now))
 
 
-def release_legal_hold(session: Session, node: Node, record_id: str, *, actor: str) -> HoldChange:
+def release_legal_hold(
+    session: Session, node: Node, record_id: str, *, actor: str, originator: str | None = None
+) -> HoldChange:
     """Release the legal hold on every copy of ``record_id``; an expired record goes at the next run.
 
     Returns the copies released. Raises NotHeldError (no such record here) and
-    NoLegalHoldError (not under a hold).
+    NoLegalHoldError (not under a hold), RecordIdAmbiguousError as place_legal_hold.
     """
-    held = [r for r in _copies(session, record_id) if r.legal_hold_at is not None]
+    held = [r for r in _copies(session, record_id, originator) if r.legal_hold_at is not None]
     if not held:
         raise NoLegalHoldError(f"record {record_id} is not under a legal hold")
     now = node.now()

@@ -15,6 +15,7 @@ from gateway.exchange.models import Delivery
 from gateway.ledger.verification import verify_ledger
 from gateway.lifecycle.errors import NotHeldError, RecordWithdrawnError
 from gateway.node import Node
+from gateway.records.errors import RecordIdAmbiguousError
 from gateway.records.models import StoredRecord
 from gateway.retention.errors import LegalHoldExistsError, LegalHoldReasonError, NoLegalHoldError
 from gateway.retention.scheduler import RetentionScheduler, run_retention_pass
@@ -223,3 +224,30 @@ def test_the_scheduler_runs_a_pass_and_warns_about_reviews(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["retention: 1 records are past their review date; 0 expired records are kept by a legal hold"]
     assert scheduler.next_run == 30.0  # the first pass comes soon after start, not an interval later
+
+
+def _file_under_another_originator(node: Node, record_id: str, party: str) -> None:
+    """Store a valid incoming copy of ``record_id`` as if ``party`` had also used the id (ids are per originator)."""
+    with node.transaction() as session:
+        own = session.scalars(select(StoredRecord).where(StoredRecord.record_id == record_id)).one()
+        columns = {c.key: getattr(own, c.key) for c in StoredRecord.__mapper__.column_attrs if c.key != "pk"}
+        columns.update(originator_party=party, direction="in", jws_sha256="f" * 64)
+        session.add(StoredRecord(**columns))
+
+
+def test_a_legal_hold_names_one_originators_record(node: Node) -> None:
+    # Before: a hold (and its release) took every valid row under the id,
+    # whichever originator's record it was.
+    record_id = sign_flag(node)
+    _file_under_another_originator(node, record_id, "CO")
+    with node.transaction() as session, pytest.raises(RecordIdAmbiguousError, match="originators CO, PA"):
+        place_legal_hold(session, node, record_id, reason="case", actor="admin:ana")
+    with node.transaction() as session:
+        change = place_legal_hold(session, node, record_id, reason="case", actor="admin:ana", originator="PA")
+    assert change.directions == ["out"]
+    held = {(r.originator_party, r.legal_hold_at is not None) for r in rows_of(node, record_id)}
+    assert held == {("PA", True), ("CO", False)}
+    with node.transaction() as session, pytest.raises(NoLegalHoldError):
+        release_legal_hold(session, node, record_id, actor="admin:ana", originator="CO")
+    with node.transaction() as session, pytest.raises(NotHeldError, match=f"no valid record {record_id} from US"):
+        release_legal_hold(session, node, record_id, actor="admin:ana", originator="US")
