@@ -15,11 +15,10 @@ import json
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import GatewayError
-from gateway.problems import problem_response
+from gateway.problems import send_problem
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -122,16 +121,9 @@ class BodyGuardMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, error: GatewayError) -> None:
-        response = problem_response(
-            Request(scope),
-            status=error.status,
-            type_uri=error.type_uri(),
-            title=error.title,
-            detail=error.detail,
-            # The rest of a refused body is not read: the connection cannot be reused.
-            headers={"Connection": "close"} if isinstance(error, BodyTooLarge) else None,
-        )
-        await response(scope, receive, send)
+        # The rest of a refused body is not read: the connection cannot be reused.
+        headers = {"Connection": "close"} if isinstance(error, BodyTooLarge) else None
+        await send_problem(scope, receive, send, error, headers)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

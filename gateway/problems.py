@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from gateway.errors import PROBLEM_BASE, GatewayError
 
@@ -79,6 +80,21 @@ def problem_response(
         media_type=PROBLEM_MEDIA_TYPE,
         headers={"X-Correlation-ID": cid, **(headers or {})},
     )
+
+
+async def send_problem(
+    scope: Scope, receive: Receive, send: Send, error: GatewayError, headers: dict[str, str] | None = None
+) -> None:
+    """Answer ``error`` as problem+json from ASGI middleware (outside FastAPI's exception handlers)."""
+    response = problem_response(
+        Request(scope),
+        status=error.status,
+        type_uri=error.type_uri(),
+        title=error.title,
+        detail=error.detail,
+        headers=headers,
+    )
+    await response(scope, receive, send)
 
 
 _HTTP_SLUGS = {

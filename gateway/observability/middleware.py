@@ -20,7 +20,7 @@ from gateway.observability.errors import RateLimitedError
 from gateway.observability.logging import correlation_id_var
 from gateway.observability.metrics import metrics_of
 from gateway.observability.ratelimit import ClientIdentities, TokenBucketLimiter, bearer_token
-from gateway.problems import problem_response
+from gateway.problems import send_problem
 
 Listener = Literal["agency", "partner"]
 
@@ -120,15 +120,7 @@ class ObservabilityMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, error: RateLimitedError) -> None:
-        response = problem_response(
-            Request(scope),
-            status=error.status,
-            type_uri=error.type_uri(),
-            title=error.title,
-            detail=error.detail,
-            headers=error.headers,
-        )
-        await response(scope, receive, send)
+        await send_problem(scope, receive, send, error, error.headers)
 
     # -- metrics and access log ---------------------------------------------
 
