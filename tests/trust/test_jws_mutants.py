@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 
-from gateway.trust.errors import AlgorithmNotAllowedError, BadSignatureError, MalformedJWSError, UnknownKeyError
-from gateway.trust.jws import RECORD_TYP, sign_compact
+from gateway.trust.errors import (
+    AlgorithmNotAllowedError,
+    BadSignatureError,
+    KeyUsageError,
+    MalformedJWSError,
+    NonCanonicalSignatureError,
+    SchemaViolationError,
+    UnknownKeyError,
+)
+from gateway.trust.jws import RECORD_TYP, parse_compact, sign_compact, verify_signature
 from gateway.trust.verify import verify_compact
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
 from tests.trust import forge
@@ -95,3 +103,59 @@ def test_signature_with_a_non_canonical_last_character(pki: ThreePartyPKI) -> No
     assert forge.b64url_decode(respelled) == forge.b64url_decode(signature)
     detail = refusal(original.rpartition(".")[0] + "." + respelled, pki, BadSignatureError)
     assert detail == "a JWS segment is not canonical base64url or is too long"
+
+
+def test_payload_changed_after_signing(pki: ThreePartyPKI) -> None:
+    tampered = forge.replace_payload(token(pki), flag_payload(MOMENT))  # another valid record, not the one signed
+    assert refusal(tampered, pki, BadSignatureError) == "signature does not verify with the x5c key (bad_signature)"
+
+
+def test_high_s_twin_of_a_genuine_signature(pki: ThreePartyPKI) -> None:
+    original = token(pki)
+    signing_input, _, signature = original.rpartition(".")
+    twin = signing_input + "." + forge.b64url(forge.flip_s(forge.b64url_decode(signature)))
+    detail = refusal(twin, pki, NonCanonicalSignatureError)
+    assert detail == "ES256 signature has s > n/2; only the low-S form is accepted"
+
+
+def test_payload_not_in_canonical_form(pki: ThreePartyPKI) -> None:
+    signed = sign_compact(b'{"b":1,"a":2}', pki.signing_key("PA"))
+    assert refusal(signed, pki, SchemaViolationError) == "payload is not in RFC 8785 canonical form"
+
+
+def test_alg_of_another_key_type(pki: ThreePartyPKI) -> None:
+    detail = refusal(with_header(pki, alg="Ed25519"), pki, KeyUsageError)
+    assert detail == "alg Ed25519 does not match the ECPublicKey key"
+
+
+def test_signature_checked_for_another_alg_than_the_header_names(pki: ThreePartyPKI) -> None:
+    parsed = parse_compact(token(pki), RECORD_TYP)
+    with pytest.raises(BadSignatureError) as raised:
+        verify_signature(parsed, pki.signing_key("PA").chain[0].public_key(), "Ed25519")  # type: ignore[arg-type]
+    assert raised.value.detail == "the header's alg is not 'Ed25519'"
+
+
+def test_header_member_of_the_wrong_type_at_the_signature_step(pki: ThreePartyPKI) -> None:
+    """joserfc's header check (a kid that is no string) is reported with its error code."""
+    parsed = parse_compact(with_header(pki, kid=5), RECORD_TYP)
+    with pytest.raises(BadSignatureError) as raised:
+        verify_signature(parsed, pki.signing_key("PA").chain[0].public_key(), "ES256")  # type: ignore[arg-type]
+    assert raised.value.detail == "signature does not verify with the x5c key (invalid_header_value)"
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("a.b", "a compact JWS has three non-empty dot-separated parts"),
+        (forge.b64url(b"[]") + ".e30.AAAA", "protected header is not a JSON object"),
+        (forge.b64url(b'{"zz":1,"aa":2}') + ".e30.AAAA", "header parameters not accepted: aa, zz"),
+        ("e30." * 2 + "A" * (1024 * 1024), "JWS larger than 1 MiB"),
+        ("e30=.e30.AAAA", "base64url segments must be unpadded"),
+        ("e30Ae.e30.AAAA", "segment length is not a base64url length"),
+        ("e3!0.e30.AAAA", "segment is not base64url"),
+    ],
+)
+def test_malformed_compact_serialisation(text: str, detail: str) -> None:
+    with pytest.raises(MalformedJWSError) as raised:
+        parse_compact(text, RECORD_TYP)
+    assert raised.value.detail == detail

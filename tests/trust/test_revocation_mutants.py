@@ -12,12 +12,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtensionOID
 
 from gateway.trust.bundle import PartyTrust, TrustBundle
 from gateway.trust.errors import RevocationUnknownError
 from gateway.trust.path import Purpose, validate_path
 from gateway.trust.revocation import check_crl_usable
-from tests.trust.minting import CA_USAGE, Authority, _usage, mint, name
+from tests.trust.minting import CA_USAGE, UNKNOWN_OID, Authority, _usage, mint, name
 
 MOMENT = datetime.now(UTC)
 CERT_SIGN_ONLY = _usage(key_cert_sign=True)
@@ -29,14 +30,16 @@ def authority(key_usage: x509.KeyUsage | None) -> Authority:
     return Authority(mint(subject, key.public_key(), subject, key, ca=True, key_usage=key_usage), key)
 
 
-def empty_crl(issuer: Authority) -> x509.CertificateRevocationList:
-    return (
+def empty_crl(issuer: Authority, *extensions: tuple[x509.ExtensionType, bool]) -> x509.CertificateRevocationList:
+    builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
         .last_update(MOMENT - timedelta(minutes=5))
         .next_update(MOMENT + timedelta(days=1))
-        .sign(issuer.key, hashes.SHA256())
     )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(issuer.key, hashes.SHA256())
 
 
 def test_crl_of_an_issuer_without_crl_sign_is_revocation_unknown() -> None:
@@ -60,3 +63,28 @@ def test_control_issuer_without_key_usage_may_sign_its_crl() -> None:
     """No keyUsage extension means no restriction (RFC 5280 4.2.1.3)."""
     issuer = authority(None)
     check_crl_usable(empty_crl(issuer), issuer.cert)
+
+
+def test_crl_with_critical_extensions_the_node_does_not_process() -> None:
+    issuer = authority(CA_USAGE)
+    crl = empty_crl(
+        issuer,
+        (x509.DeltaCRLIndicator(7), True),
+        (x509.UnrecognizedExtension(UNKNOWN_OID, b"\x05\x00"), True),
+        (x509.CRLNumber(8), False),
+    )
+    with pytest.raises(RevocationUnknownError) as raised:
+        check_crl_usable(crl, issuer.cert)
+    assert raised.value.detail == (
+        "the CRL of CN=PA CRL issuer,C=PA carries critical extension(s) 2.5.29.27, 1.3.6.1.4.1.99999.7.1 "
+        "that this node does not process"
+    )
+    check_crl_usable(empty_crl(issuer, (x509.CRLNumber(8), False)), issuer.cert)  # the control: none critical
+
+
+def test_crl_with_malformed_extensions() -> None:
+    issuer = authority(CA_USAGE)
+    garbage = x509.UnrecognizedExtension(ExtensionOID.CRL_NUMBER, b"\x04\x00")  # an OCTET STRING, no INTEGER
+    with pytest.raises(RevocationUnknownError) as raised:
+        check_crl_usable(empty_crl(issuer, (garbage, False)), issuer.cert)
+    assert raised.value.detail == "the CRL of CN=PA CRL issuer,C=PA has malformed extensions"
