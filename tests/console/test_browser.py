@@ -37,7 +37,7 @@ from gateway.trust.jws import b64url_decode, b64url_encode
 from tests.conftest import BACKENDS
 from tests.console.conftest import example, unique_name
 from tests.support.databases import DatabaseFactory, require_postgres
-from tests.support.nodes import TEST_SEED_CIPHER, Cluster, RunningNode, start_cluster, wait_for
+from tests.support.nodes import TEST_AGENCIES, TEST_SEED_CIPHER, Cluster, RunningNode, start_cluster, wait_for
 from tests.support.pki import TestPKI
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ def test_screenshots_of_the_inbox_and_a_record(cluster: Cluster, page: Page, pki
     manifest_id = submit(pa, example("removal_manifest"))
     sent = [submit(pa, example("removal_confirmation")), submit(pa, example("criminal_network_flag"))]
     us_flag = example("criminal_network_flag")
-    us_flag["originator"] = {**us_flag["originator"], "party": "US", "agency": "DHS ICE (demo)"}
+    us_flag["originator"] = {**us_flag["originator"], "party": "US", "agency": TEST_AGENCIES["US"]}
     us_flag["recipients"] = ["CO"]
     sent.append(submit(us, us_flag))
     post_tampered_flag(cluster, pki, tmp_path)
