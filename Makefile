@@ -37,7 +37,7 @@ pytest: $(STAMP) browser
 
 test: lint typecheck pytest
 
-# Mutation testing of gateway/trust/ against tests/trust (not part of `make test`: about an hour on 2 cores).
+# Mutation testing of gateway/trust/ against tests/trust (not part of `make test`: ~1.5 h on 2 shared cores).
 # mutmut, not cosmic-ray: mutmut records which tests cover each function and runs only those per mutant,
 # where cosmic-ray runs the whole tests/trust suite (30 s) for every one of ~1800 mutants. It is installed
 # here, not in [test], so `make test` does not pay for it; configured in pyproject.toml [tool.mutmut].
