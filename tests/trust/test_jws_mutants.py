@@ -28,7 +28,11 @@ from tests.trust import forge
 from tests.trust.minting import flag_payload
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-MOMENT = datetime.now(UTC)
+
+
+def moment() -> datetime:
+    # Read at each use: a module-level constant is older than certificates minted later in a long run.
+    return datetime.now(UTC)
 
 
 def as_document(document: Any) -> dict[str, Any]:
@@ -39,7 +43,7 @@ def as_document(document: Any) -> dict[str, Any]:
 def refusal(token: str, pki: ThreePartyPKI, error: type[Exception]) -> str:
     with pytest.raises(error) as raised:
         verify_compact(
-            token, bundle=pki.bundle(), at=MOMENT, typ=RECORD_TYP, parse=as_document, claimed_party=lambda d: "PA"
+            token, bundle=pki.bundle(), at=moment(), typ=RECORD_TYP, parse=as_document, claimed_party=lambda d: "PA"
         )
     assert type(raised.value) is error
     detail: str = raised.value.detail  # type: ignore[attr-defined]
@@ -47,7 +51,7 @@ def refusal(token: str, pki: ThreePartyPKI, error: type[Exception]) -> str:
 
 
 def token(pki: ThreePartyPKI) -> str:
-    return sign_compact(flag_payload(MOMENT), pki.signing_key("PA"))
+    return sign_compact(flag_payload(moment()), pki.signing_key("PA"))
 
 
 def with_header(pki: ThreePartyPKI, **changes: Any) -> str:
@@ -106,7 +110,7 @@ def test_signature_with_a_non_canonical_last_character(pki: ThreePartyPKI) -> No
 
 
 def test_payload_changed_after_signing(pki: ThreePartyPKI) -> None:
-    tampered = forge.replace_payload(token(pki), flag_payload(MOMENT))  # another valid record, not the one signed
+    tampered = forge.replace_payload(token(pki), flag_payload(moment()))  # another valid record, not the one signed
     assert refusal(tampered, pki, BadSignatureError) == "signature does not verify with the x5c key (bad_signature)"
 
 

@@ -25,7 +25,10 @@ from gateway.trust.errors import KeyPurposeError, UnknownCriticalExtensionError,
 from gateway.trust.path import Purpose, candidate_paths, validate_path
 from tests.trust.minting import CLIENT_AUTH, DOCUMENT_SIGNING, SERVER_AUTH, Authority, mint, name, root
 
-MOMENT = datetime.now(UTC)
+
+def moment() -> datetime:
+    # Read at each use: a module-level constant is older than certificates minted later in a long run.
+    return datetime.now(UTC)
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
@@ -46,7 +49,7 @@ def validate(
     anchor: Authority,
     purpose: Purpose = Purpose.DOCUMENT_SIGNING,
 ) -> path.ValidatedPath:
-    return validate_path(leaf, intermediates, only(anchor), MOMENT, purpose)
+    return validate_path(leaf, intermediates, only(anchor), moment(), purpose)
 
 
 def no_chain(leaf: x509.Certificate) -> str:
@@ -264,7 +267,7 @@ def test_anchor_name_constraints_reach_across_an_intermediate(dns_name: str, ref
 
 def test_leaf_with_unparsable_extension_is_untrusted_chain() -> None:
     anchor, key = root("PA"), new_key()
-    start = MOMENT - timedelta(minutes=5)
+    start = moment() - timedelta(minutes=5)
     garbage = x509.UnrecognizedExtension(ExtensionOID.BASIC_CONSTRAINTS, b"\x04\x00")  # an OCTET STRING, no SEQUENCE
     leaf = (
         x509.CertificateBuilder()

@@ -20,7 +20,12 @@ from gateway.trust.path import Purpose, validate_path
 from gateway.trust.revocation import check_crl_usable
 from tests.trust.minting import CA_USAGE, UNKNOWN_OID, Authority, _usage, mint, name
 
-MOMENT = datetime.now(UTC)
+
+def moment() -> datetime:
+    # Read at each use: a module-level constant is older than certificates minted later in a long run.
+    return datetime.now(UTC)
+
+
 CERT_SIGN_ONLY = _usage(key_cert_sign=True)
 
 
@@ -34,8 +39,8 @@ def empty_crl(issuer: Authority, *extensions: tuple[x509.ExtensionType, bool]) -
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
-        .last_update(MOMENT - timedelta(minutes=5))
-        .next_update(MOMENT + timedelta(days=1))
+        .last_update(moment() - timedelta(minutes=5))
+        .next_update(moment() + timedelta(days=1))
     )
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
@@ -47,7 +52,7 @@ def test_crl_of_an_issuer_without_crl_sign_is_revocation_unknown() -> None:
     leaf = issuer.issue(name("PA", "leaf"), ec.generate_private_key(ec.SECP256R1()).public_key())
     bundle = TrustBundle({"PA": PartyTrust("PA", (issuer.cert,), (empty_crl(issuer),))})
     with pytest.raises(RevocationUnknownError) as raised:
-        validate_path(leaf, [], bundle, MOMENT, Purpose.DOCUMENT_SIGNING)
+        validate_path(leaf, [], bundle, moment(), Purpose.DOCUMENT_SIGNING)
     assert raised.value.reason == "revocation_unknown"
     assert raised.value.detail == "the CRL of CN=PA CRL issuer,C=PA is signed by a key without the cRLSign usage"
 
@@ -56,7 +61,7 @@ def test_control_crl_of_an_issuer_with_crl_sign_is_used() -> None:
     issuer = authority(CA_USAGE)
     leaf = issuer.issue(name("PA", "leaf"), ec.generate_private_key(ec.SECP256R1()).public_key())
     bundle = TrustBundle({"PA": PartyTrust("PA", (issuer.cert,), (empty_crl(issuer),))})
-    assert validate_path(leaf, [], bundle, MOMENT, Purpose.DOCUMENT_SIGNING).chain == (leaf, issuer.cert)
+    assert validate_path(leaf, [], bundle, moment(), Purpose.DOCUMENT_SIGNING).chain == (leaf, issuer.cert)
 
 
 def test_control_issuer_without_key_usage_may_sign_its_crl() -> None:
