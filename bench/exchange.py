@@ -8,6 +8,18 @@ rounds, baseline and node alternating; the ratio is the median of the rounds'
 ratios), batch ingest records/s, and end-to-end submit (PA agency API) →
 receipt stored latency.
 
+Records follow the demo's mix of what CO receives from PA (per flight: one
+removal manifest, one removal confirmation, two criminal-network flags;
+acknowledgements travel the other way, CO → PA, and are not part of it), and
+each type is also measured alone.
+
+Next to wall-clock figures it reports CPU seconds, read from /proc, that each
+server process consumed during each phase (bench/cpu.py): requests per
+CPU-second of the baseline and of the node, their ratio (``cpu_ratio``), and
+batch records per CPU-second. The database server's CPU is reported apart
+(PostgreSQL: every ``postgres`` process, so run on an otherwise idle server).
+A busy machine slows the wall clock, not the CPU seconds a request costs.
+
     .venv/bin/python bench/exchange.py [--quick] [--database sqlite|postgres] [--rounds N]
 
 The last line printed is one JSON object with the figures.
@@ -31,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' PKI helper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import psycopg
 import uvicorn
+from cpu import CpuMeter, per_cpu_second
 from fastapi import FastAPI, Response
 from pydantic import SecretStr
 
@@ -83,6 +97,11 @@ def settings_for(pki: TestPKI, party: str, url: str, workdir: Path, partners: di
         log_level="WARNING",
         totp_encryption_key=SecretStr(new_key()),  # the agency listener needs one; no officers here
     )
+
+
+# What CO receives from PA in the demo, per flight (see the module docstring).
+MIX = ["removal_manifest", "criminal_network_flag", "removal_confirmation", "criminal_network_flag"]
+TYPES = ["removal_manifest", "removal_confirmation", "criminal_network_flag"]
 
 
 # -- child processes -----------------------------------------------------------
@@ -170,6 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     singles = 400 if args.quick else 3000
     batches = 4 if args.quick else 20
+    per_type = 100 if args.quick else 600
     e2e_count = 30 if args.quick else 200
 
     workdir = Path(tempfile.mkdtemp(prefix="mou-bench-"))
@@ -202,23 +222,43 @@ def main() -> None:
     # Pre-sign every record so signing is not part of what is measured.
     pa_node = build_node(pa_settings)
     now = datetime.now(UTC)
-    flight = synthetic.flights(1)[0]
+    plan = synthetic.flights(8)
     subject = {"family_names": "Bench", "given_names": "Sujeto", "date_of_birth": "1980-01-01", "nationality": "COL"}
+    counter = iter(range(10**9))
 
-    def signed_flag() -> str:
-        draft = synthetic.flag("PA", ["CO"], subject, None, [], now)
+    def sign(draft: dict[str, Any]) -> str:
         return sign_record(prepare_outgoing(pa_node, draft, now), pa_key).jws
 
-    # Fresh records for every round (the same bytes again would be replays).
-    round_bodies = [[signed_flag().encode() for _ in range(singles)] for _ in range(args.rounds)]
+    def signed(kind: str) -> str:
+        """A fresh record of ``kind`` from PA to CO (the same bytes again would be replays)."""
+        n = next(counter)
+        if kind == "criminal_network_flag":
+            return sign(synthetic.flag("PA", ["CO"], subject, None, [], now))
+        flight = plan[n % len(plan)]
+        manifest = synthetic.manifest(flight, None, seed=n)
+        manifest["recipients"] = ["CO"]
+        if kind == "removal_manifest":
+            return sign(manifest)
+        confirmation = synthetic.confirmation(flight, manifest, str(uuid.uuid4()), None)
+        confirmation["recipients"] = ["CO"]
+        return sign(confirmation)
+
+    def mixed(count: int) -> list[str]:
+        return [signed(MIX[i % len(MIX)]) for i in range(count)]
+
+    round_bodies = [[body.encode() for body in mixed(singles)] for _ in range(args.rounds)]
     single_bodies = round_bodies[0]
-    batch_bodies = [json.dumps({"records": [signed_flag() for _ in range(500)]}).encode() for _ in range(batches)]
+    batch_bodies = [json.dumps({"records": mixed(500)}).encode() for _ in range(batches)]
+    type_bodies = {kind: [signed(kind).encode() for _ in range(per_type)] for kind in TYPES}
     pa_ctx = client_context(pki.parties["PA"].tls_cert, pki.parties["PA"].tls_key, bundle, workdir / "cli", "CO")
 
     def client() -> httpx.Client:
         return httpx.Client(verify=pa_ctx, timeout=60)
 
+    pids = {"baseline": children[0].pid or 0, "node": children[1].pid or 0, "sender": children[2].pid or 0}
+    postgres = args.database == "postgres"
     base_url = f"https://127.0.0.1:{base_sock.getsockname()[1]}/v1/exchange/records"
+    single_url = f"{co_url}/v1/exchange/records"
     hammer(client, base_url, single_bodies[:50], args.concurrency)  # warm up
     # Baseline and node alternate, so a machine whose speed drifts (shared
     # cores) slows both sides of each round's ratio alike.
@@ -227,9 +267,10 @@ def main() -> None:
     single_status: dict[int, int] = {}
     rounds: list[dict[str, float]] = []
     for bodies in round_bodies:
-        base_elapsed, base_round, _ = hammer(client, base_url, bodies, args.concurrency)
-        single_url = f"{co_url}/v1/exchange/records"
-        single_elapsed, single_round, statuses = hammer(client, single_url, bodies, args.concurrency)
+        with CpuMeter(pids, postgres=postgres) as base_cpu:
+            base_elapsed, base_round, _ = hammer(client, base_url, bodies, args.concurrency)
+        with CpuMeter(pids, postgres=postgres) as node_cpu:
+            single_elapsed, single_round, statuses = hammer(client, single_url, bodies, args.concurrency)
         base_lat += base_round
         single_lat += single_round
         for code, count in statuses.items():
@@ -237,9 +278,29 @@ def main() -> None:
         base_rps, single_rps = len(base_round) / base_elapsed, len(single_round) / single_elapsed
         rounds.append({"baseline_rps": round(base_rps, 1), "single_rps": round(single_rps, 1)})
         rounds[-1]["ratio"] = round(single_rps / base_rps, 3)
-    batch_elapsed, _, batch_status = hammer(
-        client, f"{co_url}/v1/exchange/records:batch", batch_bodies, 1, "application/json"
-    )
+        rounds[-1]["baseline_cpu_s"] = base_cpu.spent["baseline"]
+        rounds[-1]["node_cpu_s"] = node_cpu.spent["node"]
+        rounds[-1]["baseline_req_per_cpu_s"] = per_cpu_second(len(base_round), base_cpu.spent["baseline"])
+        rounds[-1]["single_req_per_cpu_s"] = per_cpu_second(len(single_round), node_cpu.spent["node"])
+        if postgres:
+            rounds[-1]["single_postgres_cpu_s"] = node_cpu.spent["postgres"]
+        rounds[-1]["cpu_ratio"] = round(rounds[-1]["single_req_per_cpu_s"] / rounds[-1]["baseline_req_per_cpu_s"], 3)
+    with CpuMeter(pids, postgres=postgres) as batch_cpu:
+        batch_elapsed, _, batch_status = hammer(
+            client, f"{co_url}/v1/exchange/records:batch", batch_bodies, 1, "application/json"
+        )
+    per_type_figures: dict[str, dict[str, float]] = {}
+    for kind, bodies in type_bodies.items():
+        with CpuMeter(pids, postgres=postgres) as type_cpu:
+            elapsed, _, statuses = hammer(client, single_url, bodies, args.concurrency)
+        if statuses != {201: len(bodies)}:
+            raise SystemExit(f"{kind}: the node answered {statuses}, expected {len(bodies)} times 201")
+        per_type_figures[kind] = {
+            "single_rps": round(len(bodies) / elapsed, 1),
+            "single_req_per_cpu_s": per_cpu_second(len(bodies), type_cpu.spent["node"]),
+        }
+        if postgres:
+            per_type_figures[kind]["postgres_cpu_s"] = type_cpu.spent["postgres"]
 
     # End to end: agency API at PA → delivered to CO → receipt stored at PA.
     with pa_node.transaction() as session:
@@ -262,7 +323,6 @@ def main() -> None:
                     break
                 time.sleep(0.002)
             e2e.append(time.perf_counter() - start)
-    del flight
     for child in children:
         child.terminate()
 
@@ -278,11 +338,19 @@ def main() -> None:
         "p99_ms": round(percentile(single_lat, 0.99) * 1000, 2),
         "single_statuses": single_status,
         "batch_records_per_s": round(batches * 500 / batch_elapsed, 1),
+        "batch_node_cpu_s": batch_cpu.spent["node"],
+        "batch_records_per_cpu_s": per_cpu_second(batches * 500, batch_cpu.spent["node"]),
         "batch_statuses": batch_status,
         "e2e_p50_ms": round(statistics.median(e2e) * 1000, 2),
         "e2e_p99_ms": round(percentile(e2e, 0.99) * 1000, 2),
     }
     figures["ratio"] = statistics.median(r["ratio"] for r in rounds)
+    figures["baseline_req_per_cpu_s"] = statistics.median(r["baseline_req_per_cpu_s"] for r in rounds)
+    figures["single_req_per_cpu_s"] = statistics.median(r["single_req_per_cpu_s"] for r in rounds)
+    figures["cpu_ratio"] = statistics.median(r["cpu_ratio"] for r in rounds)
+    if postgres:
+        figures["batch_postgres_cpu_s"] = batch_cpu.spent["postgres"]
+    figures["per_type"] = per_type_figures
     for key, value in figures.items():
         print(f"{key:>22}: {value}")
     print(json.dumps(figures))
