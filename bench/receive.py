@@ -12,6 +12,17 @@ flags signed by PA (signing is not measured):
 4. batch     ``receive_batch`` of ``--batch`` records in one transaction
              (the ``records:batch`` path minus HTTP and TLS)
 
+5. reference the minimum any implementation must do for the same batch, in
+             the same process: one base64url/JSON parse of each token, the
+             ECDSA check with ``cryptography`` and a key cached per
+             certificate, one bulk insert of the rows (executemany in one
+             transaction) and one receipt signature for the batch. The batch
+             path's cost is printed as a multiple of it (``batch_vs_reference``,
+             target ≤ 2).
+
+Times are CPU seconds of this process (``time.process_time``) next to the
+wall clock, so a busy machine does not bend the comparison.
+
 ``--profile`` prints the top functions of the batch run (cProfile). The last
 line printed is one JSON object with every figure.
 
@@ -21,7 +32,9 @@ line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import base64
 import cProfile
+import hashlib
 import json
 import pstats
 import sys
@@ -33,7 +46,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' PKI helper
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from exchange import database_url, settings_for
+from sqlalchemy import Engine, text
 
 from gateway.db import make_engine
 from gateway.demo import synthetic
@@ -57,6 +75,53 @@ def signed_flags(pa: Node, key: SigningKey, count: int) -> list[bytes]:
     ]
 
 
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+REFERENCE_TABLE = """CREATE TABLE reference_records (
+    originator VARCHAR(2) NOT NULL, record_id VARCHAR(64) NOT NULL, record_type VARCHAR(40) NOT NULL,
+    digest VARCHAR(64) NOT NULL, jws TEXT NOT NULL, PRIMARY KEY (originator, record_id))"""
+
+
+def reference_batch(engine: Engine, tokens: list[bytes], receipt_key: ec.EllipticCurvePrivateKey) -> None:
+    """The minimum a receiver must do for a batch: parse, check each signature, insert all rows, sign one receipt."""
+    keys: dict[str, ec.EllipticCurvePublicKey] = {}
+    rows = []
+    for token in tokens:
+        header_b64, payload_b64, signature_b64 = token.decode().split(".")
+        header = json.loads(_b64(header_b64))
+        payload = json.loads(_b64(payload_b64))
+        leaf = header["x5c"][0]
+        key = keys.get(leaf)
+        if key is None:
+            public = x509.load_der_x509_certificate(base64.b64decode(leaf)).public_key()
+            assert isinstance(public, ec.EllipticCurvePublicKey)
+            key = keys[leaf] = public
+        raw = _b64(signature_b64)
+        signature = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+        key.verify(signature, f"{header_b64}.{payload_b64}".encode(), ec.ECDSA(hashes.SHA256()))
+        rows.append(
+            {
+                "originator": payload["originator"]["party"],
+                "record_id": payload["record_id"],
+                "record_type": payload["record_type"],
+                "digest": hashlib.sha256(token).hexdigest(),
+                "jws": token.decode(),
+            }
+        )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO reference_records (originator, record_id, record_type, digest, jws)"
+                " VALUES (:originator, :record_id, :record_type, :digest, :jws)"
+            ),
+            rows,
+        )
+    receipt = json.dumps([row["digest"] for row in rows]).encode()
+    receipt_key.sign(receipt, ec.ECDSA(hashes.SHA256()))
+
+
 def per_second(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
@@ -73,6 +138,7 @@ def measure(
     key = SigningKey.from_files(pki.parties["PA"].signing_key, pki.parties["PA"].signing_cert)
     warm, singles, batches = signed_flags(pa, key, 50), signed_flags(pa, key, records), signed_flags(pa, key, batch)
     grouped = signed_flags(pa, key, records)
+    reference_tokens = signed_flags(pa, key, batch)
 
     def accepted(outcomes: list[object], expected: int, what: str) -> None:
         count = sum(1 for r in outcomes if getattr(r, "verdict", None) == "accepted")
@@ -102,7 +168,7 @@ def measure(
     accepted(outcomes, records, "grouped")
 
     profiler = cProfile.Profile() if profile else None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if profiler is not None:
         profiler.enable()
     with co.transaction() as session:
@@ -110,6 +176,21 @@ def measure(
     if profiler is not None:
         profiler.disable()
     batch_seconds = time.perf_counter() - started
+    batch_cpu = time.process_time() - cpu_started
+
+    # The reference on its own database (same backend), on records it has not seen.
+    reference_url = database_url(kind, workdir, "REF")
+    reference_engine = make_engine(reference_url)
+    with reference_engine.begin() as connection:
+        connection.execute(text(REFERENCE_TABLE))
+    receipt_key = serialization.load_pem_private_key(pki.parties["CO"].signing_key.read_bytes(), None)
+    assert isinstance(receipt_key, ec.EllipticCurvePrivateKey)
+    reference_batch(reference_engine, warm, receipt_key)  # connection and key caches, like the warm-up above
+    started, cpu_started = time.perf_counter(), time.process_time()
+    reference_batch(reference_engine, reference_tokens, receipt_key)
+    reference_seconds = time.perf_counter() - started
+    reference_cpu = time.process_time() - cpu_started
+    reference_engine.dispose()
     accepted(list(results), batch, "batch")
     if profiler is not None:
         print(f"-- {kind}: batch profile (top 25 by cumulative time, gateway code)")
@@ -123,6 +204,10 @@ def measure(
         "group_ms_per_record": round(1000 * group_seconds / records, 3),
         "batch_ms_per_record": round(1000 * batch_seconds / batch, 3),
         "verify_ms": round(1000 * verify_seconds / records, 3),
+        "batch_cpu_ms_per_record": round(1000 * batch_cpu / batch, 3),
+        "reference_per_s": per_second(batch, reference_seconds),
+        "reference_cpu_ms_per_record": round(1000 * reference_cpu / batch, 3),
+        "batch_vs_reference": round(batch_cpu / reference_cpu, 2) if reference_cpu > 0 else 0.0,
     }
     for name, value in figures.items():
         print(f"{kind:>9} {name:>22}: {value}")
