@@ -117,6 +117,8 @@ def readiness(node: Node) -> dict[str, Any]:
     checks["terms"] = f"{current.terms.terms_id} v{current.terms.version}" if current else "none in force"
     mismatches = {p: s.detail for p, s in node.partner_terms.items() if not s.ok}
     checks["partner_terms"] = mismatches or "same as partners (or not yet checked)"
+    # Background loops: "ok", or "failing" with the last error (detail, not readiness).
+    checks["jobs"] = node.jobs.snapshot()
     try:
         with node.transaction() as session:
             # Detail only: a partner's fork does not stop this node from serving.

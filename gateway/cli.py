@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 from gateway.commands import (
@@ -23,6 +24,7 @@ from gateway.commands import (
     terms,
 )
 from gateway.commands.common import stderr
+from gateway.database_errors import describe_database_error, is_database_unavailable
 from gateway.errors import GatewayError
 
 app = typer.Typer(
@@ -56,7 +58,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except GatewayError as exc:
-        stderr.print(f"[red]error:[/red] {exc.cli_message()}", soft_wrap=True)
+        stderr.print(f"[red]error:[/red] {escape(exc.cli_message())}", soft_wrap=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -69,5 +71,11 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            stderr.print(f"error: {exc}")
+            stderr.print(f"error: {escape(str(exc))}")
         sys.exit(int(getattr(exc, "exit_code", 2)))
+    except Exception as exc:
+        # The database away (refused, missing, lost) at any command: one line, not a traceback.
+        if not is_database_unavailable(exc):
+            raise
+        stderr.print(f"[red]error:[/red] {escape(describe_database_error(exc).cli_message())}", soft_wrap=True)
+        sys.exit(1)

@@ -10,13 +10,17 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from gateway.errors import ConfigurationError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,6 +53,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_type(enum: type[StrEnum], name: str, length: int) -> Enum:
+    """A column type for ``enum``: its values in a VARCHAR(``length``) with a CHECK constraint.
+
+    The constraint is named ``ck_<table>_<name>`` by the naming convention, so
+    a migration can add and drop it by name; no native ENUM type is created
+    (adding a value stays a plain constraint change on every backend).
+    """
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -94,14 +116,41 @@ def create_private_file(path: str) -> None:
     os.close(descriptor)
 
 
+_URL_HINT = "write e.g. postgresql+psycopg://USER@HOST:5432/NAME in GATEWAY_DATABASE_URL (or database_url)"
+
+
+def _checked_url(url: str) -> None:
+    """Raise ConfigurationError for a URL SQLAlchemy cannot use, naming the driver it does not know."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError("the database URL is not a URL SQLAlchemy can read", hint=_URL_HINT) from exc
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError as exc:
+        # "postgres://" (Heroku's and libpq's spelling) is the usual one.
+        raise ConfigurationError(
+            f"the database URL names the driver {parsed.drivername!r}, which is not installed or not known",
+            hint=_URL_HINT,
+        ) from exc
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Return an Engine for ``url`` with the gateway's per-backend settings.
 
     An SQLite database file that does not exist yet is created 0600 first.
+    Raises ConfigurationError for a URL naming an unknown driver or an SQLite
+    file in a directory that does not exist.
     """
+    _checked_url(url)
     if url.startswith("sqlite"):
         path = sqlite_file(url)
         if path is not None:
+            if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise ConfigurationError(
+                    f"the directory of the SQLite database {path} does not exist",
+                    hint="create it, correct data_dir, or set GATEWAY_DATABASE_URL",
+                )
             create_private_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import make_engine, make_sessionmaker, transaction
 from gateway.errors import ConfigurationError
+from gateway.observability.jobs import JobRegistry
 from gateway.settings import Settings
 from gateway.terms.registry import TermsRegistry
 from gateway.trust.bundle import TrustBundle
@@ -51,6 +52,8 @@ class Node:
     delivery_wakeup: threading.Event = field(default_factory=threading.Event)
     # party → PartnerTermsStatus, written by the TermsWatcher (gateway.terms.sync)
     partner_terms: dict[str, Any] = field(default_factory=dict)
+    # Background loops' health (failing or not, last error), shown in /readyz.
+    jobs: JobRegistry = field(default_factory=JobRegistry)
 
     @property
     def party(self) -> str:

@@ -10,9 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from gateway.database_errors import describe_database_error
 from gateway.db import make_engine, make_sessionmaker, transaction
 from gateway.migrate import current_revision
 from gateway.settings import Settings, load_settings
@@ -33,7 +36,7 @@ def settings_from(config: Path | None) -> Settings:
 
 def fail(message: str, hint: str = "") -> None:
     """Print a one-line error (and what to do) and exit 1."""
-    stderr.print(f"[red]error:[/red] {message}" + (f" — {hint}" if hint else ""), soft_wrap=True)
+    stderr.print(f"[red]error:[/red] {escape(message)}" + (f" — {escape(hint)}" if hint else ""), soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -45,17 +48,22 @@ def write_stdout_text(text: str) -> None:
 _SETUP_HINT = "check data_dir or database_url, and run `gateway db upgrade` first"
 
 
+def require_schema(engine: Engine) -> None:
+    """Exit 1 with one line unless the database answers and is migrated (raises DatabaseUnavailableError)."""
+    try:
+        revision = current_revision(engine)
+    except OperationalError as exc:
+        raise describe_database_error(exc) from exc
+    if revision is None:
+        fail("the node's database has no schema", hint=_SETUP_HINT)
+
+
 @contextmanager
 def node_database(settings: Settings) -> Iterator[Session]:
     """Yield a session in one transaction on the node's database; exit 1 if it is not migrated."""
     engine = make_engine(settings.sqlalchemy_url())
     try:
-        try:
-            revision = current_revision(engine)
-        except OperationalError as exc:
-            fail(f"cannot open the node's database: {exc.orig}", hint=_SETUP_HINT)
-        if revision is None:
-            fail("the node's database has no schema", hint=_SETUP_HINT)
+        require_schema(engine)
         with transaction(make_sessionmaker(engine)) as session:
             yield session
     finally:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.commands.common import ConfigOption, fail, settings_from, stdout
+from gateway.commands.common import ConfigOption, fail, require_schema, settings_from, stdout
 from gateway.commands.records import read_json_file
 from gateway.exchange.worker import DeliveryWorker
 from gateway.ledger.facts import record_startup_facts
@@ -37,6 +37,8 @@ def serve(
     node = build_node(settings)
     if migrate:
         upgrade(node.engine)
+    else:
+        require_schema(node.engine)
     record_startup_facts(node)  # first use of this signing key / these terms signatures
     server = NodeServer(node, run_worker=worker and settings.run_worker)
     stdout.print(
@@ -55,6 +57,7 @@ def worker(
     settings = settings_from(config)
     _logging(settings)
     node = build_node(settings)
+    require_schema(node.engine)  # the database away at start is one line, not a worker that polls in vain
     start_worker_endpoint(node)  # /metrics and /healthz when worker_metrics_port is set
     workers = [DeliveryWorker(node, name=f"{settings.party}-worker-{i}") for i in range(threads)]
     running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]

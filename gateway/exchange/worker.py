@@ -210,13 +210,15 @@ class DeliveryWorker:
     def run_forever(self) -> None:
         """Deliver until ``stop()``; sleeps between polls unless woken by new work."""
         log.info("delivery worker %s started", self.name)
+        health = self.node.jobs.job("delivery worker")
         while not self.stop_event.is_set():
             try:
                 processed = self.run_once()
-            except Exception:
-                log.exception("delivery worker %s: cycle failed; retrying", self.name)
-                processed = 0
-                self.stop_event.wait(1.0)
+            except Exception as exc:  # noqa: BLE001 - logged once by the job's health, then backed off
+                # A job in hand keeps its lease until it lapses; the next round re-sends the same bytes.
+                self.stop_event.wait(health.failed(exc))
+                continue
+            health.succeeded()
             if processed == 0:
                 self.node.delivery_wakeup.wait(self.node.settings.delivery_poll_seconds)
                 self.node.delivery_wakeup.clear()

@@ -70,11 +70,14 @@ class LedgerScheduler:
     def run_forever(self) -> None:
         """Run until :meth:`stop`; a failing round is logged and retried on the next tick."""
         log.info("ledger scheduler for %s started", self.node.party)
+        health = self.node.jobs.job("ledger scheduler")
         while not self.stop_event.is_set():
             try:
                 self.run_once()
-            except Exception:
-                log.exception("ledger scheduler: round failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - logged once by the job's health, then backed off
+                self.stop_event.wait(max(self.tick_seconds, health.failed(exc)))
+                continue
+            health.succeeded()
             self.stop_event.wait(self.tick_seconds)
         self.clients.close()
         log.info("ledger scheduler for %s stopped", self.node.party)

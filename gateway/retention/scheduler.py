@@ -93,6 +93,8 @@ class RetentionScheduler:
     def run_forever(self) -> None:
         """Run until :meth:`stop`; a failing pass is logged and retried at the next interval."""
         log.info("retention scheduler for %s started", self.node.party)
+        settings = self.node.settings
+        health = self.node.jobs.job("retention scheduler")
         while not self.stop_event.is_set():
             wait = self.next_run - self.monotonic()
             if wait > 0:
@@ -101,8 +103,11 @@ class RetentionScheduler:
             self.next_run = self.monotonic() + self.node.settings.retention_run_seconds
             try:
                 self.run_once()
-            except Exception:
-                log.exception("retention scheduler: pass failed; retrying at the next interval")
+            except Exception as exc:  # noqa: BLE001 - logged once by the job's health, then backed off
+                # Retry sooner than the next interval: deletions must not wait an hour for a database restart.
+                self.next_run = self.monotonic() + min(settings.retention_run_seconds, health.failed(exc))
+            else:
+                health.succeeded()
         log.info("retention scheduler for %s stopped", self.node.party)
 
     def stop(self) -> None:
