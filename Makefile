@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: demo test lint typecheck pytest install browser clean mutation
+.PHONY: demo test lint typecheck pytest install browser softhsm clean mutation
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: /usr/bin/chromium missing; browser tests will be skipped (failed under CI=true)"; }
 
-pytest: $(STAMP) browser
+# The PKCS#11 tests sign with SoftHSM2 tokens they create under a temporary directory.
+softhsm:
+	@command -v softhsm2-util >/dev/null || { command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null) \
+	  || echo "warning: softhsm2 missing; PKCS#11 tests will be skipped (failed under CI=true)"; }
+
+pytest: $(STAMP) browser softhsm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

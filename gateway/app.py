@@ -25,6 +25,7 @@ from gateway.observability.certificates import certificate_checks
 from gateway.observability.middleware import install_observability
 from gateway.observability.revocation import crl_checks
 from gateway.problems import install_problem_handlers
+from gateway.trust.token_keys import key_status
 
 log = logging.getLogger("gateway.app")
 
@@ -111,6 +112,7 @@ def readiness(node: Node) -> dict[str, Any]:
     remaining = node.signing_key.certificate.not_valid_after_utc - node.now()
     checks["signing_certificate_days_left"] = remaining.days
     checks["signing_certificate"] = "ok" if remaining.days > 0 else "expired"
+    checks["signing_key"] = key_status(node.signing_key.private_key)  # a token key must still answer
     checks.update(certificate_checks(node))  # tls_certificate(_days_left), certificate_warnings
     checks.update(crl_checks(node))  # crl_freshness, crl_warnings: detail, not readiness
     current = node.terms.current(node.now()) if node.terms is not None else None
@@ -192,6 +194,7 @@ def create_agency_app(node: Node) -> FastAPI:
         ready = (
             checks["database"] == "ok"
             and checks["signing_certificate"] == "ok"
+            and checks["signing_key"] == "ok"
             and checks["terms"] != "none in force"
             and checks["tls_certificate"] != "expired"
         )

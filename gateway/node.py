@@ -24,9 +24,10 @@ from gateway.observability.jobs import JobRegistry
 from gateway.settings import Settings
 from gateway.terms.registry import TermsRegistry
 from gateway.trust.bundle import TrustBundle
-from gateway.trust.errors import TrustError
-from gateway.trust.keys import SigningKey
+from gateway.trust.errors import PKIError, TrustError
+from gateway.trust.keys import SigningKey, load_certificates
 from gateway.trust.path import Purpose, validate_path
+from gateway.trust.token_keys import TokenECPrivateKey, load_token_key, read_pin
 
 Clock = Callable[[], datetime]
 _SQLITE_WRITERS: dict[str, threading.RLock] = {}
@@ -82,6 +83,8 @@ class Node:
 
     def close(self) -> None:
         self.engine.dispose()
+        if isinstance(self.signing_key.private_key, TokenECPrivateKey):
+            self.signing_key.private_key.token_session.close()
 
 
 def _require(path: Path | None, name: str) -> Path:
@@ -90,14 +93,37 @@ def _require(path: Path | None, name: str) -> Path:
     return path
 
 
+def load_signing_key(settings: Settings) -> SigningKey:
+    """Return the node's signing key: PEM files, or a PKCS#11 token key when signing_key_uri is set.
+
+    Raises ConfigurationError/PKIError (TokenError: token absent, wrong PIN) in one line.
+    """
+    if settings.signing_key_uri is None:
+        return SigningKey.from_files(
+            _require(settings.signing_key, "signing_key"),
+            _require(settings.signing_cert, "signing_cert"),
+            settings.signing_chain,
+        )
+    if settings.signing_key is not None:
+        raise ConfigurationError("both signing_key and signing_key_uri are set", hint="keep one of them")
+    pin = read_pin(
+        settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin is not None else None, settings.pkcs11_pin_file
+    )
+    certs = load_certificates(_require(settings.signing_cert, "signing_cert"))
+    if settings.signing_chain is not None:
+        certs += load_certificates(settings.signing_chain)
+    private = load_token_key(settings.signing_key_uri, settings.pkcs11_module, pin)
+    try:
+        return SigningKey(private, tuple(certs))
+    except PKIError:
+        private.token_session.close()
+        raise
+
+
 def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
     """Return a Node for ``settings``; raises ConfigurationError/PKIError on bad files."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    signing_key = SigningKey.from_files(
-        _require(settings.signing_key, "signing_key"),
-        _require(settings.signing_cert, "signing_cert"),
-        settings.signing_chain,
-    )
+    signing_key = load_signing_key(settings)
     bundle = TrustBundle.load(_require(settings.trust_bundle, "trust_bundle"))
     if bundle.party(settings.party) is None:
         raise ConfigurationError(f"the trust bundle has no entry for this node's party {settings.party}")

@@ -11,6 +11,7 @@ import gateway.models  # noqa: F401 - every table on Base.metadata
 from gateway.db import make_engine
 from tests.support.databases import DatabaseFactory, require_postgres
 from tests.support.pki import TestPKI, make_test_pki
+from tests.support.softhsm import SoftHSM, make_softhsm
 
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -22,6 +23,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 
 
 _factories: dict[str, DatabaseFactory] = {}
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHSM:
+    """SoftHSM2 tokens under a temporary directory, for PKCS#11 tests (tests/support/softhsm.py)."""
+    return make_softhsm(tmp_path_factory.mktemp("softhsm"))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,37 @@ from gateway.trust.bundle_update import (
 )
 from gateway.trust.keys import SigningKey
 from gateway.trust.pki import CertKind, init_party, issue_from_dir, revoke_in_dir
+from gateway.trust.token_keys import read_pin
+from gateway.trust.token_pki import init_party_with_token, issue_token_signing_certificate
+
+Pkcs11Option = Annotated[
+    str | None,
+    typer.Option(help="Generate the record-signing key in a PKCS#11 token: RFC 7512 URI (pkcs11:token=…;object=…)."),
+]
+Pkcs11ModuleOption = Annotated[
+    Path | None,
+    typer.Option(help="The token's PKCS#11 library (default: GATEWAY_PKCS11_MODULE, or module-path in the URI)."),
+]
+PinFileOption = Annotated[
+    Path | None, typer.Option(help="File holding the token's user PIN (default: GATEWAY_PKCS11_PIN).")
+]
+
+
+def _module(option: Path | None) -> Path | None:
+    if option is not None:
+        return option
+    value = os.environ.get("GATEWAY_PKCS11_MODULE")
+    return Path(value) if value else None
+
+
+def _pin(pin_file: Path | None) -> str:
+    return read_pin(os.environ.get("GATEWAY_PKCS11_PIN"), pin_file or _env_path("GATEWAY_PKCS11_PIN_FILE"))
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
 
 app = typer.Typer(help="Create and manage a development PKI and trust bundles.", no_args_is_help=True)
 
@@ -29,9 +61,23 @@ def init(
     out: Annotated[Path, typer.Option(help="Directory to write the party's PKI into.")],
     host: Annotated[list[str] | None, typer.Option(help="Extra TLS host name or IP (repeatable).")] = None,
     ed25519: Annotated[bool, typer.Option(help="Record-signing key Ed25519 instead of ES256.")] = False,
+    pkcs11: Pkcs11Option = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
+    pin_file: PinFileOption = None,
 ) -> None:
-    """Create a party root CA, a TLS certificate, a record-signing certificate and a CRL."""
-    files = init_party(party.upper(), out, hosts=tuple(host or ()), key_kind="ed25519" if ed25519 else "ec-p256")
+    """Create a party root CA, a TLS certificate, a record-signing certificate and a CRL.
+
+    With --pkcs11 the record-signing key pair is generated in the token (P-256)
+    and only its certificate is written.
+    """
+    if pkcs11 is not None:
+        if ed25519:
+            fail("--ed25519 and --pkcs11 do not go together: token keys are P-256 (ES256)")
+        files = init_party_with_token(
+            party.upper(), out, pkcs11, _module(pkcs11_module), _pin(pin_file), hosts=tuple(host or ())
+        )
+    else:
+        files = init_party(party.upper(), out, hosts=tuple(host or ()), key_kind="ed25519" if ed25519 else "ec-p256")
     stdout.print(f"created the {party.upper()} development PKI in {files.root}:")
     for label, path in (
         ("root CA", files.ca_cert),
@@ -41,6 +87,10 @@ def init(
         ("trust-bundle entry", files.bundle_entry),
     ):
         stdout.print(f"  {label:<20} {path}")
+    if pkcs11 is not None:
+        stdout.print(
+            f"  {'signing key':<20} {pkcs11} (in the token; set GATEWAY_SIGNING_KEY_URI to it)", soft_wrap=True
+        )
     stdout.print("private keys (*.key) are mode 0600; never share them.")
 
 
@@ -91,6 +141,12 @@ def rotate(
     host: Annotated[list[str] | None, typer.Option(help="Extra TLS host name or IP (repeatable).")] = None,
     ed25519: Annotated[bool, typer.Option(help="New record-signing key Ed25519 instead of ES256.")] = False,
     days: Annotated[int, typer.Option(help="Validity in days.")] = 825,
+    pkcs11: Annotated[
+        str | None,
+        typer.Option(help="Generate the new record-signing key in this PKCS#11 token key (RFC 7512 URI, new object)."),
+    ] = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
+    pin_file: PinFileOption = None,
 ) -> None:
     """Issue a new TLS certificate and a new record-signing certificate from the party CA.
 
@@ -102,7 +158,16 @@ def rotate(
         "tls": (out / f"tls-{stamp}.pem", out / f"tls-{stamp}.key"),
         "signing": (out / f"signing-{stamp}.pem", out / f"signing-{stamp}.key"),
     }
+    if pkcs11 is not None:
+        if ed25519:
+            fail("--ed25519 and --pkcs11 do not go together: token keys are P-256 (ES256)")
+        issue_token_signing_certificate(
+            ca_dir, pkcs11, _module(pkcs11_module), _pin(pin_file), files["signing"][0], days=days
+        )
+        stdout.print(f"generated the signing key in the token at {pkcs11} → {files['signing'][0]}", soft_wrap=True)
     for kind, (cert, key) in files.items():
+        if kind == "signing" and pkcs11 is not None:
+            continue
         issued = issue_from_dir(
             ca_dir,
             kind,
@@ -116,9 +181,15 @@ def rotate(
     stdout.print(
         "switch the node over and restart `gateway serve`:\n"
         f"  GATEWAY_TLS_CERT={files['tls'][0]} GATEWAY_TLS_KEY={files['tls'][1]}\n"
-        f"  GATEWAY_SIGNING_CERT={files['signing'][0]} GATEWAY_SIGNING_KEY={files['signing'][1]}\n"
-        "then retire the old certificates with `gateway pki revoke` and publish the CRL "
-        "(`gateway pki publish`)."
+        f"  GATEWAY_SIGNING_CERT={files['signing'][0]} "
+        + (
+            f"GATEWAY_SIGNING_KEY_URI='{pkcs11}'\n"
+            if pkcs11 is not None
+            else f"GATEWAY_SIGNING_KEY={files['signing'][1]}\n"
+        )
+        + "then retire the old certificates with `gateway pki revoke` and publish the CRL "
+        "(`gateway pki publish`).",
+        soft_wrap=True,
     )
 
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from joserfc.jwk import ECKey, OKPKey
 
 from gateway.trust.errors import PKIError
+from gateway.trust.token_keys import TokenECPrivateKey
 
 Algorithm = Literal["ES256", "Ed25519"]
 KeyKind = Literal["ec-p256", "ed25519"]
@@ -52,6 +53,8 @@ def jose_key(key: PrivateKey | PublicKey) -> JoseKey:
     """Return ``key`` as a joserfc key object."""
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return OKPKey.import_key(key)
+    if isinstance(key, TokenECPrivateKey):  # in an HSM: signs there, exports nothing
+        return key.jose_key()
     return ECKey.import_key(key)
 
 
