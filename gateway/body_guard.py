@@ -2,7 +2,7 @@
 
 FastAPI reads a whole body and parses it with ``json.loads`` (duplicate keys:
 last one wins). The partner listener reads bodies itself
-(``exchange.api.read_body`` and ``trust.canonical.parse_strict``); the agency
+(``edge.read_body`` and ``trust.canonical.parse_strict``); the agency
 listener has many routes, so one pure ASGI middleware does the same for all of
 them: it reads at most ``limit`` bytes (refusing a larger declared
 Content-Length without reading, and a chunked body as soon as it passes the

@@ -36,17 +36,6 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_chain: Path | None = None
     trust_bundle: Path | None = None
-    # A signing key in a PKCS#11 token (HSM) instead of signing_key; see gateway/trust/token_keys.py.
-    signing_key_uri: str | None = Field(
-        default=None,
-        description="RFC 7512 URI of the record-signing key in a PKCS#11 token (pkcs11:token=…;object=…), "
-        "used instead of signing_key",
-    )
-    pkcs11_module: Path | None = Field(default=None, description="The token's PKCS#11 library (.so)")
-    pkcs11_pin: SecretStr | None = Field(
-        default=None, description="User PIN of the token; environment only (GATEWAY_PKCS11_PIN), never the TOML file"
-    )
-    pkcs11_pin_file: Path | None = Field(default=None, description="File holding the token's user PIN")
     terms_files: list[Path] = Field(
         default_factory=list,
         description="Signed terms YAML files (every version this node holds; the newest live one is used)",
@@ -116,6 +105,42 @@ class Settings(BaseSettings):
     totp_encryption_key_file: Path | None = Field(
         default=None, description="File holding the TOTP encryption key (instead of totp_encryption_key)"
     )
+    # Officers' sign-in through the agency's OpenID Connect provider (gateway.console.sso).
+    oidc_issuer: str | None = Field(
+        default=None, description="Issuer URL of the agency's OpenID Connect provider (unset: no SSO sign-in)"
+    )
+    oidc_client_id: str | None = Field(default=None, description="This node's client id at the provider")
+    oidc_client_secret_file: Path | None = Field(default=None, description="File holding the client secret")
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    oidc_groups_claim: str = Field(default="groups", description="ID token claim that lists the user's groups")
+    oidc_group_roles: dict[str, Literal["viewer", "reviewer", "admin"]] = Field(
+        default_factory=dict, description="Provider group → console role; a user with no mapped group is refused"
+    )
+    oidc_username_claim: str = Field(
+        default="email", description="Claim naming the officer; 'email' is accepted only with email_verified true"
+    )
+    oidc_required_acr: list[str] = Field(default_factory=list, description="Refuse unless acr is one of these")
+    oidc_required_amr: list[str] = Field(
+        default_factory=list, description="Refuse unless amr contains one of these (e.g. mfa, otp, hwk)"
+    )
+    oidc_session_max_seconds: int = Field(default=8 * 3600, ge=60, description="Longest SSO console session")
+    oidc_session_ends_with_id_token: bool = Field(
+        default=True, description="An SSO console session ends when its ID token expires"
+    )
+    oidc_max_auth_age_seconds: int | None = Field(
+        default=None, ge=0, description="Ask the provider to re-authenticate after this long (max_age, auth_time)"
+    )
+    oidc_clock_skew_seconds: int = Field(default=60, ge=0, le=300, description="Leeway for exp, iat and auth_time")
+    oidc_redirect_uri: str | None = Field(
+        default=None,
+        description="Callback URL registered at the provider (default: this listener's /console/sso/callback)",
+    )
+    oidc_display_name: str = Field(default="", description="Provider name on the sign-in button")
+    console_local_signin: bool = Field(default=True, description="Allow password + TOTP sign-in (break-glass)")
+    console_local_accounts: list[str] = Field(
+        default_factory=list, description="When set, only these officers may sign in with password + TOTP"
+    )
+
 
     @property
     def agency(self) -> str:
@@ -164,8 +189,3 @@ def load_settings(config: Path | None = None) -> Settings:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigurationError(describe_validation_error(exc)) from exc
-        if "pkcs11_pin" in values:
-            raise ConfigurationError(
-                f"{config} holds pkcs11_pin; a token PIN never goes into the configuration file",
-                hint="set GATEWAY_PKCS11_PIN or pkcs11_pin_file instead",
-            )

@@ -1,49 +1,26 @@
-"""Agency API authentication: the OAuth 2.0 token endpoint and the bearer-token dependency.
+"""Agency API authentication: the OAuth 2.0 token endpoint.
 
 ``POST /oauth/token`` issues tokens with the client credentials grant
-(RFC 6749 §4.4); ``require_scope`` protects the other agency routes::
-
-    @router.post("/v1/records")
-    def submit(principal: Annotated[ApiPrincipal, Depends(require_scope(RECORDS_WRITE))]) -> ...:
+(RFC 6749 §4.4); ``gateway.edge.require_scope`` checks them on the other
+agency routes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Security
-from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import OAuth2
 
-from gateway.clients import service
 from gateway.clients.authorization_server import GatewayAuthorizationServer, TokenHttpRequest
-from gateway.clients.errors import InsufficientScope, InvalidToken, InvalidTokenRequest
-from gateway.clients.schemas import (
-    SCOPE_DESCRIPTIONS,
-    VALID_SCOPES,
-    ApiPrincipal,
-    IssuedToken,
-    TokenRequestForm,
-)
-from gateway.node import Node, node_from, node_of
+from gateway.clients.errors import InvalidTokenRequest
+from gateway.clients.schemas import IssuedToken, TokenRequestForm
+from gateway.edge import TOKEN_PATH, NodeDep
 
-TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a password
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 router = APIRouter(tags=["authentication"])
 
-# Declares the scheme and the scopes of each route in the OpenAPI document;
-# reading and checking the header is done by require_scope.
-agency_oauth = OAuth2(
-    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=SCOPE_DESCRIPTIONS)),
-    scheme_name="agencyClientCredentials",
-    description="OAuth 2.0 client credentials; clients are created with `gateway clients add`.",
-    auto_error=False,
-)
-
-NodeDep = Annotated[Node, Depends(node_of)]
 
 _TOKEN_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"description": "invalid_request, unsupported_grant_type, invalid_scope (problem+json)"},
@@ -99,43 +76,3 @@ def issue_access_token(
     http = TokenHttpRequest(method=request.method, url=str(request.url), headers=request.headers, form=form)
     response: JSONResponse = GatewayAuthorizationServer(node).create_token_response(http)
     return response
-
-
-def _bearer_token(authorization: str | None) -> str:
-    if not authorization:
-        raise InvalidToken(
-            "the request has no access token",
-            hint=f"send Authorization: Bearer <token from {TOKEN_PATH}>",
-        )
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise InvalidToken("the Authorization header does not hold a Bearer token")
-    return token
-
-
-def require_scope(scope: str) -> Callable[[Request, str | None], ApiPrincipal]:
-    """Return a FastAPI dependency giving the principal of a bearer token holding ``scope``.
-
-    The dependency resolves the token in its own short transaction and raises
-    InvalidToken (401: missing, malformed, unknown, expired, client disabled)
-    or InsufficientScope (403). Raises ValueError here for an unknown scope.
-    """
-    if scope not in VALID_SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; valid scopes: {sorted(VALID_SCOPES)}")
-
-    # A default, not Annotated[...]: annotations are strings here (PEP 563), and
-    # FastAPI resolves them in the module's globals, where ``scope`` is unknown.
-    def principal(
-        request: Request,
-        authorization: str | None = Security(agency_oauth, scopes=[scope]),
-    ) -> ApiPrincipal:
-        token = _bearer_token(authorization)
-        node = node_from(request)
-        with node.transaction() as session:
-            found = service.principal_for_token(session, token, node.now())
-        if not found.allows(scope):
-            raise InsufficientScope(f"this operation needs the scope {scope!r}", scope=scope)
-        return found
-
-    return principal

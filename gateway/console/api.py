@@ -45,19 +45,21 @@ from gateway.console.rendering import (
 from gateway.console.repository import ACTIONABLE_TYPES, LIFECYCLE_STATES
 from gateway.console.schemas import InboxQuery
 from gateway.console.signin import LOGIN_PATH, public_router, session_router
+from gateway.console.sso.api import install_sso
 from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.worker import retry_delivery
 from gateway.node import Node, node_from, node_of
 from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
 from gateway.records.schemas import RecordType
+from gateway.records.states import DeliveryStatus
 from gateway.terms.api import terms_flows, terms_summary
 from gateway.trust.crls import crl_freshness
 
 RECORD_TYPES: Final = tuple(t.value for t in RecordType)
 OFFENCE_CATEGORIES: Final = tuple(c.value for c in OffenceCategory)
 INBOX_STATUSES: Final = ("new", "acknowledged", "queried", "rejected", "invalid")
-DELIVERY_STATUSES: Final = ("pending", "delivered", "rejected", "dead", "cancelled")
+DELIVERY_STATUSES: Final = tuple(s.value for s in DeliveryStatus)
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)])
 NodeDep = Annotated[Node, Depends(node_of)]
@@ -300,6 +302,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(session_router)
     app.include_router(router)
     app.include_router(lifecycle_api.router)
+    install_sso(app)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PasswordChangeRequired, _password_change_required)
     app.add_exception_handler(ConsoleError, _console_error)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Final
 
 from gateway.console.lifecycle_labels import LIFECYCLE_LABELS
+from gateway.console.sso.labels import SSO_LABELS
 
 LANGUAGES: Final = ("en", "es")
 DEFAULT_LANGUAGE: Final = "en"
@@ -116,6 +117,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "status.rejected": ("rejected", "rechazado"),
     "status.invalid": ("invalid", "inválido"),
     "status.sent": ("sent", "enviado"),
+    "status.answered": ("answered", "respondido"),
+    "status.failed_verification": ("failed verification", "verificación fallida"),
     "offence.drug_trafficking": ("drug trafficking", "narcotráfico"),
     "offence.migrant_smuggling": ("migrant smuggling", "tráfico de migrantes"),
     "offence.environmental_crime": ("environmental crime", "delito ambiental"),
@@ -397,6 +400,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "event.ledger:checkpoint:witnessed": ("checkpoint witnessed", "punto de control atestiguado"),
     "event.ledger:checkpoint:fork": ("checkpoint fork detected", "bifurcación detectada"),
     **LIFECYCLE_LABELS,
+    **SSO_LABELS,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, UTCDateTime
@@ -14,6 +14,8 @@ class Officer(Base):
     """A liaison officer who signs in to the console with a password and a TOTP code."""
 
     __tablename__ = "officers"
+    # One officer per identity at the agency's provider (console.sso).
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject"),)
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -29,12 +31,15 @@ class Officer(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    oidc_issuer: Mapped[str | None] = mapped_column(String(255))  # set for officers the provider vouches for
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
 
 
 class ConsoleSession(Base):
     """A signed-in browser. Only the SHA-256 of the cookie value is stored."""
 
     __tablename__ = "console_sessions"
+    __table_args__ = (CheckConstraint("sign_in_method IN ('password_totp', 'oidc')", name="sign_in_method"),)
 
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     officer_pk: Mapped[int] = mapped_column(ForeignKey("officers.pk"), index=True)
@@ -42,6 +47,8 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute limit
+    # How the session was opened (SignInMethod): sign-out of an ``oidc`` one goes on to the provider.
+    sign_in_method: Mapped[str] = mapped_column(String(16), default="password_totp", server_default="password_totp")
 
 
 class LoginAttempt(Base):
@@ -69,3 +76,21 @@ class ConsoleAction(Base):
     decision: Mapped[str] = mapped_column(String(8))  # accept | query | reject
     acknowledgement_pk: Mapped[int] = mapped_column(ForeignKey("records.pk"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SsoFlow(Base):
+    """An OpenID Connect sign-in waiting for the provider to send the browser back (console.sso).
+
+    Keyed by the SHA-256 of ``state``; bound to the browser that started it by
+    the SHA-256 of a cookie value; deleted when used, so it counts once.
+    """
+
+    __tablename__ = "console_sso_flows"
+
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE (RFC 7636)
+    next_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

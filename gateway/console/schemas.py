@@ -21,6 +21,13 @@ class Role(StrEnum):
         return _RANK[self] >= _RANK[needed]
 
 
+class SignInMethod(StrEnum):
+    """How a console session was opened (``console_sessions.sign_in_method``, ledger sign-in events)."""
+
+    PASSWORD_TOTP = "password_totp"  # noqa: S105 - a method name, not a password; the node's own accounts: break-glass once SSO is set up
+    OIDC = "oidc"  # the agency's OpenID Connect provider
+
+
 _RANK: Final[dict[Role, int]] = {Role.VIEWER: 0, Role.REVIEWER: 1, Role.ADMIN: 2}
 
 

@@ -43,6 +43,7 @@ from gateway.console.schemas import (
     OfficerSummary,
     OpenedSession,
     Role,
+    SignInMethod,
 )
 from gateway.console.seeds import SeedCipher, is_encrypted
 from gateway.errors import InputError
@@ -371,9 +372,35 @@ def complete_login(
     officer.failed_logins = 0
     officer.locked_until = None
     officer.totp_last_step = factors.totp_step
+    opened = open_session(
+        session,
+        officer,
+        now,
+        method=SignInMethod.PASSWORD_TOTP,
+        expires_at=now + timedelta(seconds=SESSION_MAX_SECONDS),
+        provider_subject=None,
+    )
+    return LoginOutcome(opened=opened)
+
+
+def open_session(
+    session: Session,
+    officer: Officer,
+    now: datetime,
+    *,
+    method: SignInMethod,
+    expires_at: datetime,
+    provider_subject: str | None,
+    detail: dict[str, object] | None = None,
+) -> OpenedSession:
+    """Open a console session for ``officer`` and record the sign-in in the ledger; return it.
+
+    The ledger subject names the method and who vouched for the officer: the
+    identity provider's subject for ``oidc``, the officer's own name for a
+    local sign-in (``signin:<method>:<subject>``).
+    """
     repository.delete_stale_sessions(session, officer.pk, now - timedelta(seconds=IDLE_SECONDS), now)
     token = secrets.token_urlsafe(32)
-    expires_at = now + timedelta(seconds=SESSION_MAX_SECONDS)
     repository.add(
         session,
         ConsoleSession(
@@ -383,9 +410,18 @@ def complete_login(
             created_at=now,
             last_seen_at=now,
             expires_at=expires_at,
+            sign_in_method=method.value,
         ),
     )
-    return LoginOutcome(opened=OpenedSession(token=token, expires_at=expires_at))
+    append_event(
+        session,
+        AuditEvent.OFFICER_SIGNED_IN,
+        actor=f"officer:{officer.username}",
+        subject=f"signin:{method.value}:{provider_subject or officer.username}",
+        at=now,
+        detail={"method": method.value, "expires_at": expires_at.isoformat(), **(detail or {})},
+    )
+    return OpenedSession(token=token, expires_at=expires_at)
 
 
 def authenticate(

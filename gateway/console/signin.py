@@ -24,6 +24,8 @@ from gateway.console.guards import (
     set_session_cookie,
 )
 from gateway.console.rendering import CONSOLE_PREFIX, redirect, render
+from gateway.console.sso.api import local_signin_allowed, login_page_context, logout_location
+from gateway.console.sso.service import session_method
 from gateway.node import Node, node_from, node_of
 
 LOGIN_COOKIE: Final = "mou_console_login"
@@ -63,7 +65,14 @@ def _login_page(
     response = render(
         request,
         "login.html",
-        {"login_token": token, "next": next_path, "error": error, "notice": notice, "username": username},
+        {
+            "login_token": token,
+            "next": next_path,
+            "error": error,
+            "notice": notice,
+            "username": username,
+            **login_page_context(request, next_path),
+        },
         status_code=status_code,
     )
     response.set_cookie(
@@ -110,6 +119,9 @@ def login(
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     if not login_token or not hmac.compare_digest(login_token.encode(), cookie.encode()):
         return _login_page(request, next_path=next_path, error="login.form_expired", status_code=400)
+    if not local_signin_allowed(request, username):
+        # Break-glass only: the node's policy, not the account, decides (nothing checked, nothing learnt).
+        return _login_page(request, next_path=next_path, error="login.local_refused", status_code=403)
     source = request.client.host if request.client else None
     # Three steps: the slow argon2 check runs with no transaction open.
     with node.transaction() as session:
@@ -143,8 +155,10 @@ def login(
 def logout(request: Request, node: NodeDep, officer: SignedIn) -> Response:
     """End the session and return to the sign-in page."""
     with node.transaction() as session:
+        method = session_method(session, session_token(request))
         service.end_session(session, session_token(request))
-    response = redirect(f"{LOGIN_PATH}?bye=1")
+    # An SSO session also ends at the provider when it offers RP-initiated logout.
+    response = redirect(logout_location(request, method) or f"{LOGIN_PATH}?bye=1")
     clear_session_cookie(response, node)
     return response
 

@@ -21,9 +21,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from gateway.edge import transact
 from gateway.exchange.service import BatchResult, Outcome, receive_batch
 from gateway.node import Node
 
@@ -88,29 +89,23 @@ class ReceiveIntake:
 def receive_group(node: Node, items: list[tuple[bytes, str]]) -> list[Outcome | Exception]:
     """Receive ``(raw, peer)`` items in one transaction; one outcome or exception per item."""
     try:
-        return _in_one_transaction(node, items)
-    except IntegrityError:
-        # A concurrent request (another process) won a unique index: retrying
-        # finds its rows and answers those items as replays.
-        try:
-            return _in_one_transaction(node, items)
-        except Exception as exc:  # noqa: BLE001 - see below
-            failure: Exception = exc
+        # transact retries once when a concurrent request (another process) won
+        # a unique index: the retry finds its rows and answers those items as replays.
+        return transact(node, lambda session: _receive_in(session, node, items))
     except Exception as exc:  # noqa: BLE001 - isolate the item that caused it
-        failure = exc
+        failure: Exception = exc
     if len(items) == 1:
         return [failure]
     log.warning("a group of %d records failed (%s); receiving them one by one", len(items), type(failure).__name__)
     return [receive_group(node, [item])[0] for item in items]
 
 
-def _in_one_transaction(node: Node, items: list[tuple[bytes, str]]) -> list[Outcome | Exception]:
+def _receive_in(session: Session, node: Node, items: list[tuple[bytes, str]]) -> list[Outcome | Exception]:
     by_peer: dict[str, list[int]] = {}
     for position, (_, peer) in enumerate(items):
         by_peer.setdefault(peer, []).append(position)
     results: dict[int, BatchResult] = {}
-    with node.transaction() as session:
-        for peer, positions in by_peer.items():
-            outcomes = receive_batch(session, node, [items[p][0] for p in positions], peer)
-            results.update(zip(positions, outcomes, strict=True))
+    for peer, positions in by_peer.items():
+        outcomes = receive_batch(session, node, [items[p][0] for p in positions], peer)
+        results.update(zip(positions, outcomes, strict=True))
     return [results[position] for position in range(len(items))]

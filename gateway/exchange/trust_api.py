@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway.edge import peer_party_dependency
 from gateway.errors import ConfigurationError
-from gateway.exchange.api import peer_party_dependency
 from gateway.node import Node, node_of
 from gateway.trust.bundle_update import sign_trust_update
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from gateway.exchange.api import peer_party_dependency
+from gateway.edge import peer_party_dependency
 from gateway.ledger import checkpoints, proofs
 from gateway.ledger.errors import ProofRequestError
 from gateway.ledger.schemas import ConsistencyProof, InclusionProof

@@ -34,6 +34,7 @@ class AuditEvent(StrEnum):
     CLIENT_CREATED = "clients:client:created"
     CLIENT_AGENCY_SET = "clients:client:agency_set"
     OFFICER_CREATED = "console:officer:created"
+    OFFICER_SIGNED_IN = "console:officer:signed_in"  # subject: signin:<method>:<provider subject or name>
     KEY_ADDED = "trust:key:added"
     KEY_REVOKED = "trust:key:revoked"
     CHECKPOINT_SIGNED = "ledger:checkpoint:signed"

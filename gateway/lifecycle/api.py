@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from gateway.clients.api import require_scope
 from gateway.clients.errors import NotIssuingAgency
 from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.clients.service import same_agency
+from gateway.edge import require_scope
 from gateway.exchange.models import Delivery
 from gateway.lifecycle.corrections import correct, retract
 from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy

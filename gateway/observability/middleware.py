@@ -103,7 +103,7 @@ class ObservabilityMiddleware:
         """Return the rate-limit key: ``party:XX``, ``client:ID`` or ``address:IP``."""
         request = Request(scope)
         if self.listener == "partner":
-            from gateway.exchange.api import peer_party  # the one rule for who a peer is
+            from gateway.edge import peer_party  # the one rule for who a peer is
 
             try:
                 return f"party:{peer_party(request, self.node)}"

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from gateway.clients.api import require_scope
 from gateway.clients.errors import NotIssuingAgency
 from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.clients.service import same_agency
+from gateway.edge import require_scope, transact
 from gateway.errors import InputError
 from gateway.lifecycle.erasure import effective_type
 from gateway.node import Node, node_of
@@ -59,15 +59,12 @@ def _submit_once_per_key(
     and the retry finds the winner's row: it replays it or refuses the draft
     with a problem (never a 500 quoting the statement).
     """
-    for attempt in range(2):
-        try:
-            with node.transaction() as session:
-                submission = submit_draft(session, node, draft, actor=actor, idempotency_key=idempotency_key)
-                return submission, [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
-        except IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+
+    def work(session: Session) -> tuple[Submission, list[dict[str, Any]]]:
+        submission = submit_draft(session, node, draft, actor=actor, idempotency_key=idempotency_key)
+        return submission, [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
+
+    return transact(node, work)
 
 
 def _authorize_originator(principal: ApiPrincipal, draft: dict[str, Any], party: str) -> None:

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.clients.api import require_scope
 from gateway.clients.schemas import ADMIN, RECORDS_READ, ApiPrincipal
+from gateway.edge import require_scope
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
 from gateway.records.identity import PartyCode

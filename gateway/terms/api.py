@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from gateway.exchange.api import peer_party_dependency
+from gateway.edge import peer_party_dependency
 from gateway.node import Node, node_of
 
 router = APIRouter(prefix="/v1/exchange", tags=["partner exchange"])

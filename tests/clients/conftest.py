@@ -12,9 +12,10 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from gateway.clients import service
-from gateway.clients.api import require_scope, router
+from gateway.clients.api import router
 from gateway.clients.schemas import RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.db import make_engine, make_sessionmaker
+from gateway.edge import require_scope
 from gateway.node import Node
 from gateway.problems import install_problem_handlers
 from gateway.settings import Settings

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from gateway.clients.api import require_scope
 from gateway.clients.schemas import ADMIN, RECORDS_READ
+from gateway.edge import require_scope
 from gateway.errors import PROBLEM_BASE
 from gateway.node import Node
 from tests.clients.conftest import PROTECTED_PATH, Credentials, ManualClock, add_client, build_app
