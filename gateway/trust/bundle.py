@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway.trust.crls import newest_signed_by
 from gateway.trust.errors import CAInTwoPartiesError, PKIError
 
 BUNDLE_FORMAT: Final = "mou-trust-bundle/1"
@@ -72,12 +73,10 @@ class PartyTrust:
     def crl_for(self, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
         """Return the newest CRL signed by ``issuer``, or None when the bundle has none."""
         if issuer not in self._crl_cache:
-            signed = [
-                crl
-                for crl in self.crls
-                if crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-            ]
-            self._crl_cache[issuer] = max(signed, key=lambda c: c.last_update_utc, default=None)
+            # "Newest" as trust-update adoption judges it (CRL number first, then
+            # thisUpdate): by thisUpdate alone, a CA whose clock ran ahead once
+            # would leave a lower-numbered CRL in charge and its later revocations unseen.
+            self._crl_cache[issuer] = newest_signed_by(issuer, self.crls)
         return self._crl_cache[issuer]
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from gateway.trust.bundle import TrustBundle
+if TYPE_CHECKING:  # bundle.py imports this module at run time
+    from gateway.trust.bundle import TrustBundle
 
 
 def crl_number(crl: x509.CertificateRevocationList) -> int | None:

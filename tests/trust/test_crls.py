@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.trust.bundle import PartyTrust, TrustBundle
 from gateway.trust.crls import CRLFreshness, crl_freshness, crl_number, is_older, newest_signed_by
+from gateway.trust.errors import CertificateRevokedError
+from gateway.trust.revocation import check_revocation
 from tests.trust import minting
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -208,3 +210,36 @@ def test_a_crl_is_stale_only_after_its_next_update() -> None:
 def test_crl_freshness_of_a_bundle_without_crls_is_empty() -> None:
     pa = minting.root("PA")
     assert crl_freshness(TrustBundle({"PA": PartyTrust("PA", (pa.cert,))}), at=T0) == []
+
+
+# -- the CRL revocation checks read ------------------------------------------------------
+
+
+def test_revocation_reads_the_crl_with_the_highest_number_not_the_latest_this_update() -> None:
+    # The CA's clock ran an hour ahead when it issued CRL 1, and it revoked the leaf in CRL 2.
+    # Adoption (bundle_update) calls CRL 2 the newest; so must the revocation check.
+    pa = minting.root("PA")
+    leaf = pa.issue(minting.name("PA", "PA signer"), ec.generate_private_key(ec.SECP256R1()).public_key())
+    revoking = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pa.cert.subject)
+        .last_update(T0)
+        .next_update(T0 + timedelta(days=7))
+        .add_extension(x509.CRLNumber(2), critical=False)
+        .add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(leaf.serial_number).revocation_date(T0).build()
+        )
+        .sign(pa.key, hashes.SHA256())
+    )
+    ahead = crl(pa, number=1, this_update=T0 + timedelta(hours=1))
+    trust = PartyTrust("PA", (pa.cert,), (ahead, revoking))
+
+    assert trust.crl_for(pa.cert) is revoking
+    with pytest.raises(CertificateRevokedError, match=f"serial {leaf.serial_number:x}\\) was revoked"):
+        check_revocation((leaf, pa.cert), "PA", TrustBundle({"PA": trust}))
+
+
+def test_revocation_ignores_a_crl_not_signed_by_the_issuer() -> None:
+    pa = minting.root("PA")
+    forged = crl(pa, number=99, signer=ec.generate_private_key(ec.SECP256R1()))
+    assert PartyTrust("PA", (pa.cert,), (forged,)).crl_for(pa.cert) is None
