@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_chain: Path | None = None
     trust_bundle: Path | None = None
+    # A signing key in a PKCS#11 token (HSM) instead of signing_key; see gateway/trust/token_keys.py.
+    signing_key_uri: str | None = Field(
+        default=None,
+        description="RFC 7512 URI of the record-signing key in a PKCS#11 token (pkcs11:token=…;object=…), "
+        "used instead of signing_key",
+    )
+    pkcs11_module: Path | None = Field(default=None, description="The token's PKCS#11 library (.so)")
+    pkcs11_pin: SecretStr | None = Field(
+        default=None, description="User PIN of the token; environment only (GATEWAY_PKCS11_PIN), never the TOML file"
+    )
+    pkcs11_pin_file: Path | None = Field(default=None, description="File holding the token's user PIN")
     terms_files: list[Path] = Field(
         default_factory=list,
         description="Signed terms YAML files (every version this node holds; the newest live one is used)",
@@ -141,7 +152,6 @@ class Settings(BaseSettings):
         default_factory=list, description="When set, only these officers may sign in with password + TOTP"
     )
 
-
     @property
     def agency(self) -> str:
         from gateway.trust.pki import AUTHORITIES
@@ -189,3 +199,8 @@ def load_settings(config: Path | None = None) -> Settings:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigurationError(describe_validation_error(exc)) from exc
+        if "pkcs11_pin" in values:
+            raise ConfigurationError(
+                f"{config} holds pkcs11_pin; a token PIN never goes into the configuration file",
+                hint="set GATEWAY_PKCS11_PIN or pkcs11_pin_file instead",
+            )
