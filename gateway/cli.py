@@ -11,6 +11,7 @@ from typer.exceptions import TyperException
 from gateway.commands import (
     audit,
     clients,
+    conformance,
     database,
     deliveries,
     demo,
@@ -49,6 +50,7 @@ app.add_typer(terms.app, name="terms")
 app.add_typer(audit.app, name="audit")
 app.add_typer(retention.app, name="retention")
 app.command("report")(report.report)
+app.add_typer(conformance.app, name="conformance")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gateway.conformance.cases_records import send_valid
 from gateway.conformance.checks import expect_problem
 from gateway.conformance.registry import CaseFailed, CaseSkipped, case, expect
 from gateway.conformance.target import JOSE, Target
@@ -46,16 +47,16 @@ def _hashes(document: dict[str, Any]) -> list[bytes]:
         raise CaseFailed("proof holds a hash that is not hex") from exc
 
 
-def _covering_checkpoint(target: Target) -> CheckpointBody:
-    """The newest checkpoint, once it covers the kit's own events (waits up to checkpoint_wait)."""
-    accepted = target.state.get("accepted") or []
-    wanted = max((receipt.ledger_index for _, _, receipt in accepted), default=-1) + 1
+def _covering_checkpoint(target: Target, index: int) -> CheckpointBody:
+    """The newest checkpoint once it covers ledger ``index`` (waits up to ``checkpoint_wait`` seconds)."""
     deadline = time.monotonic() + target.checkpoint_wait
     while True:
         body = fetch_checkpoint(target)
-        if body.tree_size >= wanted or time.monotonic() > deadline:
+        if body.tree_size > index:
             return body
-        time.sleep(1.0)
+        if time.monotonic() > deadline:
+            raise CaseFailed(f"no checkpoint covers ledger index {index} within {target.checkpoint_wait:.0f}s")
+        time.sleep(0.5)
 
 
 @case("LED-01", "the checkpoint is a mou-checkpoint+jws signed by the target's party")
@@ -70,10 +71,11 @@ def checkpoint_consistency(target: Target) -> None:
     first = target.state.get("first_checkpoint")
     if first is None:
         raise CaseSkipped("no first checkpoint (LED-01 failed)")
-    latest = _covering_checkpoint(target)
-    accepted = target.state.get("accepted") or []
-    wanted = max((receipt.ledger_index for _, _, receipt in accepted), default=-1) + 1
-    expect(latest.tree_size >= wanted, f"no checkpoint covers index {wanted - 1} within {target.checkpoint_wait:.0f}s")
+    # A record sent after the first checkpoint: the tree must grow past it.
+    send_valid(target, "removal_manifest")
+    index = target.state["accepted"][-1][2].ledger_index
+    expect(index >= first.tree_size, f"the receipt names ledger index {index}, inside the earlier checkpoint")
+    latest = _covering_checkpoint(target, index)
     document = _proof(target, "/v1/exchange/proofs/consistency", first=first.tree_size, second=latest.tree_size)
     expect(
         document.get("first_root") == first.root_hash, "consistency proof's first_root is not the first checkpoint's"
@@ -94,12 +96,10 @@ def checkpoint_consistency(target: Target) -> None:
 
 @case("LED-03", "an inclusion proof for a receipt's ledger index leads to the checkpoint's root (RFC 9162)")
 def inclusion(target: Target) -> None:
-    latest = target.state.get("latest_checkpoint")
-    if latest is None:
-        raise CaseSkipped("no checkpoint covering the kit's events (LED-02 failed)")
     accepted = target.state.get("accepted") or []
     if not accepted:
         raise CaseSkipped("no record was accepted by an earlier case")
+    latest = target.state.get("latest_checkpoint") or _covering_checkpoint(target, accepted[0][2].ledger_index)
     size = latest.tree_size
     # The leaf at index 0 is the root of the tree of size 1, which a consistency
     # proof from size 1 (verified against the signed root) yields.
@@ -159,12 +159,14 @@ def terms_listing(target: Target) -> None:
 
 @case("CTL-01", "a record the target originates reaches the kit with a receipt (test control)")
 def target_originates(target: Target) -> None:
-    raise CaseSkipped("needs the test-control contract (docs/protocol.md, Test control); this kit run has none")
+    raise CaseSkipped("needs the test control contract (docs/protocol.md, section Test control); this kit run has none")
 
 
 @case("CTL-02", "a partner reusing a record id the target originated is rejected: record_id_conflict (test control)")
 def own_id_reused(target: Target) -> None:
-    raise CaseSkipped("needs a record the target originated (test control, docs/protocol.md); this kit run has none")
+    raise CaseSkipped(
+        "needs a record the target originated, driven by test control (docs/protocol.md); this kit run has none"
+    )
 
 
 def _inclusion_path_length(index: int, size: int) -> int:

@@ -1,0 +1,97 @@
+"""Conformance fixtures: a CO node on 127.0.0.1 (real mTLS) and the kit set up as PA against it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.types import ASGIApp
+
+from gateway.conformance.target import Identity, Target
+from gateway.node import build_node
+from gateway.server import NodeServer, bind
+from tests.support.databases import BACKEND_PARAMS, DatabaseFactory, factory_for
+from tests.support.nodes import RunningNode, node_settings
+from tests.support.pki import TestPKI
+
+Wrap = Callable[[ASGIApp], ASGIApp]
+
+# Checkpoints every half second, so the ledger cases need not wait a minute.
+FAST_LEDGER: dict[str, Any] = {
+    "checkpoint_every_seconds": 0.5,
+    "witness_interval_seconds": 3600.0,
+    "terms_check_seconds": 0,
+}
+
+
+class WrappedNodeServer(NodeServer):
+    """A node whose partner app is wrapped by ``wrap``: a deliberately broken variant, for tests only."""
+
+    wrap: Wrap | None = None
+
+    def _configs(self) -> Any:
+        partner, agency = super()._configs()
+        if self.wrap is not None:
+            partner.app = self.wrap(partner.app)
+        return partner, agency
+
+
+def start_target(pki: TestPKI, database_url: str, workdir: Path, wrap: Wrap | None = None) -> RunningNode:
+    """Start CO with PA and US as partners (their URLs unused), its partner app wrapped by ``wrap``."""
+    settings = node_settings(
+        pki,
+        "CO",
+        database_url,
+        workdir / "co",
+        {"PA": "https://127.0.0.1:9", "US": "https://127.0.0.1:9"},
+        **FAST_LEDGER,
+    )
+    node = build_node(settings)
+    try:
+        server = WrappedNodeServer(
+            node, run_worker=False, partner_socket=bind("127.0.0.1", 0), agency_socket=bind("127.0.0.1", 0)
+        )
+        server.wrap = wrap
+        return RunningNode(node, server.start_in_thread())
+    except BaseException:
+        node.close()
+        raise
+
+
+def kit_for(pki: TestPKI, running: RunningNode, workdir: Path, *, other: bool = True) -> Target:
+    """The kit as PA against ``running`` (US as the third party), prepared."""
+    files = pki.parties["PA"]
+    us = pki.parties["US"]
+    target = Target(
+        url=running.partner_url,
+        identity=Identity(files.tls_cert, files.tls_key),
+        ca=pki.parties["CO"].ca_cert,
+        signing_key=pki.signing_key("PA"),
+        bundle=pki.bundle(),
+        workdir=workdir,
+        other=Identity(us.tls_cert, us.tls_key) if other else None,
+        checkpoint_wait=20.0,
+    )
+    target.prepare()
+    return target
+
+
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
+def conformance_database(
+    request: pytest.FixtureRequest,
+    database_factories: dict[str, DatabaseFactory],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> DatabaseFactory:
+    return factory_for(request.param, database_factories, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def conforming_node(
+    pki: TestPKI, conformance_database: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningNode]:
+    running = start_target(pki, conformance_database.fresh_url(), tmp_path_factory.mktemp("conforming"))
+    yield running
+    running.server.stop_thread()
+    running.node.close()
