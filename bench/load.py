@@ -1,15 +1,25 @@
-"""Load run: 1 vs 2 ``gateway serve`` instances on one PostgreSQL database.
+"""Load run: throughput as ``gateway serve`` instances are added, each with its own CPU budget.
 
-For each instance count, on fresh PostgreSQL databases: a receiving node (CO,
-``gateway serve``), the sender PA as N ``gateway serve --no-worker`` processes
-plus two ``gateway worker`` processes, and C client processes that submit
-records through PA's agency API (round-robin over the instances, keep-alive,
-one request in flight each) for a fixed time. Rate limits are off.
+For each instance count (``--instances 1,2,4``), on fresh PostgreSQL
+databases: a receiving node (CO, ``gateway serve``), the sender PA as N
+``gateway serve`` instances (agency API and delivery worker in one process),
+and C client processes that submit records through PA's agency API
+(round-robin over the instances, keep-alive, one request in flight each) for a
+fixed time. Rate limits are off.
+
+With ``--cpu-quota Q`` every PA instance runs in its own cgroup (v1 ``cpu``
+controller, bench/cgroups.py) limited to Q CPUs, the way separate machines
+would each bring their own CPU; CO, PostgreSQL and the load clients stay
+outside the quotas. Without it, instances share the machine's cores.
 
 Reports, per instance count: records/s submitted (202) and delivered (receipt
-stored at PA) during the window, and p50/p99 submit latency.
+stored at PA) during the window, p50/p99 submit latency, the CPU seconds spent
+by the PA instances, CO and PostgreSQL, the machine's idle CPU (where it nears
+zero, the machine, not the instances, is the limit) and the quota throttling
+counters. ``--plot FILE`` draws the curve (matplotlib, the ``bench`` extra).
 
-    .venv/bin/python bench/load.py [--seconds 30] [--quick] [--clients 8] [--worker-threads 4]
+    .venv/bin/python bench/load.py [--instances 1,2,4] [--cpu-quota 0.3] [--seconds 30] [--quick]
+        [--clients 8] [--plot docs/scaling.png]
 
 The last line printed is one JSON object with the figures.
 """
@@ -29,9 +39,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' PKI and process helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import psycopg
+from cgroups import CpuQuota, machine_idle_seconds, quota_support
+from cpu import group_cpu_seconds, postgres_cpu_seconds
 from sqlalchemy import func, select
 
 from gateway.clients.service import create_client
@@ -44,7 +57,6 @@ from tests.support.nodes import node_settings
 from tests.support.pki import TestPKI, make_test_pki
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-WORKERS = 2  # `gateway worker` processes, the same for every instance count
 
 
 def new_database(label: str) -> str:
@@ -80,14 +92,20 @@ def percentile(values: list[float], q: float) -> float:
 # -- client processes -----------------------------------------------------------
 
 
-def submit_until(url: str, token: str, deadline: float, out: Any) -> None:
-    """Submit flags to ``url`` until ``deadline`` (time.time()); put (latencies, statuses) on ``out``."""
+def submit_until(url: str, token: str, ready: Any, go: Any, deadline: Any, out: Any) -> None:
+    """After ``go``, submit flags to ``url`` until ``deadline``; put (latencies, statuses) on ``out``.
+
+    Says ``ready`` first: a spawned client can take seconds to import on a busy
+    machine, and the window must not start before every client can submit.
+    """
     draft = example_draft("criminal_network_flag", recipients=["CO"])
     draft.pop("terms")
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
-        while time.time() < deadline:
+        ready.put(True)
+        go.wait()
+        while time.time() < deadline.value:
             started = time.perf_counter()
             try:
                 status = api.post("/v1/records", json=draft).status_code
@@ -124,40 +142,61 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
         client_id, secret = create_client(session, "load", ["records:write", "records:read"], sender.now())
 
     processes: list[GatewayProcess] = []
+    quotas: list[CpuQuota] = []
     try:
         processes.append(GatewayProcess(["serve", "--no-migrate"], co_config, workdir / f"co-{instances}.log"))
         servers = [
-            GatewayProcess(["serve", "--no-worker", "--no-migrate"], pa_config, workdir / f"pa-{instances}-{i}.log")
+            GatewayProcess(["serve", "--no-migrate"], pa_config, workdir / f"pa-{instances}-{i}.log")
             for i in range(instances)
         ]
         processes += servers
+        if args.cpu_quota:
+            # Quota set before the instance warms up, so start-up runs under it too.
+            for i, server in enumerate(servers):
+                quotas.append(CpuQuota(f"pa-{instances}-{i}", args.cpu_quota))
+                quotas[-1].add(server.process.pid)
         processes[0].agency_url()
         agency_urls = [server.agency_url() for server in servers]
-        processes += [
-            GatewayProcess(
-                ["worker", "--threads", str(args.worker_threads)], pa_config, workdir / f"worker-{instances}-{i}.log"
-            )
-            for i in range(WORKERS)
-        ]
         tokens = [access_token(url, client_id, secret) for url in agency_urls]
 
         ctx = multiprocessing.get_context("spawn")
-        out = ctx.Queue()
-        deadline = time.time() + 2.0 + args.seconds  # 2 s for the clients to start
+        out, ready, go, deadline = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
         clients = [
             ctx.Process(
                 target=submit_until,
-                args=(agency_urls[i % instances], tokens[i % instances], deadline, out),
+                args=(agency_urls[i % instances], tokens[i % instances], ready, go, deadline, out),
                 daemon=True,
             )
             for i in range(args.clients)
         ]
         for client in clients:
             client.start()
-        time.sleep(max(0.0, deadline - args.seconds - time.time()))
+        for _ in clients:
+            ready.get(timeout=120)
+        deadline.value = time.time() + 1.0 + args.seconds  # 1 s for the clients to get going
+        go.set()
+        time.sleep(1.0)
+        pa_pids = [server.process.pid for server in servers]
+        co_pid = processes[0].process.pid
         delivered_at_start = delivered(sender)
-        time.sleep(max(0.0, deadline - time.time()))
+        cpu_at_start = (group_cpu_seconds(pa_pids), group_cpu_seconds([co_pid]), postgres_cpu_seconds())
+        idle_at_start = machine_idle_seconds()
+        throttled_at_start = [quota.throttled() for quota in quotas]
+        time.sleep(max(0.0, deadline.value - time.time()))
         delivered_in_window = delivered(sender) - delivered_at_start
+        cpu_spent = [
+            round(now - then, 2)
+            for now, then in zip(
+                (group_cpu_seconds(pa_pids), group_cpu_seconds([co_pid]), postgres_cpu_seconds()),
+                cpu_at_start,
+                strict=True,
+            )
+        ]
+        idle = machine_idle_seconds() - idle_at_start
+        throttled = [
+            {key: after[key] - before[key] for key in after}
+            for after, before in zip([quota.throttled() for quota in quotas], throttled_at_start, strict=True)
+        ]
         results = [out.get(timeout=60) for _ in clients]
         for client in clients:
             client.join(10)
@@ -180,13 +219,43 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
             "statuses": statuses,
             "all_delivered": delivered(sender) >= len(latencies),
             "drain_s": round(time.monotonic() - drain_started, 1),
+            "cpu_s": {"pa_instances": cpu_spent[0], "co": cpu_spent[1], "postgres": cpu_spent[2]},
+            "machine_idle_cpus": round(idle / args.seconds, 2),
+            "throttled": throttled,
         }
     finally:
         for process in processes:
             process.stop()
+        for quota in quotas:
+            quota.remove()
         sender.close()
         for name in databases:
             drop_database(name)
+
+
+def plot(runs: list[dict[str, Any]], quota: float | None, out: Path) -> None:
+    """Draw records/s submitted and delivered against instances, with ideal linear scaling for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = [run["instances"] for run in runs]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for key, label in (("submitted_per_s", "submitted"), ("delivered_per_s", "delivered")):
+        ax.plot(counts, [run[key] for run in runs], marker="o", label=f"records/s {label}")
+    first = runs[0]["submitted_per_s"]
+    ax.plot(counts, [first * n / counts[0] for n in counts], linestyle=":", color="grey", label="linear")
+    budget = f"{quota} CPU per instance (cgroup quota)" if quota else "instances share the machine"
+    ax.set_title(f"PA instances vs throughput, {budget}", fontsize=10)
+    ax.set_xlabel("gateway serve instances")
+    ax.set_ylabel("records/s")
+    ax.set_xticks(counts)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
 
 
 def main() -> None:
@@ -194,31 +263,48 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="load window per instance count")
     parser.add_argument("--quick", action="store_true", help="10-second windows")
     parser.add_argument("--clients", type=int, default=8, help="client processes")
-    parser.add_argument("--worker-threads", type=int, default=4, help="threads per `gateway worker` process")
+    parser.add_argument("--instances", default="1,2", help="comma-separated instance counts, e.g. 1,2,4")
+    parser.add_argument("--cpu-quota", type=float, default=None, help="CPUs per PA instance (cgroup v1 quota)")
+    parser.add_argument("--plot", type=Path, default=None, help="write the scaling curve to this PNG")
     args = parser.parse_args()
     if args.quick:
         args.seconds = 10.0
+    if args.cpu_quota is not None:
+        reason = quota_support()
+        if reason is not None:
+            raise SystemExit(f"--cpu-quota: {reason}; run as root on a cgroup v1 machine, or leave --cpu-quota out")
+    counts = [int(n) for n in args.instances.split(",")]
 
     workdir = Path(tempfile.mkdtemp(prefix="mou-load-"))
     pki = make_test_pki(workdir / "pki")
-    runs = [run(pki, workdir, instances, args) for instances in (1, 2)]
+    runs = [run(pki, workdir, instances, args) for instances in counts]
     for figures in runs:
         print(
             f"{figures['instances']} instance(s): {figures['submitted_per_s']} submitted/s, "
             f"{figures['delivered_per_s']} delivered/s, p50 {figures['p50_submit_ms']} ms, "
             f"p99 {figures['p99_submit_ms']} ms, statuses {figures['statuses']}, "
-            f"all delivered {figures['all_delivered']} (drained in {figures['drain_s']} s)"
+            f"all delivered {figures['all_delivered']} (drained in {figures['drain_s']} s), "
+            f"CPU s {figures['cpu_s']}, machine idle {figures['machine_idle_cpus']} CPUs"
         )
     summary = {
         "database": "postgres",
         "seconds": args.seconds,
         "clients": args.clients,
-        "worker_processes": WORKERS,
-        "worker_threads": args.worker_threads,
+        "cpu_quota": args.cpu_quota,
         "cpus": os.cpu_count(),
         "runs": runs,
-        "submit_speedup": round(runs[1]["submitted_per_s"] / max(runs[0]["submitted_per_s"], 0.1), 2),
+        "submit_speedup": {
+            str(run["instances"]): round(run["submitted_per_s"] / max(runs[0]["submitted_per_s"], 0.1), 2)
+            for run in runs
+        },
+        "delivered_speedup": {
+            str(run["instances"]): round(run["delivered_per_s"] / max(runs[0]["delivered_per_s"], 0.1), 2)
+            for run in runs
+        },
     }
+    if args.plot is not None:
+        plot(runs, args.cpu_quota, args.plot)
+        print(f"curve written to {args.plot}")
     print(json.dumps(summary))
 
 
