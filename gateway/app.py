@@ -22,6 +22,7 @@ from gateway.lifecycle.dissemination import laggards
 from gateway.node import Node
 from gateway.observability.access import OperationsAccess, load_operations_token, require_operations_token
 from gateway.observability.certificates import certificate_checks
+from gateway.observability.doctor import live_flows
 from gateway.observability.middleware import install_observability
 from gateway.observability.revocation import crl_checks
 from gateway.problems import install_problem_handlers
@@ -119,6 +120,9 @@ def readiness(node: Node) -> dict[str, Any]:
     checks["terms"] = f"{current.terms.terms_id} v{current.terms.version}" if current else "none in force"
     mismatches = {p: s.detail for p, s in node.partner_terms.items() if not s.ok}
     checks["partner_terms"] = mismatches or "same as partners (or not yet checked)"
+    version, flows = live_flows(node.terms, node.party, node.now()) if node.terms is not None else (None, [])
+    # Detail, not readiness: a node without a live flow still answers partners (with refusals).
+    checks["live_flows"] = flows or f"none: no flow to or from {node.party} is live in {version or 'any terms'}"
     # Background loops: "ok", or "failing" with the last error (detail, not readiness).
     checks["jobs"] = node.jobs.snapshot()
     try:

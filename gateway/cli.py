@@ -15,6 +15,7 @@ from gateway.commands import (
     database,
     deliveries,
     demo,
+    doctor,
     node,
     officers,
     pki,
@@ -50,6 +51,7 @@ app.add_typer(terms.app, name="terms")
 app.add_typer(audit.app, name="audit")
 app.add_typer(retention.app, name="retention")
 app.command("report")(report.report)
+app.command("doctor")(doctor.doctor)
 app.add_typer(conformance.app, name="conformance")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -14,16 +15,25 @@ from gateway.commands.records import read_json_file
 from gateway.exchange.worker import DeliveryWorker
 from gateway.ledger.facts import record_startup_facts
 from gateway.migrate import upgrade
-from gateway.node import build_node
+from gateway.node import build_node, utc_now
+from gateway.observability.doctor import refuse_on_errors, run_checks
 from gateway.observability.exposition import start_worker_endpoint
 from gateway.observability.logging import configure_logging
 from gateway.records.service import submit_draft
 from gateway.server import NodeServer
 from gateway.settings import Settings
 
+log = logging.getLogger("gateway.start")
+
 
 def _logging(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+
+
+def _checked(settings: Settings, *, listener: bool) -> None:
+    """Refuse to start on the first failed check (one line, exit 1); log every warning (one line each)."""
+    for warning in refuse_on_errors(run_checks(settings, utc_now(), listener=listener)):
+        log.warning("start-up check: %s", warning.line())
 
 
 def serve(
@@ -34,6 +44,7 @@ def serve(
     """Start the partner listener (mTLS), the agency listener and (by default) the worker."""
     settings = settings_from(config)
     _logging(settings)
+    _checked(settings, listener=True)  # before any listener is announced
     node = build_node(settings)
     if migrate:
         upgrade(node.engine)
@@ -56,6 +67,7 @@ def worker(
     """Run delivery workers only (several processes may share one PostgreSQL database)."""
     settings = settings_from(config)
     _logging(settings)
+    _checked(settings, listener=False)
     node = build_node(settings)
     require_schema(node.engine)  # the database away at start is one line, not a worker that polls in vain
     start_worker_endpoint(node)  # /metrics and /healthz when worker_metrics_port is set

@@ -24,7 +24,8 @@ DRIVER_LINE = (
 
 
 def config_for(pki: TestPKI, tmp_path: Path, database_url: str) -> str:
-    settings = node_settings(pki, "PA", database_url, tmp_path / "var", {})
+    partners = {"CO": "https://127.0.0.1:9443"}  # no start-up warning besides the line under test
+    settings = node_settings(pki, "PA", database_url, tmp_path / "var", partners)
     return str(write_settings_toml(tmp_path / "gateway.toml", settings))
 
 
