@@ -54,13 +54,13 @@ from pydantic import SecretStr
 
 from gateway.console.seeds import new_key
 from gateway.demo import synthetic
-from gateway.exchange.tls import PeerCertProtocol, client_context, server_context
 from gateway.migrate import upgrade
 from gateway.node import build_node
 from gateway.records.service import prepare_outgoing
 from gateway.records.signing import sign_record
 from gateway.server import NodeServer, bind
 from gateway.settings import Settings
+from gateway.transport.tls import PeerCertProtocol, client_context, server_context
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.keys import SigningKey
 from gateway.trust.pki import PartyFiles

@@ -21,12 +21,12 @@ import uvicorn
 
 from gateway.app import create_agency_app, create_partner_app
 from gateway.errors import ConfigurationError
-from gateway.exchange.tls import PeerCertProtocol, server_context
 from gateway.exchange.worker import DeliveryWorker
 from gateway.ledger.scheduler import LedgerScheduler
 from gateway.node import Node
 from gateway.retention.scheduler import RetentionScheduler
 from gateway.terms.sync import TermsWatcher
+from gateway.transport.tls import PeerCertProtocol, server_context
 
 log = logging.getLogger("gateway.server")
 

@@ -294,8 +294,8 @@ def fetch(
     config: ConfigOption = None,
 ) -> None:
     """Fetch a partner's signed trust update over mTLS, verify it, update the node's trust bundle."""
-    from gateway.exchange.client import PartnerClients
     from gateway.node import build_node
+    from gateway.transport.client import PartnerClients
 
     settings = settings_from(config)
     if settings.trust_bundle is None:

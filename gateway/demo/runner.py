@@ -16,7 +16,6 @@ from rich.table import Table
 from gateway.demo import lifecycle, scenario, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
 from gateway.exchange import repository as outbox
-from gateway.exchange.client import PartnerClients
 from gateway.ledger import repository as ledger
 from gateway.ledger.checkpoints import checkpoint_if_due
 from gateway.ledger.errors import LedgerTamperedError
@@ -24,6 +23,7 @@ from gateway.ledger.verification import verify_ledger
 from gateway.ledger.witness import PartnerLedger, witness_partner
 from gateway.records import repository as records
 from gateway.terms.document import EXAMPLE_TERMS, signed_copy
+from gateway.transport.client import PartnerClients
 from gateway.trust.keys import SigningKey
 
 TERMS_REF: dict[str, Any] | None = None  # let each node fill in the terms in force

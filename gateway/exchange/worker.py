@@ -20,7 +20,6 @@ import httpx
 
 from gateway.errors import ConfigurationError
 from gateway.exchange import repository
-from gateway.exchange.client import PartnerClients
 from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.models import Delivery
 from gateway.exchange.receipts import verify_receipt
@@ -30,6 +29,7 @@ from gateway.node import Node
 from gateway.observability.logging import begin_delivery
 from gateway.observability.metrics import observe_delivery, observe_receipt_latency
 from gateway.records.models import StoredRecord
+from gateway.transport.client import PartnerClients
 from gateway.trust.errors import TrustError
 
 log = logging.getLogger("gateway.delivery")

@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from gateway.exchange.client import PartnerClients
 from gateway.ledger.checkpoints import checkpoint_if_due
 from gateway.ledger.witness import CheckpointSource, Observation, PartnerLedger, witness_partner
 from gateway.node import Node
+from gateway.transport.client import PartnerClients
 
 log = logging.getLogger("gateway.ledger.scheduler")
 

@@ -30,7 +30,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
-from gateway.exchange.client import PartnerClients
 from gateway.ledger import repository
 from gateway.ledger.checkpoints import verify_checkpoint
 from gateway.ledger.errors import ProofError
@@ -40,6 +39,7 @@ from gateway.ledger.models import Checkpoint, WitnessStatus
 from gateway.ledger.schemas import CheckpointBody, ConsistencyProof
 from gateway.ledger.service import append_event
 from gateway.node import Node
+from gateway.transport.client import PartnerClients
 from gateway.trust.canonical import sha256_hex
 from gateway.trust.errors import TrustError
 

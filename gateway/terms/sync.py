@@ -15,8 +15,8 @@ from datetime import datetime
 import httpx
 
 from gateway.errors import GatewayError
-from gateway.exchange.client import PartnerClients
 from gateway.node import Node
+from gateway.transport.client import PartnerClients
 
 log = logging.getLogger("gateway.terms")
 

@@ -29,10 +29,10 @@ from gateway.console import service
 from gateway.console.models import ConsoleAction
 from gateway.console.schemas import NewOfficer, Role
 from gateway.exchange.models import Delivery
-from gateway.exchange.tls import client_context
 from gateway.records import repository as records
 from gateway.records.models import StoredRecord
 from gateway.records.signing import build_record, sign_record
+from gateway.transport.tls import client_context
 from gateway.trust.jws import b64url_decode, b64url_encode
 from tests.conftest import BACKENDS
 from tests.console.conftest import example, unique_name

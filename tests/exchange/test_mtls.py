@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from gateway.exchange.receipts import verify_receipt
-from gateway.exchange.tls import client_context
+from gateway.transport.tls import client_context
 from gateway.trust.pki import revoke_in_dir
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import (

@@ -26,12 +26,12 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from gateway.exchange.models import Delivery
-from gateway.exchange.tls import client_context
 from gateway.node import Node, build_node
 from gateway.records.models import StoredRecord
 from gateway.records.signing import SignedRecord, build_record, sign_record
 from gateway.server import NodeServer, bind
 from gateway.settings import Settings, load_settings
+from gateway.transport.tls import client_context
 from gateway.trust.canonical import canonicalize
 from gateway.trust.keys import generate_private_key, write_private_key
 from gateway.trust.pki import PartyFiles, issue_certificate, issue_from_dir, make_root_ca

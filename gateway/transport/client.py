@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from gateway.errors import ConfigurationError
-from gateway.exchange.tls import client_context
 from gateway.node import Node
+from gateway.transport.tls import client_context
 
 JOSE = "application/jose"
 
