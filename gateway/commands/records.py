@@ -12,7 +12,7 @@ import typer
 from gateway.commands.common import fail, stdout, write_stdout_text
 from gateway.errors import InputError
 from gateway.records.schemas import record_json
-from gateway.records.signing import build_record, rfc3339, sign_record, verify_record
+from gateway.records.signing import build_record, judge_record, rfc3339, sign_record, verify_record
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import parse_strict
 from gateway.trust.errors import CanonicalizationError, TrustError
@@ -69,20 +69,45 @@ def sign(
 def verify(
     record: Annotated[Path, typer.Argument(help="File holding one compact JWS.")],
     trust: Annotated[Path, typer.Option(help="Trust bundle (JSON).")],
-    at: Annotated[str | None, typer.Option(help="Verify as of this RFC 3339 time (default now).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="The proven time the record was received (its receipt's received_at, RFC 3339): answer whether it "
+            "was valid then, judged with today's CRLs (docs/evidence.md). Default: verify it as of now."
+        ),
+    ] = None,
 ) -> None:
-    """Verify a signed record offline; print its envelope, or the failing step and reason."""
+    """Verify a signed record offline; print its envelope, or the failing step and reason.
+
+    With --at: valid (still), valid when received, suspect (key compromised
+    before that time) or invalid; exit 1 unless valid or valid when received.
+    """
     bundle = TrustBundle.load(trust)
     try:
         data = record.read_bytes()
     except OSError as exc:
         fail(f"cannot read {record}: {exc.strerror}")
         return
-    try:
-        verified = verify_record(data, bundle, parse_time(at))
-    except TrustError as exc:
-        fail(f"verification failed at step {exc.step}: {exc.title}: {exc.detail}")
-        return
+    if at is not None:
+        verdict = judge_record(data, bundle, parse_time(at), datetime.now(UTC))
+        if verdict.error is not None:
+            error = verdict.error
+            fail(
+                f"not valid when received on {rfc3339(verdict.proven_at)}: verification failed at step "
+                f"{error.step}: {error.title}: {error.detail}"
+            )
+            return
+        if not verdict.acceptable or verdict.verified is None:
+            fail(f"{verdict.standing.value}: {verdict.reason}")
+            return
+        verified = verdict.verified
+        stdout.print(f"[green]{verdict.standing.value.replace('_', ' ')}[/green]: {verdict.reason}", soft_wrap=True)
+    else:
+        try:
+            verified = verify_record(data, bundle, parse_time(at))
+        except TrustError as exc:
+            fail(f"verification failed at step {exc.step}: {exc.title}: {exc.detail}")
+            return
     envelope = record_json(verified.payload)
     body = envelope.pop("body")
     stdout.print(f"[green]valid[/green] {verified.payload.record_type} {verified.payload.record_id}")

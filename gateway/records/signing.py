@@ -7,7 +7,7 @@ offline CLI, the agency API and the partner API share them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from gateway.trust.canonical import canonicalize, sha256_hex
 from gateway.trust.errors import RecordExpiredError, SchemaViolationError
 from gateway.trust.jws import RECORD_TYP, ParsedJWS, sign_compact
 from gateway.trust.keys import SigningKey
+from gateway.trust.longterm import LongTermVerdict, Standing, verify_at_proven_time
 from gateway.trust.verify import Verified, verify_compact
 
 VerifiedRecord = Verified[Record]
@@ -104,3 +105,28 @@ def verify_record(
     if not allow_expired and verified.payload.expires_at < at:
         raise RecordExpiredError(f"record expired at {rfc3339(verified.payload.expires_at)}")
     return verified
+
+
+def judge_record(
+    value: str | bytes, bundle: TrustBundle, proven_at: datetime, now: datetime
+) -> LongTermVerdict[Record]:
+    """Return whether a record proven to exist at ``proven_at`` (its receipt) was valid then, judged at ``now``.
+
+    The rules are trust.longterm's (docs/evidence.md); a record already past its
+    ``expires_at`` when it was received is invalid.
+    """
+    verdict = verify_at_proven_time(
+        value,
+        bundle=bundle,
+        proven_at=proven_at,
+        now=now,
+        typ=RECORD_TYP,
+        parse=_parse_payload,
+        claimed_party=lambda record: record.originator.party,
+    )
+    if verdict.verified is not None and verdict.verified.payload.expires_at < proven_at:
+        expired = RecordExpiredError(f"record expired at {rfc3339(verdict.verified.payload.expires_at)}")
+        return replace(
+            verdict, standing=Standing.INVALID, reason=f"not valid when received: {expired.detail}", error=expired
+        )
+    return verdict

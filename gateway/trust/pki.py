@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -201,7 +202,7 @@ def issue_certificate(
 def make_crl(
     ca_cert: x509.Certificate,
     ca_key: PrivateKey,
-    revoked_serials: list[tuple[int, datetime]],
+    revoked_serials: Sequence[tuple[int, datetime] | x509.RevokedCertificate],
     *,
     now: datetime | None = None,
     days: int = 30,
@@ -220,7 +221,11 @@ def make_crl(
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
-    for serial, when in revoked_serials:
+    for item in revoked_serials:
+        if isinstance(item, x509.RevokedCertificate):  # an entry kept as it was, reason and all
+            builder = builder.add_revoked_certificate(item)
+            continue
+        serial, when = item
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
         )
@@ -308,8 +313,31 @@ def issue_from_dir(
     return cert
 
 
-def revoke_in_dir(ca_dir: Path, cert_path: Path, *, now: datetime | None = None) -> x509.CertificateRevocationList:
-    """Add ``cert_path``'s serial to the CA's CRL and refresh the bundle entry (``pki revoke``)."""
+def revocation_entry(
+    serial: int, when: datetime, reason: x509.ReasonFlags | None = None, invalidity_date: datetime | None = None
+) -> x509.RevokedCertificate:
+    """Return a CRL entry with an RFC 5280 reason code and invalidity date when given."""
+    builder = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+    if reason is not None:
+        builder = builder.add_extension(x509.CRLReason(reason), critical=False)
+    if invalidity_date is not None:
+        builder = builder.add_extension(x509.InvalidityDate(invalidity_date), critical=False)
+    return builder.build()
+
+
+def revoke_in_dir(
+    ca_dir: Path,
+    cert_path: Path,
+    *,
+    now: datetime | None = None,
+    reason: x509.ReasonFlags | None = None,
+    invalidity_date: datetime | None = None,
+) -> x509.CertificateRevocationList:
+    """Add ``cert_path``'s serial to the CA's CRL and refresh the bundle entry (``pki revoke``).
+
+    ``reason`` and ``invalidity_date`` (RFC 5280 §5.3.1, §5.3.2) decide whether
+    records signed before the revocation stay valid when received (trust.longterm).
+    """
     files = PartyFiles(ca_dir)
     ca_cert = load_certificates(files.ca_cert)[0]
     ca_key = load_private_key(files.ca_key)
@@ -317,17 +345,17 @@ def revoke_in_dir(ca_dir: Path, cert_path: Path, *, now: datetime | None = None)
     if target.issuer != ca_cert.subject:
         raise PKIError(f"{cert_path} was not issued by the CA in {ca_dir}")
     now = now or datetime.now(UTC)
-    revoked: list[tuple[int, datetime]] = []
+    revoked: list[x509.RevokedCertificate] = []
     number = 1
     if files.crl.exists():
         current = x509.load_pem_x509_crl(files.crl.read_bytes())
-        revoked = [(r.serial_number, r.revocation_date_utc) for r in current]
+        revoked = list(current)
         try:
             number = current.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
         except x509.ExtensionNotFound:
             number = 2  # the first CRL of a party made before CRL numbers counts as 1
-    if target.serial_number not in {serial for serial, _ in revoked}:
-        revoked.append((target.serial_number, now))
+    if target.serial_number not in {entry.serial_number for entry in revoked}:
+        revoked.append(revocation_entry(target.serial_number, now, reason, invalidity_date))
     crl = make_crl(ca_cert, ca_key, revoked, now=now, number=number)
     _write_public(files.crl, crl.public_bytes(Encoding.PEM))
     write_bundle_entry(files, _party_of_ca(ca_cert))
