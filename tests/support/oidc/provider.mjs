@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parse } from 'node:querystring';
 
-import Provider from 'oidc-provider';
+import Provider, { interactionPolicy } from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
@@ -47,6 +47,13 @@ function loginForm(uid, error) {
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
+// A provider session whose account was disabled since asks for the login again (as Keycloak or Entra ID end
+// a disabled user's sessions), and the login form refuses a disabled account.
+const { Check, base } = interactionPolicy;
+const policy = base();
+policy.get('login').checks.add(new Check('account_gone', 'the account is disabled or gone', (ctx) => (
+  ctx.oidc.session.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
+
 const provider = new Provider(config.issuer, {
   clients: config.clients.map((c) => ({
     grant_types: ['authorization_code'],
@@ -71,7 +78,7 @@ const provider = new Provider(config.issuer, {
     devInteractions: { enabled: false },
     rpInitiatedLogout: { enabled: true },
   },
-  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  interactions: { policy, url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(ctx, id) {
     const user = activeUser(id);
     if (!user) return undefined;
@@ -104,6 +111,7 @@ const provider = new Provider(config.issuer, {
   },
 });
 provider.proxy = false;
+provider.on('server_error', (ctx, err) => { process.stderr.write(`server_error: ${err.stack}\n`); });
 
 async function interaction(req, res, uid, action) {
   const details = await provider.interactionDetails(req, res);
