@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: demo test lint typecheck pytest install browser softhsm clean mutation
+.PHONY: demo test lint typecheck pytest install browser softhsm oidc-provider clean mutation
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,14 @@ softhsm:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null) \
 	  || echo "warning: softhsm2 missing; PKCS#11 tests will be skipped (failed under CI=true)"; }
 
-pytest: $(STAMP) browser softhsm
+# The console's SSO tests run a real OpenID Connect provider (panva's oidc-provider, tests/support/oidc/) on node.
+OIDC_DIR := tests/support/oidc
+oidc-provider:
+	@test -d $(OIDC_DIR)/node_modules/oidc-provider || { command -v npm >/dev/null && \
+	  (cd $(OIDC_DIR) && npm ci --no-audit --no-fund --silent) \
+	  || echo "warning: $(OIDC_DIR)/node_modules missing (npm ci failed or node absent); SSO tests will be skipped (failed under CI=true)"; }
+
+pytest: $(STAMP) browser softhsm oidc-provider
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -62,4 +69,4 @@ mutation: $(STAMP)
 	$(BIN)/python tests/mutation/report.py --fail-under $(MUTATION_TARGET)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants $(OIDC_DIR)/node_modules
