@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.errors import ConfigurationError
 from gateway.records.schemas import describe_validation_error
+from gateway.trust.parties import PartyCode
 
 
 class Settings(BaseSettings):
@@ -18,7 +19,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid", frozen=True)
 
-    party: Literal["PA", "CO", "US"] = "PA"
+    party: PartyCode = Field(description="This node's party code (ISO 3166-1 alpha-2); the trust bundle must hold it")
     agency_name: str = Field(default="", description="Name put on records this node signs for officers")
     node_name: str = Field(default="", description="Checkpoint origin; defaults to '<party>-gateway'")
     data_dir: Path = Path("./var")
@@ -154,9 +155,7 @@ class Settings(BaseSettings):
 
     @property
     def agency(self) -> str:
-        from gateway.trust.pki import AUTHORITIES
-
-        return self.agency_name or AUTHORITIES[self.party]
+        return self.agency_name or f"{self.party} MOU Gateway"
 
     @property
     def origin(self) -> str:
@@ -195,12 +194,12 @@ def load_settings(config: Path | None = None) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"{config} is not valid TOML: {exc}") from exc
         values = values.get("gateway", values)  # type: ignore[assignment]
-    try:
-        return Settings(**values)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise ConfigurationError(describe_validation_error(exc)) from exc
         if "pkcs11_pin" in values:
             raise ConfigurationError(
                 f"{config} holds pkcs11_pin; a token PIN never goes into the configuration file",
                 hint="set GATEWAY_PKCS11_PIN or pkcs11_pin_file instead",
             )
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from exc

@@ -32,6 +32,7 @@ from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.api import Originator, SubmissionResponse
+from gateway.records.identity import PartyCode
 from gateway.records.service import Submission
 from gateway.records.views import delivery_view
 
@@ -42,7 +43,6 @@ Reader = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_READ))]
 NodeDep = Annotated[Node, Depends(node_of)]
 OfficerRef = Annotated[str, Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
-PartyCode = Literal["PA", "CO", "US"]
 
 
 class Strict(BaseModel):

@@ -26,6 +26,7 @@ from gateway.node import Node
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import SUBSTANTIVE_TYPES, RecordType
 from gateway.records.service import Submission
+from gateway.trust.parties import require_known_party
 
 # Records about people; notices about records (answers, acknowledgements...) stay between their parties.
 SHAREABLE_TYPES = frozenset(t.value for t in SUBSTANTIVE_TYPES)
@@ -64,6 +65,7 @@ def request_onward(
     Raises NotHeldError, RecordWithdrawnError, OnwardSharingForbiddenError,
     InputError (a party that already holds it), RecordIdAmbiguousError and the errors of submit_draft.
     """
+    require_known_party(node.bundle, third_party, what="third party")
     held = received_record(session, record_id, originator)
     require_body(held)
     _refuse_forbidden(node, held)
@@ -185,6 +187,7 @@ def forward_onward(
     RecordWithdrawnError, OnwardSharingForbiddenError, OnwardConsentMissingError,
     RecordIdAmbiguousError.
     """
+    require_known_party(node.bundle, third_party, what="third party")
     held = received_record(session, record_id, originator)
     require_body(held)
     _refuse_forbidden(node, held)

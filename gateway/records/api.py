@@ -24,6 +24,7 @@ from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord
 from gateway.records.service import Submission, get_record, submit_draft
 from gateway.records.views import delivery_view, record_detail, record_summary
+from gateway.trust.parties import require_known_party
 
 router = APIRouter(
     prefix="/v1/records", tags=["records"], responses=problem_responses(400, 401, 403, 404, 409, 422, 429)
@@ -116,7 +117,7 @@ def list_records(
     node: NodeDep,
     direction: Literal["in", "out"] | None = None,
     record_type: str | None = Query(default=None, max_length=40),
-    party: Literal["PA", "CO", "US"] | None = None,
+    party: PartyCode | None = None,
     delivery_status: Literal["pending", "delivered", "rejected", "dead"] | None = None,
     status: str | None = Query(default=None, max_length=16),
     since: datetime | None = None,
@@ -126,6 +127,8 @@ def list_records(
     """List records newest first; ``next_cursor`` pages on."""
     if since is not None and since.tzinfo is None:
         raise InputError("since must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    if party is not None:
+        require_known_party(node.bundle, party)
     flt = repository.RecordFilter(
         direction=direction,
         record_type=record_type,

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-PartyCode = Literal["PA", "CO", "US"]
-PARTY_COUNTRY: dict[str, str] = {"PA": "PAN", "CO": "COL", "US": "USA"}
+# Re-exported: record models name parties by it; the trust bundle says which parties exist.
+from gateway.trust.parties import PartyCode as PartyCode
 
 Country3 = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """ISO 3166-1 alpha-3 country code, as printed on ICAO 9303 travel documents."""

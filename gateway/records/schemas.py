@@ -97,7 +97,9 @@ class EnvelopeBase(Closed):
     record_id: UUID
     schema_version: Literal[1] = 1
     originator: Originator
-    recipients: list[PartyCode] = Field(min_length=1, max_length=2)
+    # Any number of parties may join a federation (the trust bundle says which);
+    # the bound only keeps a hostile record small.
+    recipients: list[PartyCode] = Field(min_length=1, max_length=64)
     purpose: Purpose
     legal_basis: ShortText
     handling: Handling

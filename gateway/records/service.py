@@ -34,6 +34,7 @@ from gateway.records.schemas import LIFECYCLE_TYPES, Record, RecordType
 from gateway.records.signing import SignedRecord, sign_record
 from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import canonicalize
+from gateway.trust.parties import is_party_code, require_known_parties
 
 # The field of each lifecycle body that names the record it is about.
 _REFERS_TO = {
@@ -104,6 +105,14 @@ def prepare_outgoing(node: Node, draft: Mapping[str, Any], now: datetime) -> Rec
     return node.terms.prepare_outgoing(draft, now)
 
 
+def _require_known_recipients(node: Node, draft: Mapping[str, Any]) -> None:
+    # Before the terms: "no flow to XX" would hide that XX is no party at all.
+    # Values not shaped like a party code are the schema's to refuse (422).
+    recipients = draft.get("recipients")
+    if isinstance(recipients, list):
+        require_known_parties(node.bundle, [r for r in recipients if is_party_code(r)], what="recipient")
+
+
 def submit_draft(
     session: Session,
     node: Node,
@@ -138,6 +147,7 @@ def submit_draft(
             f"a {draft.get('record_type')} is issued through its own operation, not as a free draft",
             hint="use POST /v1/records/{id}/corrections, /retractions, /onward-requests, /discrepancies …",
         )
+    _require_known_recipients(node, draft)
     record = prepare_outgoing(node, draft, now)
     if record.originator.party != node.party:
         raise OriginatorMismatchError(

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import pycountry
+
 from gateway.records.bodies import GroundsCategory
-from gateway.records.identity import PARTY_COUNTRY, PersonIdentity
+from gateway.records.identity import PersonIdentity
 from gateway.records.schemas import (
     RECORD_ADAPTER,
     CorrectionRecord,
@@ -154,7 +156,7 @@ def _check_prohibitions(terms: Terms, record: Record, recipients: list[str]) -> 
     if rules.no_records_to_nationality_state_with_pending_protection_claim:
         # Only the recipients this decision is about: a receiver judges itself.
         for recipient in recipients:
-            country = PARTY_COUNTRY.get(recipient)
+            country = party_country(recipient)
             for person in _people(record):
                 if person.protection_claim_pending and person.nationality == country:
                     raise TermsViolationError(
@@ -162,6 +164,14 @@ def _check_prohibitions(terms: Terms, record: Record, recipients: list[str]) -> 
                         f"a person with a pending protection claim is a national of {country}: "
                         f"nothing about them may go to {recipient}",
                     )
+
+
+def party_country(code: str) -> str | None:
+    """Return the ISO 3166-1 alpha-3 code of the state a party code names (PA → PAN), or None."""
+    # Travel documents carry nationality as alpha-3 (ICAO 9303); party codes are alpha-2.
+    # A code that names no state (None) is no one's nationality state.
+    country = pycountry.countries.get(alpha_2=code)
+    return None if country is None else str(country.alpha_3)
 
 
 def _check_retention(terms: Terms, record: Record) -> None:

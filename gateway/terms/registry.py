@@ -2,8 +2,11 @@
 
 A flow is live in a version when that version is in force (between
 effective_from and expires_on) and every party to the flow has signed that
-exact version. A record goes out under the newest version in which its flow is
-live for all its recipients, and keeps that version for good.
+exact version. A version that admits a new party (``joined_in`` of the party
+is this version) is an amendment of the whole federation: its flows to or
+from the newcomer are live only once *every* party of the version signed it.
+A record goes out under the newest version in which its flow is live for all
+its recipients, and keeps that version for good.
 """
 
 from __future__ import annotations
@@ -52,8 +55,15 @@ class LoadedTerms:
             None,
         )
 
+    def signers_needed(self, flow: Flow) -> tuple[str, ...]:
+        """Return the parties whose signature of this version makes ``flow`` live."""
+        parties = (flow.from_party, *flow.to)
+        if self.terms.admitted_here() & set(parties):
+            return tuple(self.terms.party_codes())  # admitting a party is every party's decision
+        return parties
+
     def flow_live(self, flow: Flow) -> bool:
-        return all(self.signed_by(p) for p in (flow.from_party, *flow.to))
+        return all(self.signed_by(p) for p in self.signers_needed(flow))
 
 
 class TermsRegistry:
@@ -102,7 +112,7 @@ class TermsRegistry:
                     f"{effective_type(record).value} from {record.originator.party} to {recipient}",
                 )
             if not version.flow_live(flow):
-                unsigned = [p for p in (flow.from_party, *flow.to) if not version.signed_by(p)]
+                unsigned = [p for p in version.signers_needed(flow) if not version.signed_by(p)]
                 raise TermsViolationError(
                     "flow_not_signed",
                     f"flow {flow.id} of {version.terms.terms_id} v{version.terms.version} is not "

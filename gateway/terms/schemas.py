@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 from gateway.records.bodies import SubjectStatus
 from gateway.records.identity import OffenceCategory, PartyCode
@@ -21,8 +29,23 @@ class TermsModel(BaseModel):
 
 
 class Party(TermsModel):
-    code: PartyCode
+    code: PartyCode = Field(description="ISO 3166-1 alpha-2 code; the party's CA must be in the trust bundle.")
     authority: Annotated[str, StringConstraints(min_length=2, max_length=200)]
+    joined_in: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version of these terms that admitted the party (omitted for a founding party). "
+        "In that version, flows to or from the party are live only once every party has signed it.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _founders_unchanged(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Omitted when unset, so the digest (and the signatures) of terms written
+        # before parties could join stay what they were.
+        data: dict[str, Any] = handler(self)
+        if self.joined_in is None:
+            data.pop("joined_in", None)
+        return data
 
 
 class Flow(TermsModel):
@@ -117,6 +140,9 @@ class Terms(TermsModel):
         ids = [f.id for f in self.flows]
         if len(set(ids)) != len(ids):
             raise ValueError("flow ids must be unique")
+        late = [p.code for p in self.parties if p.joined_in is not None and p.joined_in > self.version]
+        if late:
+            raise ValueError(f"parties joined in a later version than {self.version}: {late}")
         for flow in self.flows:
             unknown = {flow.from_party, *flow.to} - set(codes)
             if unknown:
@@ -128,6 +154,10 @@ class Terms(TermsModel):
 
     def party_codes(self) -> list[str]:
         return [p.code for p in self.parties]
+
+    def admitted_here(self) -> set[str]:
+        """Return the parties this version admits (their flows need every party's signature)."""
+        return {p.code for p in self.parties if p.joined_in == self.version}
 
     def retention_days(self, record_type: RecordType, subject_status: SubjectStatus | None) -> int | None:
         """Return the retention in days for a type (and status), or None when the terms are silent."""

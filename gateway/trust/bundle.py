@@ -10,7 +10,9 @@ nothing a peer says about itself overrides that. File format (JSON)::
 
 ``sequence`` counts the party's signed trust updates (bundle_update.py): an
 update is adopted only with a higher one, so an old update cannot be replayed.
-A file written before it existed reads as sequence 0. A CA, identified by the
+A file written before it existed reads as sequence 0. A party code is any
+ISO 3166-1 alpha-2 shaped code (gateway.trust.parties): the parties of a
+federation are the ones its bundle lists. A CA, identified by the
 SHA-256 of its SubjectPublicKeyInfo, belongs to one party only: a bundle that
 lists it under two parties is refused (CAInTwoPartiesError).
 """
@@ -32,9 +34,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.trust.crls import newest_signed_by
 from gateway.trust.errors import CAInTwoPartiesError, PKIError
+from gateway.trust.parties import PARTY_CODE_PATTERN, is_party_code
 
 BUNDLE_FORMAT: Final = "mou-trust-bundle/1"
-PARTY_CODES: Final = frozenset({"PA", "CO", "US"})
 _MAX_CACHED_ANCHORS: Final = 1024
 # JSON numbers are exact up to 2**53 - 1 (RFC 8785); a sequence never needs more.
 MAX_SEQUENCE: Final = 2**53 - 1
@@ -211,8 +213,9 @@ def _sequence_of(code: str, entry: dict[object, object], source: str) -> int:
 
 
 def parse_party_entry(code: object, entry: object, source: str) -> PartyTrust:
-    if not isinstance(code, str) or code not in PARTY_CODES:
-        raise PKIError(f"{source}: unknown party code {code!r}; known: PA, CO, US")
+    # Which parties exist is the bundle's to say; a code need only have the shape of one.
+    if not is_party_code(code):
+        raise PKIError(f"{source}: {code!r} is not a party code (ISO 3166-1 alpha-2, {PARTY_CODE_PATTERN})")
     if not isinstance(entry, dict):
         raise PKIError(f"{source}: entry of {code} is not an object")
     try:

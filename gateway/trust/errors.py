@@ -199,3 +199,24 @@ class CAInTwoPartiesError(PKIError):
     slug = "ca-in-two-parties"
     title = "Trust bundle lists one CA under two parties"
     hint = "remove the CA from the party it does not belong to; a CA speaks for one party only"
+
+
+# -- parties: known when the trust bundle holds them (gateway/trust/parties.py) ----
+
+
+class UnknownPartyError(GatewayError):
+    """A request names a party code the trust bundle does not hold (or a code of the wrong shape)."""
+
+    slug = "unknown-party"
+    title = "Unknown party"
+    status = 422
+
+
+class AdmissionError(TrustError):
+    """A signed admission of a new party that cannot be adopted (gateway/trust/bundle_update.py)."""
+
+    slug = "admission-refused"
+    title = "Admission of a new party refused"
+    status = 409
+    step = "10-trust-update"
+    reason = "admission_refused"

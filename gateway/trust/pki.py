@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.trust.bundle import PARTY_CODES, PartyTrust, party_entry
+from gateway.trust.bundle import PartyTrust, party_entry
 from gateway.trust.errors import PKIError
 from gateway.trust.keys import (
     KeyKind,
@@ -30,15 +30,10 @@ from gateway.trust.keys import (
     load_private_key,
     write_private_key,
 )
+from gateway.trust.parties import is_party_code
 from gateway.trust.path import DOCUMENT_SIGNING
 
 CertKind = Literal["tls", "signing"]
-
-AUTHORITIES: Final = {
-    "PA": "Servicio Nacional de Migración de Panamá",
-    "CO": "Unidad Administrativa Especial Migración Colombia",
-    "US": "U.S. Immigration and Customs Enforcement",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +84,8 @@ def _name(party: str, common_name: str) -> x509.Name:
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, party),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, AUTHORITIES.get(party, party)),
+            # A development PKI: the party says who it is in its own production PKI.
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"MOU Gateway party {party}"),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
@@ -250,8 +246,8 @@ def init_party(party: str, out: Path, *, hosts: tuple[str, ...] = (), key_kind: 
 
     Returns the file locations. Private keys are written 0600.
     """
-    if party not in PARTY_CODES:
-        raise PKIError(f"unknown party {party!r}", hint="use one of PA, CO, US")
+    if not is_party_code(party):
+        raise PKIError(f"{party!r} is not a party code", hint="use the ISO 3166-1 alpha-2 code of the party's country")
     files = PartyFiles(out)
     if files.ca_key.exists():
         raise PKIError(f"{files.ca_key} already exists", hint="choose another --out directory")

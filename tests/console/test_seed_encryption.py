@@ -103,15 +103,15 @@ def test_key_settings_are_checked(tmp_path: Path) -> None:
     key = new_key()
     path = tmp_path / "key"
     path.write_text(key + "\n")
-    assert load_seed_key(Settings(totp_encryption_key_file=path)) == base64.b64decode(key)
+    assert load_seed_key(Settings(party="PA", totp_encryption_key_file=path)) == base64.b64decode(key)
     with pytest.raises(ConfigurationError, match=r"^totp_encryption_key is not base64$"):
-        load_seed_key(Settings(totp_encryption_key=SecretStr("not base64!")))
+        load_seed_key(Settings(party="PA", totp_encryption_key=SecretStr("not base64!")))
     with pytest.raises(ConfigurationError, match=r"^totp_encryption_key must hold 32 bytes \(base64\), not 16$"):
-        load_seed_key(Settings(totp_encryption_key=SecretStr(base64.b64encode(b"x" * 16).decode())))
+        load_seed_key(Settings(party="PA", totp_encryption_key=SecretStr(base64.b64encode(b"x" * 16).decode())))
     with pytest.raises(ConfigurationError, match=r"^set totp_encryption_key or totp_encryption_key_file, not both$"):
-        load_seed_key(Settings(totp_encryption_key=SecretStr(key), totp_encryption_key_file=path))
+        load_seed_key(Settings(party="PA", totp_encryption_key=SecretStr(key), totp_encryption_key_file=path))
     with pytest.raises(ConfigurationError, match=r"^cannot read totp_encryption_key_file "):
-        load_seed_key(Settings(totp_encryption_key_file=tmp_path / "missing"))
+        load_seed_key(Settings(party="PA", totp_encryption_key_file=tmp_path / "missing"))
 
 
 def test_gateway_serve_without_the_key_exits_1_with_one_line(

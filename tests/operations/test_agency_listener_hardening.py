@@ -119,7 +119,7 @@ def test_a_body_under_the_limit_still_works(pa: RunningNode) -> None:
 
 def test_a_limit_below_one_kib_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="agency_body_limit_bytes"):
-        Settings(agency_body_limit_bytes=10)
+        Settings(party="PA", agency_body_limit_bytes=10)
 
 
 # -- b. duplicate JSON keys --------------------------------------------------------------
@@ -248,11 +248,11 @@ def test_f_without_a_configured_token_operations_endpoints_are_closed(closed: Ru
 def test_f_token_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "operations-token"
     path.write_text("  a-token-read-from-a-file-0123\n")
-    assert load_operations_token(Settings(operations_token_file=path)) == "a-token-read-from-a-file-0123"
+    assert load_operations_token(Settings(party="PA", operations_token_file=path)) == "a-token-read-from-a-file-0123"
     with pytest.raises(ConfigurationError, match=r"^operations_token must hold at least 16 characters$"):
-        load_operations_token(Settings(operations_token="short"))  # type: ignore[arg-type]
+        load_operations_token(Settings(party="PA", operations_token="short"))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=r"^cannot read operations_token_file"):
-        load_operations_token(Settings(operations_token_file=tmp_path / "missing"))
+        load_operations_token(Settings(party="PA", operations_token_file=tmp_path / "missing"))
 
 
 def test_f_the_openapi_document_lists_the_api(pa: RunningNode) -> None:

@@ -130,10 +130,17 @@ def test_init_refuses_to_overwrite(pa: PartyFiles) -> None:
     assert pa.ca_key.read_bytes() == before
 
 
-def test_init_refuses_an_unknown_party(tmp_path: Path) -> None:
-    with pytest.raises(PKIError, match="unknown party 'MX'"):
-        init_party("MX", tmp_path / "mx")
+def test_init_refuses_a_code_that_is_not_a_party_code(tmp_path: Path) -> None:
+    with pytest.raises(PKIError, match="'mx' is not a party code") as caught:
+        init_party("mx", tmp_path / "mx")
+    assert caught.value.hint == "use the ISO 3166-1 alpha-2 code of the party's country"
     assert not (tmp_path / "mx").exists()
+
+
+def test_init_makes_a_pki_for_any_new_party(tmp_path: Path) -> None:
+    # A fourth party (Costa Rica) needs no code change, only its own PKI.
+    files = init_party("CR", tmp_path / "cr")
+    assert sorted(TrustBundle.load(files.bundle_entry).parties) == ["CR"]
 
 
 def test_bundle_entry_holds_the_ca_and_an_empty_crl(pa: PartyFiles) -> None:
@@ -216,15 +223,16 @@ def test_bundle_round_trips(pki: ThreePartyPKI) -> None:
     assert again.parties == bundle.parties
 
 
-def test_bundle_rejects_an_unknown_party_code(pa: PartyFiles) -> None:
-    text = bundle_text({"MX": {"cas": [pem(pa.ca_cert)], "crls": []}})
-    with pytest.raises(PKIError, match="unknown party code 'MX'; known: PA, CO, US"):
-        TrustBundle.from_json(text)
+def test_bundle_accepts_any_iso_shaped_party_code(pa: PartyFiles) -> None:
+    # Which parties exist is configuration: a fourth country is a bundle entry, not a code change.
+    bundle = TrustBundle.from_json(bundle_text({"MX": {"cas": [pem(pa.ca_cert)], "crls": []}}))
+    assert sorted(bundle.parties) == ["MX"]
 
 
-def test_bundle_rejects_a_lowercase_party_code(pa: PartyFiles) -> None:
-    with pytest.raises(PKIError, match="unknown party code 'pa'"):
-        TrustBundle.from_json(bundle_text({"pa": {"cas": [pem(pa.ca_cert)]}}))
+@pytest.mark.parametrize("code", ["pa", "PAN", "P", "P1", ""])
+def test_bundle_rejects_a_code_not_shaped_like_a_party(pa: PartyFiles, code: str) -> None:
+    with pytest.raises(PKIError, match=rf"{code!r} is not a party code \(ISO 3166-1 alpha-2"):
+        TrustBundle.from_json(bundle_text({code: {"cas": [pem(pa.ca_cert)]}}))
 
 
 @pytest.mark.parametrize("which", ["tls_cert", "signing_cert"])
