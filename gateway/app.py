@@ -209,6 +209,13 @@ def create_agency_app(node: Node) -> FastAPI:
     def openapi_document() -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    @app.get("/openapi-partner.json", include_in_schema=False, dependencies=[Depends(require_operations_token)])
+    def partner_openapi_document() -> JSONResponse:
+        # The partner listener answers partners only; its contract is published here (and in schemas/).
+        from gateway.exchange.openapi import partner_openapi
+
+        return JSONResponse(partner_openapi())
+
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_operations_token)])
     def docs() -> HTMLResponse:
         # The page's own fetch of /openapi.json needs the token too (a header-adding proxy or extension).

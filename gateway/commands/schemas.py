@@ -16,8 +16,11 @@ app = typer.Typer(help="JSON Schemas of the record types, receipts and terms.", 
 def export(
     out: Annotated[Path, typer.Option(help="Directory to write the schemas into.")] = Path("schemas"),
 ) -> None:
-    """Write JSON Schema 2020-12 files, one per record type plus envelope, receipt, terms."""
+    """Write JSON Schema 2020-12 files (record types, envelope, receipt, terms) and the partner OpenAPI document."""
     from gateway.records.export import export_schemas
 
     for path in export_schemas(out):
         stdout.print(f"wrote {path}")
+    from gateway.exchange.openapi import write_partner_openapi
+
+    stdout.print(f"wrote {write_partner_openapi(out)}")
