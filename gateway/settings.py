@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from gateway.errors import ConfigurationError
-from gateway.records.schemas import describe_validation_error
+from gateway.settings_env import PlainEnvSettingsSource, describe_settings_error
 from gateway.trust.parties import PartyCode
 
 
@@ -176,8 +176,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Explicit values (from the TOML file or tests) win over the environment.
-        return (init_settings, env_settings)
+        # Explicit values (from the TOML file or tests) win over the environment,
+        # whose list and map settings may be plain comma lists as well as JSON.
+        return (init_settings, PlainEnvSettingsSource(settings_cls))
 
 
 def load_settings(config: Path | None = None) -> Settings:
@@ -202,4 +203,6 @@ def load_settings(config: Path | None = None) -> Settings:
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigurationError(describe_validation_error(exc)) from exc
+        raise ConfigurationError(describe_settings_error(exc, config, set(values))) from exc
+    except SettingsError as exc:  # an environment value pydantic-settings could not read
+        raise ConfigurationError(str(exc)) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,7 +187,10 @@ def test_each_node_has_its_own_registry_and_the_global_one_stays_empty(build_tes
 
 def test_an_unreadable_database_reports_database_down_not_an_error(build_test_node: BuildNode, tmp_path: Path) -> None:
     node = build_test_node()
-    broken = make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'gateway.sqlite3'}")
+    missing = tmp_path / "missing-dir"
+    missing.mkdir()
+    broken = make_engine(f"sqlite:///{missing / 'gateway.sqlite3'}")
+    shutil.rmtree(missing)  # gone after the engine was made (make_engine refuses a missing directory)
     offline = dataclasses.replace(node, engine=broken, sessions=make_sessionmaker(broken))
     try:
         text = render_metrics(offline).decode()
