@@ -6,6 +6,15 @@ verifies against the trust it *already* holds for that party, so a new CA is
 introduced under the authority of the old one and a stranger cannot slip one
 in. Used for CA rotation and for distributing CRLs after a revocation.
 
+A party not yet in the bundle cannot sign its own first entry (nothing held
+speaks for it): a party already in the federation *admits* it with a signed
+admission (``sign_admission``, typ ``mou-trust-admission+jws``) carrying the
+newcomer's entry; partners verify it against the sponsor's trust and adopt it
+with ``admit_party`` (a party held already is refused, a CA of another party
+too). Admission only makes the newcomer's certificates verifiable: none of its
+flows is live until every party signed the terms amendment that admits it
+(gateway.terms.registry). Later changes to its entry are its own trust updates.
+
 Adopting an update is monotonic and exclusive (``apply_trust_update``):
 
 1. its ``sequence`` must be above the one held for the party (an equal
@@ -38,13 +47,14 @@ from gateway.trust.bundle import (
 from gateway.trust.canonical import canonicalize
 from gateway.trust.crls import crl_number, is_older, newest_signed_by
 from gateway.trust.errors import (
+    AdmissionError,
     CAClaimedByOtherPartyError,
     CRLRollbackError,
     PKIError,
     SchemaViolationError,
     TrustUpdateRollbackError,
 )
-from gateway.trust.jws import TRUST_UPDATE_TYP, sign_compact
+from gateway.trust.jws import TRUST_ADMISSION_TYP, TRUST_UPDATE_TYP, sign_compact
 from gateway.trust.keys import SigningKey
 from gateway.trust.verify import verify_compact
 
@@ -189,3 +199,75 @@ def apply_trust_update(bundle: TrustBundle, update: TrustUpdate) -> TrustBundle:
     if held is not None:
         _check_crls(held, update)
     return TrustBundle({**bundle.parties, update.party: update.trust})
+
+
+# -- admission of a new party ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A verified admission: ``sponsor`` (a party held) vouches for ``party``'s first entry."""
+
+    sponsor: str
+    party: str
+    trust: PartyTrust
+    issued_at: str
+
+
+def sign_admission(trust: PartyTrust, sponsor: str, key: SigningKey, issued_at: datetime) -> str:
+    """Return the newcomer's entry ``trust`` as a compact JWS signed by ``sponsor``'s record-signing key."""
+    document = {
+        "format": BUNDLE_FORMAT,
+        "sponsor": sponsor,
+        "party": trust.party,
+        "issued_at": issued_at.isoformat(),
+        **party_entry(trust),
+    }
+    return sign_compact(canonicalize(document), key, TRUST_ADMISSION_TYP)
+
+
+def _parse_admission(document: Any) -> Admission:
+    if not isinstance(document, dict) or document.get("format") != BUNDLE_FORMAT:
+        raise SchemaViolationError(f"not a {BUNDLE_FORMAT} admission")
+    sponsor, issued_at = document.get("sponsor"), document.get("issued_at")
+    if not isinstance(sponsor, str) or not isinstance(issued_at, str):
+        raise SchemaViolationError("sponsor or issued_at missing")
+    try:
+        trust = parse_party_entry(document.get("party"), document, "admission")
+    except PKIError as exc:
+        raise SchemaViolationError(exc.detail) from exc
+    return Admission(sponsor, trust.party, trust, issued_at)
+
+
+def verify_admission(value: str | bytes, bundle: TrustBundle, at: datetime) -> Admission:
+    """Verify an admission against the sponsor's trust already held; return it.
+
+    Raises the TrustError of the failing step; PartyMismatchError when the
+    signer is not the sponsor it names; AdmissionError when a party admits itself.
+    """
+    admission = verify_compact(
+        value, bundle=bundle, at=at, typ=TRUST_ADMISSION_TYP, parse=_parse_admission, claimed_party=lambda a: a.sponsor
+    ).payload
+    if admission.party == admission.sponsor:
+        raise AdmissionError(f"{admission.sponsor} cannot admit itself")
+    return admission
+
+
+def admit_party(bundle: TrustBundle, admission: Admission) -> TrustBundle:
+    """Return a new bundle holding the admitted party's entry.
+
+    Returns ``bundle`` itself when it holds exactly this entry already. Raises
+    AdmissionError when the party is held with another entry (only the party's
+    own trust updates change it) and CAClaimedByOtherPartyError when a CA of
+    the entry belongs to another party.
+    """
+    held = bundle.party(admission.party)
+    if held is not None:
+        if _same_entry(held, admission.trust):
+            return bundle
+        raise AdmissionError(
+            f"{admission.party} is already a party; its entry changes only through its own signed trust updates",
+            hint=f"adopt {admission.party}'s trust update instead (`gateway pki fetch {admission.party}`)",
+        )
+    _check_exclusive(bundle, TrustUpdate(admission.party, admission.trust, admission.issued_at))
+    return TrustBundle({**bundle.parties, admission.party: admission.trust})

@@ -42,6 +42,7 @@ RECEIPT_TYP: Final = "mou-receipt+jws"
 TERMS_SIGNATURE_TYP: Final = "mou-terms-signature+jws"
 CHECKPOINT_TYP: Final = "mou-checkpoint+jws"
 TRUST_UPDATE_TYP: Final = "mou-trust-update+jws"
+TRUST_ADMISSION_TYP: Final = "mou-trust-admission+jws"
 
 # Header parameters the gateway understands. Anything else (notably `jwk`,
 # `jku`, `x5u`, `crit`) would let a signer choose its own trust anchor or
