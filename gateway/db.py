@@ -91,13 +91,19 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def sqlite_file(url: str) -> str | None:
-    """Return the file path of an SQLite URL, or None (another backend, memory, a ``file:`` URI)."""
+    """Return the file path of an SQLite URL (also of a ``file:`` URI), or None (another backend, memory)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
     database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:") or parsed.query.get("uri"):
+    if not database or database == ":memory:":
         return None
+    if database.startswith("file:"):
+        # A URI filename (?uri=true): file:PATH?mode=…; an in-memory one has no file.
+        path, _, query = database[len("file:") :].partition("?")
+        if not path or path == ":memory:" or "mode=memory" in query or parsed.query.get("mode") == "memory":
+            return None
+        return path.removeprefix("//")
     return database
 
 

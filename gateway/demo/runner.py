@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -164,9 +165,28 @@ def run_demo(
 ) -> list[PartySummary]:
     """Run the demo; returns the per-party summary. Raises ScenarioError on a failed step."""
     started = time.monotonic()
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="mou-demo-"))
+    if workdir is None:
+        # Every party's CA key is in there: a temporary directory goes when the demo ends.
+        temporary = Path(tempfile.mkdtemp(prefix="mou-demo-"))
+        console.print(f"work directory: {temporary} (removed at the end; --workdir DIR keeps one)")
+        try:
+            return _run_in(console, temporary, started, flights, serve, stop_event)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+            console.print(f"removed the work directory {temporary} and the keys in it")
     workdir.mkdir(parents=True, exist_ok=True)
-    console.print(f"work directory: {workdir}")
+    console.print(f"work directory: {workdir} (kept: it holds every party's CA and private keys)")
+    return _run_in(console, workdir, started, flights, serve, stop_event)
+
+
+def _run_in(
+    console: Console,
+    workdir: Path,
+    started: float,
+    flights: int,
+    serve: bool,
+    stop_event: threading.Event | None,
+) -> list[PartySummary]:
     files, bundle_path = make_pki(workdir)
     console.print("PKI: a root CA, TLS and record-signing certificates for PA, CO and US")
     keys = {party: SigningKey.from_files(f.signing_key, f.signing_cert) for party, f in files.items()}

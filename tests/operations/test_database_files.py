@@ -61,3 +61,39 @@ def test_only_sqlite_files_are_touched() -> None:
     assert sqlite_file("sqlite://") is None
     assert sqlite_file("postgresql+psycopg://postgres@127.0.0.1/x") is None
     assert sqlite_file("sqlite:////var/lib/gw/gateway.sqlite3") == "/var/lib/gw/gateway.sqlite3"
+
+
+def test_file_uris_name_their_file() -> None:
+    assert sqlite_file("sqlite:///file:/var/lib/gw/g.sqlite3?mode=rwc&uri=true") == "/var/lib/gw/g.sqlite3"
+    assert sqlite_file("sqlite:///file:mem?mode=memory&cache=shared&uri=true") is None
+
+
+@pytest.mark.usefixtures("usual_umask")
+@pytest.mark.parametrize("source", ["data_dir env", "url env", "relative url env", "file uri env", "toml data_dir"])
+def test_gateway_db_upgrade_creates_0600_whatever_the_settings_source(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.cli import run_gateway
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GATEWAY_PARTY", "PA")
+    args = ["db", "upgrade"]
+    expected = tmp_path / "var" / "gateway.sqlite3"
+    if source == "data_dir env":
+        monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "var"))
+    elif source == "url env":
+        monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'abs.sqlite3'}")
+        expected = tmp_path / "abs.sqlite3"
+    elif source == "relative url env":
+        monkeypatch.setenv("GATEWAY_DATABASE_URL", "sqlite:///rel.sqlite3")
+        expected = tmp_path / "rel.sqlite3"
+    elif source == "file uri env":
+        monkeypatch.setenv("GATEWAY_DATABASE_URL", "sqlite:///file:uri.sqlite3?uri=true")
+        expected = tmp_path / "uri.sqlite3"
+    else:
+        (tmp_path / "gateway.toml").write_text('[gateway]\nparty = "PA"\ndata_dir = "toml-var"\n', "utf-8")
+        args += ["--config", str(tmp_path / "gateway.toml")]
+        expected = tmp_path / "toml-var" / "gateway.sqlite3"
+    outcome = run_gateway(capsys, monkeypatch, *args)
+    assert outcome.code == 0, outcome.stderr
+    assert _mode(expected) == 0o600
