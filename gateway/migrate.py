@@ -25,6 +25,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Revert migrations down to ``revision`` on ``engine``'s database."""
+    command.downgrade(alembic_config(engine), revision)
+
+
 def current_revision(engine: Engine) -> str | None:
     """Return the database's current Alembic revision, or None when unmigrated."""
     from alembic.runtime.migration import MigrationContext

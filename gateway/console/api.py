@@ -52,13 +52,14 @@ from gateway.node import Node, node_from, node_of
 from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
 from gateway.records.schemas import RecordType
+from gateway.records.states import DeliveryStatus
 from gateway.terms.api import terms_flows, terms_summary
 from gateway.trust.crls import crl_freshness
 
 RECORD_TYPES: Final = tuple(t.value for t in RecordType)
 OFFENCE_CATEGORIES: Final = tuple(c.value for c in OffenceCategory)
 INBOX_STATUSES: Final = ("new", "acknowledged", "queried", "rejected", "invalid")
-DELIVERY_STATUSES: Final = ("pending", "delivered", "rejected", "dead", "cancelled")
+DELIVERY_STATUSES: Final = tuple(s.value for s in DeliveryStatus)
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)])
 NodeDep = Annotated[Node, Depends(node_of)]

@@ -35,12 +35,13 @@ from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.onward import answer_onward, consent_for, forbidden_handling, forward_onward, request_onward
 from gateway.node import Node
 from gateway.records import repository as records
+from gateway.records.kinds import SUBSTANTIVE_TYPES
 from gateway.records.lifecycle_bodies import DiscrepancyCategory, DiscrepancyOutcome, RetractionReason
 from gateway.records.models import StoredRecord
-from gateway.records.schemas import SUBSTANTIVE_TYPES, RecordType
+from gateway.records.schemas import RecordType
 from gateway.records.views import lifecycle_view
 
-SUBSTANTIVE: Final = frozenset(t.value for t in SUBSTANTIVE_TYPES)
+SUBSTANTIVE: Final = SUBSTANTIVE_TYPES
 RETRACTION_REASONS: Final = tuple(r.value for r in RetractionReason)
 DISCREPANCY_CATEGORIES: Final = tuple(c.value for c in DiscrepancyCategory)
 MAX_TEXT: Final = 2000

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from gateway.exchange.service import unsafe_decode_payload
+from gateway.records.documents import signed_document, unsafe_decode_payload
 from gateway.records.models import StoredRecord
-from gateway.records.views import lifecycle_view, payload_of
+from gateway.records.views import lifecycle_view
 
 # The badges of the inbox and outbox, in the order they are shown.
 BADGES: Final = ("retracted", "superseded", "contested", "onward", "review_due", "expired", "held", "deleted")
@@ -40,7 +40,7 @@ def lifecycle_badges(stored: StoredRecord, now: datetime) -> tuple[str, ...]:
 
 def body_of(stored: StoredRecord | None) -> dict[str, Any]:
     """Return the signed body of a valid record still holding it, else an empty dict."""
-    document = payload_of(stored) if stored is not None else None
+    document = signed_document(stored) if stored is not None else None
     body = document.get("body") if document else None
     return body if isinstance(body, dict) else {}
 

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from gateway.console.models import ConsoleAction, ConsoleSession, LoginAttempt, Officer
 from gateway.db import is_postgres
 from gateway.exchange.models import Delivery
+from gateway.records.kinds import kind_of
 from gateway.records.models import StoredRecord
+from gateway.records.schemas import RecordType
 
 # -- officers, sessions, login attempts -----------------------------------------
 
@@ -198,14 +200,7 @@ def inbox_page(session: Session, flt: InboxFilter, offset: int, limit: int) -> t
 
 
 # Received types an officer answers; the other lifecycle notices are applied by the gateway itself.
-ACTIONABLE_TYPES = (
-    "criminal_network_flag",
-    "removal_manifest",
-    "removal_confirmation",
-    "correction",
-    "onward_sharing_request",
-    "discrepancy_report",
-)
+ACTIONABLE_TYPES = tuple(t.value for t in RecordType if kind_of(t).officer_answers)
 
 
 def needing_action(session: Session) -> dict[str, int]:

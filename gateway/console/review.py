@@ -39,10 +39,10 @@ from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.acknowledgements import acknowledge
 from gateway.records.models import StoredRecord
+from gateway.records.states import ANSWERABLE_STATUSES, Decision
 
 PAGE_SIZE: Final = 25
-DECISIONS: Final = ("accept", "query", "reject")
-ANSWERABLE_STATUSES: Final = ("new", "queried")
+DECISIONS: Final = tuple(d.value for d in Decision)
 MAX_COMMENT_LENGTH: Final = 2000
 
 
@@ -214,7 +214,7 @@ def answer_record(
             node,
             stored.record_id,
             originator=stored.originator_party,  # the page's record, never another originator's under its id
-            decision=decision,
+            decision=Decision(decision),
             comment=text or None,
             actor=officer.actor,
             officer_ref=officer.officer_ref,

@@ -14,10 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.exchange.models import Delivery
-from gateway.exchange.service import unsafe_decode_payload
-from gateway.lifecycle.erasure import envelope_of
+from gateway.records.documents import envelope_of, signed_document, unsafe_decode_payload
 from gateway.records.models import StoredRecord
-from gateway.records.views import payload_of
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.errors import MalformedJWSError
 from gateway.trust.jws import RECORD_TYP, parse_compact, x5c_chain
@@ -161,7 +159,7 @@ def record_view(stored: StoredRecord, deliveries: Sequence[Delivery], bundle: Tr
     A record whose body was deleted (retraction, retention) keeps its signed
     envelope, which is shown; its JWS is empty.
     """
-    document = payload_of(stored)
+    document = signed_document(stored)
     envelope = envelope_of(stored) if stored.verification == "valid" else None
     body = document.get("body") if document else None
     return RecordView(
@@ -187,7 +185,7 @@ def answer_view(
     decision: str, by: str, at: datetime | None, ack: StoredRecord, deliveries: Sequence[Delivery]
 ) -> AnswerView:
     """Return an answer given here: the decision, the officer, the acknowledgement's deliveries."""
-    document = payload_of(ack)
+    document = signed_document(ack)
     body = document.get("body", {}) if document else {}
     return AnswerView(
         decision=decision,
@@ -204,7 +202,7 @@ def partner_answers(sent: StoredRecord, received_acks: Sequence[StoredRecord]) -
     """Return the partners' acknowledgements of the record ``sent`` among ``received_acks``."""
     answers = []
     for ack in received_acks:
-        document = payload_of(ack)
+        document = signed_document(ack)
         body = document.get("body", {}) if document else {}
         if (
             body.get("acknowledges_record_id") == sent.record_id

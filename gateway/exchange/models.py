@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, UTCDateTime
+from gateway.db import Base, UTCDateTime, enum_type
+from gateway.records.states import DeliveryStatus
 
 
 class Delivery(Base):
@@ -27,7 +28,7 @@ class Delivery(Base):
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_pk: Mapped[int] = mapped_column(ForeignKey("records.pk"), index=True)
     recipient: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(10))  # pending | delivered | rejected | dead | cancelled
+    status: Mapped[DeliveryStatus] = mapped_column(enum_type(DeliveryStatus, "status", 10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -16,8 +16,9 @@ from gateway.exchange.refusal import PolicyRefusal
 from gateway.exchange.service import Outcome, ReceivePolicy, receive_record, within_terms
 from gateway.lifecycle.onward import forbidden_handling
 from gateway.node import Node
+from gateway.records.kinds import SHAREABLE_TYPES
 from gateway.records.lifecycle_bodies import ConsentDecision
-from gateway.records.schemas import SUBSTANTIVE_TYPES, OnwardSharingConsentRecord, Record
+from gateway.records.schemas import OnwardSharingConsentRecord, Record
 from gateway.records.signing import verify_record
 from gateway.trust.canonical import sha256_hex
 from gateway.trust.errors import TrustError
@@ -29,7 +30,7 @@ def consented_onward(consent_jws: bytes, record_digest: str) -> ReceivePolicy:
     def policy(_session: Session, node: Node, record: Record, peer_party: str) -> None:
         if record.handling.value in forbidden_handling(node):
             raise PolicyRefusal("onward_sharing_forbidden", f"handling {record.handling.value} forbids sharing onward")
-        if record.record_type not in SUBSTANTIVE_TYPES:
+        if record.record_type not in SHAREABLE_TYPES:
             # Notices about records answer their own parties; forwarded, they would skip lifecycle_rules.
             raise PolicyRefusal("onward_sharing_forbidden", f"a {record.record_type.value} is not shared onward")
         if record.originator.party == peer_party or node.party in record.recipients:

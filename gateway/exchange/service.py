@@ -29,15 +29,16 @@ from gateway.lifecycle.corrections import apply_late_arrivals
 from gateway.lifecycle.receiving import LATE_ARRIVAL_TYPES, apply_incoming, lifecycle_rules
 from gateway.node import Node
 from gateway.records import repository
+from gateway.records.kinds import INSTRUCTION_TYPES, PLAIN_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.repository import PriorCopy
-from gateway.records.schemas import Receipt, Record, RecordType, Verdict, record_json
+from gateway.records.schemas import Receipt, Record, Verdict, record_json
 from gateway.records.service import record_columns
 from gateway.records.signing import VerifiedRecord
+from gateway.records.states import Direction, RecordStatus, Verification
 from gateway.terms.errors import TermsViolationError
-from gateway.trust.canonical import parse_strict, sha256_hex
-from gateway.trust.errors import CanonicalizationError, MalformedJWSError, TrustError
-from gateway.trust.jws import b64url_decode
+from gateway.trust.canonical import sha256_hex
+from gateway.trust.errors import MalformedJWSError, TrustError
 
 ReceivePolicy = Callable[[Session, Node, Record, str], None]
 """A check run on every verified incoming record: (session, node, record, peer party).
@@ -399,9 +400,6 @@ def _write_segment(
     apply_late_arrivals(session, node, arrived)
 
 
-_INSTRUCTIONS = frozenset({RecordType.CORRECTION.value, RecordType.RETRACTION.value})
-
-
 @dataclass(frozen=True)
 class _Earlier:
     """What the database already holds that matters to a batch being received."""
@@ -435,23 +433,16 @@ class _Earlier:
             instructed={
                 row.refers_to
                 for row in incoming
-                if row.refers_to and row.verification == "valid" and row.record_type in _INSTRUCTIONS
+                if row.refers_to and row.verification == "valid" and row.record_type in INSTRUCTION_TYPES
             },
         )
-
-
-# Record types that act on no other record when they arrive: storing them is
-# all there is to do, unless a correction or retraction of them came first.
-_PLAIN_TYPES = frozenset(
-    {RecordType.CRIMINAL_NETWORK_FLAG, RecordType.REMOVAL_MANIFEST, RecordType.REMOVAL_CONFIRMATION}
-)
 
 
 def _acts_on_others(decision: Decision, waiting: set[str]) -> bool:
     verified = decision.verified
     if not decision.accepted or verified is None:
         return False
-    return verified.payload.record_type not in _PLAIN_TYPES or decision.record_id in waiting
+    return verified.payload.record_type not in PLAIN_TYPES or decision.record_id in waiting
 
 
 def incoming_columns(node: Node, decision: Decision, peer_party: str, now: datetime) -> dict[str, Any]:
@@ -472,21 +463,13 @@ def incoming_columns(node: Node, decision: Decision, peer_party: str, now: datet
         **columns,
         **signer,
         "accepted_record_id": record_id if accepted else None,
-        "direction": "in",
+        "direction": Direction.IN,
         "peer_party": peer_party,
         "stored_at": now,
         "jws": decision.raw.decode("ascii"),
         "jws_sha256": digest,
-        "verification": "valid" if accepted else "invalid",
+        "verification": Verification.VALID if accepted else Verification.INVALID,
         "verification_reason": reason_code,
         "verification_detail": (reason or "")[:500] or None,
-        "status": "new" if accepted else "rejected",
+        "status": RecordStatus.NEW if accepted else RecordStatus.FAILED_VERIFICATION,
     }
-
-
-def unsafe_decode_payload(jws: str) -> object:
-    """Decode a JWS payload WITHOUT verifying it (for showing rejected records to auditors)."""
-    try:
-        return parse_strict(b64url_decode(jws.split(".")[1]))
-    except (IndexError, MalformedJWSError, CanonicalizationError):
-        return None

@@ -29,6 +29,7 @@ from gateway.node import Node
 from gateway.observability.logging import begin_delivery
 from gateway.observability.metrics import observe_delivery, observe_receipt_latency
 from gateway.records.models import StoredRecord
+from gateway.records.states import DeliveryStatus
 from gateway.transport.client import PartnerClients
 from gateway.trust.errors import TrustError
 
@@ -111,26 +112,64 @@ class DeliveryWorker:
             return self._failed(job, exc.cli_message()[:300], terminal=False)
         if response.status_code in (200, 201):
             observe_receipt_latency(self.node, job.recipient, response.elapsed.total_seconds())
-            try:
-                verified = verify_receipt(
-                    response.text,
-                    self.node.bundle,
-                    self.node.now(),
-                    receiver=job.recipient,
-                    jws_sha256=job.jws_sha256,
-                )
-            except TrustError as exc:
-                return self._failed(job, f"receipt refused: {exc.reason}: {exc.detail}"[:300], terminal=False)
-            return self._settled(
-                job,
-                response.text,
-                verified.payload.verdict.value,
-                verified.payload.reason_code,
-                verified.payload.ledger_index,
-            )
+            return self._answered(job, response.text)
         detail = _problem_detail(response)
         terminal = response.status_code in _TERMINAL_STATUSES
         return self._failed(job, f"HTTP {response.status_code}: {detail}"[:300], terminal=terminal)
+
+    def deliver_together(self, jobs: list[Job]) -> list[str]:
+        """Send jobs for one recipient in one ``records:batch`` request and settle each; returns their statuses.
+
+        Over a link with tens of milliseconds of round trip, one record per
+        request caps a partner at a few dozen records per second; a batch costs
+        one round trip. The receiver processes the items in order, as if sent
+        one after another, so ordering and exactly-once hold as for single
+        sends. A partner that refuses the batch as a whole (older listener,
+        batch too large) is sent the jobs one by one instead.
+        """
+        correlation = begin_delivery()
+        try:
+            response = self.clients.post_batch(jobs[0].recipient, [job.jws for job in jobs], correlation)
+        except httpx.HTTPError as exc:
+            return [self._failed(job, f"{type(exc).__name__}: {exc}"[:300], terminal=False) for job in jobs]
+        except ConfigurationError as exc:
+            return [self._failed(job, exc.cli_message()[:300], terminal=False) for job in jobs]
+        items = _batch_results(response, len(jobs))
+        if items is None:
+            return [self.deliver(job) for job in jobs]
+        observe_receipt_latency(self.node, jobs[0].recipient, response.elapsed.total_seconds())
+        statuses = []
+        for job, item in zip(jobs, items, strict=True):
+            status = item.get("status")
+            receipt = item.get("receipt")
+            if status in (200, 201) and isinstance(receipt, str):
+                statuses.append(self._answered(job, receipt))
+                continue
+            problem = item.get("problem")
+            detail = problem.get("detail") or problem.get("title") if isinstance(problem, dict) else None
+            terminal = status in _TERMINAL_STATUSES
+            statuses.append(self._failed(job, f"HTTP {status}: {detail or 'no detail'}"[:300], terminal=terminal))
+        return statuses
+
+    def _answered(self, job: Job, receipt: str) -> str:
+        """Verify the receiver's signed receipt for ``job`` and settle it (a refused receipt is a retryable failure)."""
+        try:
+            verified = verify_receipt(
+                receipt,
+                self.node.bundle,
+                self.node.now(),
+                receiver=job.recipient,
+                jws_sha256=job.jws_sha256,
+            )
+        except TrustError as exc:
+            return self._failed(job, f"receipt refused: {exc.reason}: {exc.detail}"[:300], terminal=False)
+        return self._settled(
+            job,
+            receipt,
+            verified.payload.verdict.value,
+            verified.payload.reason_code,
+            verified.payload.ledger_index,
+        )
 
     def _settled(self, job: Job, receipt: str, verdict: str, reason: str | None, ledger_index: int | None) -> str:
         now = self.node.now()
@@ -138,7 +177,7 @@ class DeliveryWorker:
             delivery = repository.leased(session, job.delivery_pk, job.lease_until)
             if delivery is None:
                 return "lost-lease"  # another worker settled it; the receipt is identical
-            delivery.status = "delivered" if verdict == "accepted" else "rejected"
+            delivery.status = DeliveryStatus.DELIVERED if verdict == "accepted" else DeliveryStatus.REJECTED
             delivery.receipt_jws = receipt
             delivery.receipt_verdict = verdict
             delivery.receipt_reason = reason
@@ -174,7 +213,7 @@ class DeliveryWorker:
             )
             next_attempt = now + timedelta(seconds=wait)
             if terminal or next_attempt > delivery.deadline_at:
-                delivery.status = "dead"
+                delivery.status = DeliveryStatus.DEAD
                 event = AuditEvent.DELIVERY_DEAD
             else:
                 delivery.next_attempt_at = next_attempt
@@ -201,10 +240,23 @@ class DeliveryWorker:
     # -- loop ---------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim and deliver one batch; returns how many jobs were processed."""
+        """Claim and deliver one batch; returns how many jobs were processed.
+
+        Jobs for the same recipient go in one ``records:batch`` request, in
+        the order they were claimed; a record shared onward travels alone (it
+        carries the originator's consent beside it).
+        """
         jobs = self.claim()
+        by_recipient: dict[str, list[Job]] = {}
         for job in jobs:
-            observe_delivery(self.node, job, self.deliver(job))
+            if job.consent_jws is not None:
+                observe_delivery(self.node, job, self.deliver(job))
+            else:
+                by_recipient.setdefault(job.recipient, []).append(job)
+        for group in by_recipient.values():
+            statuses = self.deliver_together(group) if len(group) > 1 else [self.deliver(group[0])]
+            for job, status in zip(group, statuses, strict=True):
+                observe_delivery(self.node, job, status)
         return len(jobs)
 
     def run_forever(self) -> None:
@@ -230,6 +282,23 @@ class DeliveryWorker:
         self.node.delivery_wakeup.set()
 
 
+def _batch_results(response: httpx.Response, count: int) -> list[dict[str, object]] | None:
+    """Return the per-item results of a ``records:batch`` answer, or None when it is not one for ``count`` items."""
+    if response.status_code != 200:
+        return None
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list) or len(results) != count or not all(isinstance(r, dict) for r in results):
+        return None
+    ordered = sorted(results, key=lambda r: r.get("index", -1) if isinstance(r.get("index"), int) else -1)
+    if [r.get("index") for r in ordered] != list(range(count)):
+        return None
+    return ordered
+
+
 def _problem_detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -245,7 +314,7 @@ def retry_delivery(node: Node, delivery_pk: int, *, actor: str) -> Delivery:
     now = node.now()
     with node.transaction() as session:
         delivery = repository.by_pk(session, delivery_pk)
-        if delivery is None or delivery.status != "dead":
+        if delivery is None or delivery.status != DeliveryStatus.DEAD:
             raise DeliveryNotFoundError(
                 f"no dead delivery {delivery_pk}", hint="see `gateway deliveries list --status dead`"
             )
@@ -256,7 +325,7 @@ def retry_delivery(node: Node, delivery_pk: int, *, actor: str) -> Delivery:
                 f"delivery {delivery_pk} is of record {record.record_id}, whose body was deleted "
                 f"({record.body_deleted_reason}); it cannot be sent again"
             )
-        delivery.status = "pending"
+        delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now
         delivery.lease_until = None
         delivery.deadline_at = now + timedelta(seconds=node.settings.delivery_deadline_seconds)

@@ -25,13 +25,13 @@ from gateway.lifecycle.corrections import correct, retract
 from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.drafts import own_record
-from gateway.lifecycle.erasure import envelope_of
 from gateway.lifecycle.onward import answer_onward, forward_onward, request_onward
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.api import Originator, SubmissionResponse
+from gateway.records.documents import envelope_of
 from gateway.records.identity import PartyCode
 from gateway.records.service import Submission
 from gateway.records.views import delivery_view

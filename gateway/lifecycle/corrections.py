@@ -22,13 +22,14 @@ from gateway.lifecycle.erasure import delete_body
 from gateway.lifecycle.errors import AlreadySupersededError, RecordWithdrawnError, WrongRecordTypeError
 from gateway.node import Node
 from gateway.records.bodies import SubjectStatus
+from gateway.records.documents import effective_type
+from gateway.records.kinds import CORRECTABLE_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import Submission
 from gateway.records.signing import parse_rfc3339, rfc3339
+from gateway.records.states import DeliveryStatus
 from gateway.terms.errors import TermsViolationError
-
-CORRECTABLE = frozenset({"criminal_network_flag", "removal_manifest", "removal_confirmation"})
 
 
 def correct(
@@ -55,10 +56,9 @@ def correct(
             f"record {record_id} was already corrected by {target.superseded_by}",
             hint=f"correct the latest version, {target.superseded_by}",
         )
-    replaced_type = (
-        document["body"]["replacement"]["record_type"] if target.record_type == "correction" else target.record_type
-    )
-    if replaced_type not in CORRECTABLE:
+    replaced = effective_type(target)
+    replaced_type = replaced.value if replaced is not None else str(target.record_type)
+    if replaced_type not in CORRECTABLE_TYPES:
         raise WrongRecordTypeError(f"a {target.record_type} cannot be corrected; only flags, manifests, confirmations")
     draft = draft_about(
         node,
@@ -129,8 +129,8 @@ def _corrected_expiry(
 def cancel_pending(session: Session, row: StoredRecord, *, actor: str, now: datetime) -> None:
     """Cancel deliveries of ``row`` not yet made: a withdrawn body must not go out any more."""
     for delivery in repository.deliveries_of(session, [row.pk]):
-        if delivery.status == "pending":
-            delivery.status = "cancelled"
+        if delivery.status == DeliveryStatus.PENDING:
+            delivery.status = DeliveryStatus.CANCELLED
             delivery.lease_until = None
             append_event(
                 session,

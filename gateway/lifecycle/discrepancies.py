@@ -13,9 +13,11 @@ from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import draft_about, own_record, received_record, require_body, submit
 from gateway.lifecycle.errors import WrongRecordTypeError
 from gateway.node import Node
+from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import Submission
+from gateway.records.states import RecordStatus
 
 
 def report_discrepancy(
@@ -108,7 +110,7 @@ def answer_discrepancy(
     submission = submit(session, node, draft, actor=actor)
     if target.contested_by == report_id:
         target.contested_by = None
-    report.status = "answered"
+    report.status = RecordStatus.ANSWERED
     append_event(
         session,
         AuditEvent.DISCREPANCY_ANSWERED,
@@ -123,7 +125,7 @@ def answer_discrepancy(
 def _check_follow_up(session: Session, target: StoredRecord, follow_up: str) -> None:
     row = repository.valid_copy(session, "out", follow_up)
     refers = {target.record_id, target.superseded_by}
-    if row is None or row.record_type not in {"correction", "retraction"} or row.refers_to not in refers:
+    if row is None or row.record_type not in INSTRUCTION_TYPES or row.refers_to not in refers:
         raise InputError(f"{follow_up} is not this node's correction or retraction of record {target.record_id}")
 
 

@@ -16,12 +16,11 @@ from sqlalchemy.orm import Session
 from gateway.exchange.models import Delivery
 from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import holders, lineage, own_record
-from gateway.lifecycle.erasure import signed_document
 from gateway.node import Node
+from gateway.records.documents import signed_document
+from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.signing import rfc3339
-
-INSTRUCTION_TYPES = ("correction", "retraction")
 
 
 def _body(row: StoredRecord) -> dict[str, Any]:

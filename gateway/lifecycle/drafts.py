@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
 from gateway.lifecycle import repository
-from gateway.lifecycle.erasure import envelope_of, signed_document
 from gateway.lifecycle.errors import NotHeldError, NotOriginatorError, RecordWithdrawnError
 from gateway.node import Node
+from gateway.records.documents import envelope_of, signed_document
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import Submission, submit_draft

@@ -9,44 +9,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
+from gateway.records.documents import envelope_of
 from gateway.records.models import StoredRecord
-from gateway.trust.canonical import parse_strict
-from gateway.trust.jws import b64url_decode
-
-
-def signed_document(stored: StoredRecord) -> dict[str, Any] | None:
-    """Return the signed payload of a row whose body is still present, else None."""
-    if not stored.jws:
-        return None
-    try:
-        document = parse_strict(b64url_decode(stored.jws.split(".")[1]))
-    except Exception:  # noqa: BLE001 - an unreadable payload has no envelope to keep
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def effective_type(stored: StoredRecord) -> str | None:
-    """The record type a stored row stands for: a correction stands for the type it replaces."""
-    if stored.record_type != "correction":
-        return stored.record_type
-    replacement = ((signed_document(stored) or {}).get("body") or {}).get("replacement") or {}
-    value = replacement.get("record_type")
-    return str(value) if value else None
-
-
-def envelope_of(stored: StoredRecord) -> dict[str, Any] | None:
-    """Return the record's envelope (no body), before or after its body was deleted."""
-    if stored.envelope_json is not None:
-        kept = json.loads(stored.envelope_json)
-        return kept if isinstance(kept, dict) else None
-    document = signed_document(stored)
-    return {k: v for k, v in document.items() if k != "body"} if document else None
 
 
 def delete_body(session: Session, stored: StoredRecord, *, reason: str, actor: str, now: datetime) -> bool:

@@ -20,16 +20,15 @@ from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import draft_about, own_record, received_record, require_body, submit
-from gateway.lifecycle.erasure import signed_document
 from gateway.lifecycle.errors import OnwardConsentMissingError, OnwardSharingForbiddenError, WrongRecordTypeError
 from gateway.node import Node
+from gateway.records.documents import signed_document
+from gateway.records.kinds import SHAREABLE_TYPES
 from gateway.records.models import StoredRecord
-from gateway.records.schemas import SUBSTANTIVE_TYPES, RecordType
+from gateway.records.schemas import RecordType
 from gateway.records.service import Submission
+from gateway.records.states import DeliveryStatus, RecordStatus
 from gateway.trust.parties import require_known_party
-
-# Records about people; notices about records (answers, acknowledgements...) stay between their parties.
-SHAREABLE_TYPES = frozenset(t.value for t in SUBSTANTIVE_TYPES)
 
 
 def forbidden_handling(node: Node) -> set[str]:
@@ -147,7 +146,7 @@ def answer_onward(
         agency=agency,
     )
     submission = submit(session, node, draft, actor=actor)
-    request.status = "answered"
+    request.status = RecordStatus.ANSWERED
     append_event(
         session,
         AuditEvent.ONWARD_CONSENTED if granted else AuditEvent.ONWARD_REFUSED,
@@ -206,7 +205,7 @@ def forward_onward(
         Delivery(
             record_pk=held.pk,
             recipient=third_party,
-            status="pending",
+            status=DeliveryStatus.PENDING,
             attempts=0,
             created_at=now,
             next_attempt_at=now,

@@ -19,6 +19,8 @@ from gateway.lifecycle.drafts import holders
 from gateway.lifecycle.onward import forbidden_handling
 from gateway.node import Node
 from gateway.records.acknowledgements import apply_incoming_acknowledgement
+from gateway.records.documents import effective_type
+from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import (
     CorrectionRecord,
@@ -96,9 +98,7 @@ def _from_originator(session: Session, record: Record, refers_to: str | None) ->
             f"the {record.record_type.value} names other bytes of record {refers_to} than this node received",
         )
     if isinstance(record, CorrectionRecord):
-        replaced = target.record_type
-        if target.record_type == RecordType.CORRECTION.value:
-            replaced = _replaced_type(target)
+        replaced = effective_type(target)
         if replaced != record.body.replacement.record_type:
             raise PolicyRefusal(
                 "correction_type_mismatch",
@@ -106,19 +106,10 @@ def _from_originator(session: Session, record: Record, refers_to: str | None) ->
             )
 
 
-def _replaced_type(row: StoredRecord) -> str | None:
-    from gateway.lifecycle.erasure import signed_document
-
-    document = signed_document(row) or {}
-    replacement = (document.get("body") or {}).get("replacement") or {}
-    value = replacement.get("record_type")
-    return str(value) if value else None
-
-
 def _about_own_record(session: Session, node: Node, record: Record, refers_to: str | None, peer_party: str) -> None:
     if record.record_type is RecordType.APPLICATION_ACKNOWLEDGEMENT:
         instruction = repository.valid_copy(session, "out", refers_to or "")
-        if instruction is None or instruction.record_type not in ("correction", "retraction"):
+        if instruction is None or instruction.record_type not in INSTRUCTION_TYPES:
             raise PolicyRefusal("unknown_record", f"this node issued no correction or retraction {refers_to}")
         if peer_party not in instruction.recipients.split(","):
             raise PolicyRefusal("not_a_recipient", f"{peer_party} was not sent {refers_to}")

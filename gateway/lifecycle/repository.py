@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.exchange.models import Delivery
 from gateway.records.errors import RecordIdAmbiguousError
+from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
 
 
@@ -82,7 +83,7 @@ def instructions_since(session: Session, before: datetime) -> Sequence[StoredRec
         select(StoredRecord)
         .where(
             StoredRecord.direction == "out",
-            StoredRecord.record_type.in_(["correction", "retraction"]),
+            StoredRecord.record_type.in_(INSTRUCTION_TYPES),
             StoredRecord.created_at <= before,
         )
         .order_by(StoredRecord.pk)

@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.exchange.models import Delivery
+from gateway.records.states import QUEUE_STATUSES
 
-# Only the open ends of the outbox: these counts stay small and use ix_deliveries_due.
-QUEUE_STATUSES = ("pending", "dead")
+# Only the open ends of the outbox (QUEUE_STATUSES): these counts stay small and use ix_deliveries_due.
 
 
 def delivery_queue(session: Session) -> list[tuple[str, str, int]]:

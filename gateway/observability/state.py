@@ -21,6 +21,7 @@ from gateway.ledger import repository as ledger_repository
 from gateway.node import Node
 from gateway.observability import repository
 from gateway.observability.certificates import certificate_expiries
+from gateway.records.states import QUEUE_STATUSES
 
 log = logging.getLogger("gateway.metrics")
 
@@ -137,5 +138,5 @@ def _add_database_state(node: Node, snapshot: _Snapshot, families: dict[str, Gau
     # Every partner appears, with 0 when nothing waits for it, so alerts see the series.
     partners = {p for p in node.bundle.parties if p != node.party} | {r for r, _ in snapshot.queue}
     for partner in sorted(partners):
-        for status in repository.QUEUE_STATUSES:
+        for status in QUEUE_STATUSES:
             families["queue"].add_metric([partner, status], float(snapshot.queue.get((partner, status), 0)))

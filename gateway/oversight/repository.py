@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from gateway.exchange.models import Delivery
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.models import LedgerEntry
+from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
 
-INSTRUCTION_TYPES = ("correction", "retraction")
 APPLICATION_ACKNOWLEDGEMENT = "application_acknowledgement"
 NOTICE_TYPES = (
     "onward_sharing_request",

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import InputError
 from gateway.ledger.events import AuditEvent
-from gateway.lifecycle.erasure import signed_document
 from gateway.oversight import repository
+from gateway.records.documents import signed_document
 from gateway.records.models import StoredRecord
 from gateway.records.signing import parse_rfc3339
+from gateway.records.states import DeliveryStatus
 
-DELIVERY_STATUSES = ("delivered", "pending", "rejected", "dead", "cancelled")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 # Which time decides whether something falls in the period; every format prints these.

@@ -11,13 +11,13 @@ from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
 from gateway.records import repository
+from gateway.records.documents import signed_document
 from gateway.records.errors import NotAcknowledgeableError, RecordNotFoundError
 from gateway.records.models import StoredRecord
+from gateway.records.schemas import RecordType
 from gateway.records.service import Submission, resolve_record, submit_draft
 from gateway.records.signing import rfc3339
-from gateway.records.views import payload_of
-
-STATUS_BY_DECISION = {"accept": "acknowledged", "query": "queried", "reject": "rejected"}
+from gateway.records.states import STATUS_BY_DECISION, Decision, Direction
 
 
 def acknowledge(
@@ -26,7 +26,7 @@ def acknowledge(
     record_id: str,
     *,
     originator: str | None = None,
-    decision: str,
+    decision: Decision,
     comment: str | None,
     actor: str,
     officer_ref: str,
@@ -43,17 +43,17 @@ def acknowledge(
         received = resolve_record(session, record_id, originator, direction="in")
     except RecordNotFoundError:
         if any(
-            c.direction == "in" and originator in (None, c.originator_party)
+            c.direction == Direction.IN and originator in (None, c.originator_party)
             for c in repository.by_record_id(session, record_id)
         ):
             raise NotAcknowledgeableError(
                 f"record {record_id} failed verification; it cannot be acknowledged"
             ) from None
         raise RecordNotFoundError(f"no received record {record_id} at this node") from None
-    document = payload_of(received)
+    document = signed_document(received)
     if document is None:
         raise NotAcknowledgeableError(f"record {record_id} was retracted or its body deleted; nothing to acknowledge")
-    if received.record_type == "acknowledgement":
+    if received.record_type == RecordType.ACKNOWLEDGEMENT:
         raise NotAcknowledgeableError("acknowledgements are not themselves acknowledged")
     now = node.now()
     expires = max(received.expires_at or now, now + timedelta(days=365))
@@ -70,7 +70,7 @@ def acknowledge(
         "body": {
             "acknowledges_record_id": record_id,
             "acknowledged_jws_sha256": received.jws_sha256,
-            "decision": decision,
+            "decision": decision.value,
             **({"comment": comment} if comment else {}),
         },
     }
@@ -83,7 +83,7 @@ def acknowledge(
         subject=record_id,
         at=now,
         detail={
-            "decision": decision,
+            "decision": decision.value,
             "acknowledgement": submission.record.record_id,
             "originator": received.originator_party,
         },
@@ -92,9 +92,13 @@ def acknowledge(
 
 
 def apply_incoming_acknowledgement(session: Session, stored: StoredRecord, body: dict[str, Any]) -> None:
-    """Mark our outgoing record as acknowledged/queried/rejected by the partner that answered."""
+    """Mark our outgoing record as acknowledged/queried/rejected by the partner that answered.
+
+    The status says what was decided and ``answered_by`` who decided it; the
+    latest answer wins (each one is also in the ledger).
+    """
     target = repository.own_copy(session, str(body.get("acknowledges_record_id")))
     if target is None or target.jws_sha256 != body.get("acknowledged_jws_sha256"):
         return
-    decision = str(body.get("decision"))
-    target.status = f"{STATUS_BY_DECISION.get(decision, decision)}:{stored.originator_party}"
+    target.status = STATUS_BY_DECISION[Decision(str(body.get("decision")))]  # the schema allows these three only
+    target.answered_by = stored.originator_party

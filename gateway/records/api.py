@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,15 +14,17 @@ from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrinc
 from gateway.clients.service import same_agency
 from gateway.edge import require_scope, transact
 from gateway.errors import InputError
-from gateway.lifecycle.erasure import effective_type
 from gateway.node import Node, node_of
 from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.acknowledgements import acknowledge
+from gateway.records.documents import effective_type
 from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord
+from gateway.records.schemas import RecordType
 from gateway.records.service import Submission, get_record, submit_draft
+from gateway.records.states import Decision, DeliveryStatus, Direction, RecordStatus
 from gateway.records.views import delivery_view, record_detail, record_summary
 from gateway.trust.parties import require_known_party
 
@@ -45,7 +47,7 @@ class SubmissionResponse(BaseModel):
 class AcknowledgementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["accept", "query", "reject"]
+    decision: Decision
     comment: str | None = Field(default=None, max_length=2000)
     officer_ref: str = Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
@@ -115,11 +117,11 @@ def submit(
 def list_records(
     principal: Reader,
     node: NodeDep,
-    direction: Literal["in", "out"] | None = None,
-    record_type: str | None = Query(default=None, max_length=40),
+    direction: Direction | None = None,
+    record_type: RecordType | None = None,
     party: PartyCode | None = None,
-    delivery_status: Literal["pending", "delivered", "rejected", "dead"] | None = None,
-    status: str | None = Query(default=None, max_length=16),
+    delivery_status: DeliveryStatus | None = None,
+    status: RecordStatus | None = None,
     since: datetime | None = None,
     cursor: int | None = Query(default=None, ge=1, le=2**63 - 1),  # a primary key: BIGINT at most
     limit: int = Query(default=50, ge=1, le=200),

@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, UTCDateTime
+from gateway.db import Base, UTCDateTime, enum_type
+from gateway.records.schemas import RecordType
+from gateway.records.states import Direction, RecordStatus, Verification
 
 
 class StoredRecord(Base):
@@ -33,8 +35,8 @@ class StoredRecord(Base):
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_id: Mapped[str | None] = mapped_column(String(36), index=True)
     accepted_record_id: Mapped[str | None] = mapped_column(String(36), index=True)  # receive lookup
-    direction: Mapped[str] = mapped_column(String(3))  # "out" | "in"
-    record_type: Mapped[str | None] = mapped_column(String(40))
+    direction: Mapped[Direction] = mapped_column(enum_type(Direction, "direction", 3))
+    record_type: Mapped[RecordType | None] = mapped_column(enum_type(RecordType, "record_type", 40))
     originator_party: Mapped[str | None] = mapped_column(String(2))
     peer_party: Mapped[str | None] = mapped_column(String(2))  # mTLS peer for "in"
     recipients: Mapped[str] = mapped_column(String(20), default="")
@@ -52,17 +54,19 @@ class StoredRecord(Base):
 
     jws: Mapped[str] = mapped_column(Text)
     jws_sha256: Mapped[str] = mapped_column(String(64), index=True)  # receive lookup
-    verification: Mapped[str] = mapped_column(String(8))  # "valid" | "invalid"
+    verification: Mapped[Verification] = mapped_column(enum_type(Verification, "verification", 8))
     verification_reason: Mapped[str | None] = mapped_column(String(64))
     verification_detail: Mapped[str | None] = mapped_column(String(500))
     signer_kid: Mapped[str | None] = mapped_column(String(64))
     signer_subject: Mapped[str | None] = mapped_column(String(300))
     signer_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
-    # incoming only: the signed receipt this node answered with, and business status
+    # incoming only: the signed receipt this node answered with
     receipt_jws: Mapped[str | None] = mapped_column(Text)
     ledger_index: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[RecordStatus] = mapped_column(enum_type(RecordStatus, "status", 20), default=RecordStatus.NEW)
+    # outgoing only: the partner whose acknowledgement set ``status`` (the latest to answer)
+    answered_by: Mapped[str | None] = mapped_column(String(2))
 
     # lifecycle: what later records did to this one (see gateway/lifecycle/)
     refers_to: Mapped[str | None] = mapped_column(String(36), index=True)  # record a lifecycle record is about

@@ -46,31 +46,6 @@ class RecordType(StrEnum):
     DISCREPANCY_RESPONSE = "discrepancy_response"
 
 
-# Records that carry information about people (as opposed to notices about records).
-SUBSTANTIVE_TYPES = frozenset(
-    {
-        RecordType.CRIMINAL_NETWORK_FLAG,
-        RecordType.REMOVAL_MANIFEST,
-        RecordType.REMOVAL_CONFIRMATION,
-        RecordType.CORRECTION,
-    }
-)
-# Lifecycle records are issued through their own operations (originator-only
-# rules, automatic recipients), never as free drafts.
-LIFECYCLE_TYPES = frozenset(
-    {
-        RecordType.CORRECTION,
-        RecordType.RETRACTION,
-        RecordType.APPLICATION_ACKNOWLEDGEMENT,
-        RecordType.DELETION_NOTICE,
-        RecordType.ONWARD_SHARING_REQUEST,
-        RecordType.ONWARD_SHARING_CONSENT,
-        RecordType.DISCREPANCY_REPORT,
-        RecordType.DISCREPANCY_RESPONSE,
-    }
-)
-
-
 class Handling(StrEnum):
     H0 = "H0"  # may be shared further within the recipient's authorities
     H1 = "H1"  # recipient's law-enforcement and migration authorities only

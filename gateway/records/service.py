@@ -29,24 +29,14 @@ from gateway.records.errors import (
     RecordIdInUseError,
     RecordNotFoundError,
 )
+from gateway.records.kinds import LIFECYCLE_TYPES, kind_of
 from gateway.records.models import IdempotencyKey, StoredRecord
-from gateway.records.schemas import LIFECYCLE_TYPES, Record, RecordType
+from gateway.records.schemas import Record, RecordType
 from gateway.records.signing import SignedRecord, sign_record
+from gateway.records.states import DeliveryStatus, Direction, RecordStatus, Verification
 from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import canonicalize
 from gateway.trust.parties import is_party_code, require_known_parties
-
-# The field of each lifecycle body that names the record it is about.
-_REFERS_TO = {
-    RecordType.ACKNOWLEDGEMENT: "acknowledges_record_id",
-    RecordType.RETRACTION: "retracted_record_id",
-    RecordType.APPLICATION_ACKNOWLEDGEMENT: "instruction_record_id",
-    RecordType.DELETION_NOTICE: "deleted_record_id",
-    RecordType.ONWARD_SHARING_REQUEST: "requested_record_id",
-    RecordType.ONWARD_SHARING_CONSENT: "consented_record_id",
-    RecordType.DISCREPANCY_REPORT: "reported_record_id",
-    RecordType.DISCREPANCY_RESPONSE: "report_record_id",
-}
 
 
 def record_columns(record: Record) -> dict[str, Any]:
@@ -62,7 +52,7 @@ def record_columns(record: Record) -> dict[str, Any]:
         flight = body.flight.flight_number
     elif isinstance(body, RemovalConfirmation):
         flight = body.flight_number
-    refers_field = _REFERS_TO.get(record.record_type)
+    refers_field = kind_of(record.record_type).refers_by
     refers_to = getattr(record.body, refers_field) if refers_field else record.supersedes
     return {
         "record_id": str(record.record_id),
@@ -142,7 +132,7 @@ def submit_draft(
             stored = repository.by_pk(session, seen.record_pk)
             assert stored is not None  # FK guarantees it
             return Submission(stored, replayed=True)
-    if not lifecycle and draft.get("record_type") in {t.value for t in LIFECYCLE_TYPES}:
+    if not lifecycle and draft.get("record_type") in LIFECYCLE_TYPES:
         raise LifecycleEndpointRequiredError(
             f"a {draft.get('record_type')} is issued through its own operation, not as a free draft",
             hint="use POST /v1/records/{id}/corrections, /retractions, /onward-requests, /discrepancies …",
@@ -180,16 +170,16 @@ def store_outgoing(session: Session, node: Node, signed: SignedRecord, *, actor:
         StoredRecord(
             **record_columns(signed.record),
             accepted_record_id=str(signed.record.record_id),
-            direction="out",
+            direction=Direction.OUT,
             peer_party=None,
             stored_at=now,
             jws=signed.jws,
             jws_sha256=signed.jws_sha256,
-            verification="valid",
+            verification=Verification.VALID,
             signer_kid=node.signing_key.kid,
             signer_subject=node.signing_key.certificate.subject.rfc4514_string(),
             signer_fingerprint=node.signing_key.certificate.fingerprint(hashes.SHA256()).hex(),
-            status="sent",
+            status=RecordStatus.SENT,
         ),
     )
     deadline = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
@@ -198,7 +188,7 @@ def store_outgoing(session: Session, node: Node, signed: SignedRecord, *, actor:
             Delivery(
                 record_pk=stored.pk,
                 recipient=recipient,
-                status="pending",
+                status=DeliveryStatus.PENDING,
                 attempts=0,
                 created_at=now,
                 next_attempt_at=now,

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.exchange.models import Delivery
+from gateway.records.documents import signed_document
 from gateway.records.models import StoredRecord
 from gateway.records.signing import rfc3339
-from gateway.trust.canonical import parse_strict
-from gateway.trust.jws import b64url_decode
 
 
 def _time(value: Any) -> str | None:
@@ -87,14 +86,6 @@ def lifecycle_view(stored: StoredRecord, now: datetime | None = None) -> dict[st
     }
 
 
-def payload_of(stored: StoredRecord) -> dict[str, Any] | None:
-    """Return the signed document of a stored record (verified when it was stored)."""
-    if stored.verification != "valid" or not stored.jws:
-        return None  # rejected, or its body was deleted (retraction, retention)
-    document = parse_strict(b64url_decode(stored.jws.split(".")[1]))
-    return document if isinstance(document, dict) else None
-
-
 def delivery_view(delivery: Delivery) -> dict[str, Any]:
     return {
         "delivery_id": delivery.pk,
@@ -118,7 +109,7 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
 
 
 def record_detail(stored: StoredRecord, deliveries: Sequence[Delivery], now: datetime | None = None) -> dict[str, Any]:
-    document = payload_of(stored)
+    document = signed_document(stored)
     kept = json.loads(stored.envelope_json) if stored.envelope_json else None
     return {
         **record_summary(stored, now),

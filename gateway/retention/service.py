@@ -28,16 +28,16 @@ from gateway.lifecycle.errors import NotHeldError, RecordWithdrawnError
 from gateway.lifecycle.notices import send_deletion_notice
 from gateway.node import Node
 from gateway.records.errors import RecordIdAmbiguousError
+from gateway.records.kinds import SUBSTANTIVE_TYPES
 from gateway.records.lifecycle_bodies import DeletionGround
 from gateway.records.models import StoredRecord
-from gateway.records.schemas import SUBSTANTIVE_TYPES
 from gateway.records.signing import rfc3339
+from gateway.records.states import Direction
 from gateway.retention import repository
 from gateway.retention.errors import LegalHoldExistsError, LegalHoldReasonError, NoLegalHoldError
 
 BATCH_SIZE = 500
 REASON_MAX = 500  # the width of records.legal_hold_reason
-_SUBSTANTIVE = frozenset(t.value for t in SUBSTANTIVE_TYPES)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -130,7 +130,7 @@ def run_retention(
         if not delete_body(session, row, reason="retention", actor=actor, now=now):
             continue
         report.deleted.append(DeletedBody(row.record_id or "", row.direction, row.record_type or ""))
-        if row.record_type not in _SUBSTANTIVE:
+        if row.record_type not in SUBSTANTIVE_TYPES:
             continue  # notices about notices would never end
         outcome = send_deletion_notice(
             session, node, row, ground=DeletionGround.RETENTION_EXPIRED, actor=actor, now=now
@@ -203,7 +203,7 @@ class HoldChange:
     """The copies of a record a hold was placed on or released from."""
 
     record_id: str
-    directions: list[str]
+    directions: list[Direction]
     reason: str | None
     by: str | None
     at: str | None

@@ -20,7 +20,6 @@ from gateway.records.schemas import (
     CriminalNetworkFlagRecord,
     Handling,
     Record,
-    RecordType,
     RemovalManifestRecord,
     record_json,
 )
@@ -90,13 +89,6 @@ def _offences(record: Record) -> set[str]:
             if p.grounds_category is GroundsCategory.SERIOUS_CRIME and p.offence_category is not None
         }
     return set()
-
-
-def effective_type(record: Record) -> RecordType:
-    """The record type whose flows carry ``record``: a correction travels as what it replaces."""
-    if isinstance(record, CorrectionRecord):
-        return RecordType(record.body.replacement.record_type)
-    return record.record_type
 
 
 def as_replacement(record: CorrectionRecord) -> Record:

@@ -18,11 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.records.documents import effective_type
 from gateway.records.schemas import Record, RecordType
 from gateway.records.signing import build_record
 from gateway.terms.document import SignatureCheck, check_signatures, load_terms, terms_digest
 from gateway.terms.errors import TermsFileError, TermsViolationError
-from gateway.terms.policy import check_record, effective_type, fields_outside, strip_fields
+from gateway.terms.policy import check_record, fields_outside, strip_fields
 from gateway.terms.schemas import Flow, Terms
 from gateway.trust.bundle import TrustBundle
 

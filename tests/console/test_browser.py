@@ -305,7 +305,7 @@ def test_a_record_with_a_broken_signature_is_invalid_and_cannot_be_acknowledged(
     with co.node.transaction() as session:
         record = session.get(StoredRecord, pk)
         assert record is not None
-        assert record.status == "rejected"
+        assert record.status == "failed_verification"
         actions = session.scalars(select(ConsoleAction).where(ConsoleAction.record_pk == pk))
         assert actions.all() == []
 

@@ -133,7 +133,7 @@ def assert_signed_rejection(pki: TestPKI, node: RunningNode, jws: str, receipt_j
     ).payload
     assert (receipt.verdict.value, receipt.reason_code, receipt.sender) == ("rejected", reason, "PA"), receipt.reason
     row = stored(node, jws)
-    assert (row.verification, row.verification_reason, row.status) == ("invalid", reason, "rejected")
+    assert (row.verification, row.verification_reason, row.status) == ("invalid", reason, "failed_verification")
     assert row.accepted_record_id is None
 
 

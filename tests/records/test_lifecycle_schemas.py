@@ -22,7 +22,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
 
 from gateway.records.export import schema_documents
-from gateway.records.schemas import LIFECYCLE_TYPES, CorrectionRecord, Record, parse_record
+from gateway.records.kinds import LIFECYCLE_TYPES
+from gateway.records.schemas import CorrectionRecord, Record, parse_record
 from gateway.records.signing import complete_draft
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"

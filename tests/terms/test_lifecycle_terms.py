@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from gateway.records.schemas import LIFECYCLE_TYPES, CorrectionRecord, Record, RecordType, record_json
+from gateway.records.kinds import LIFECYCLE_TYPES
+from gateway.records.schemas import CorrectionRecord, Record, RecordType, record_json
 from gateway.records.signing import rfc3339, sign_record
 from gateway.terms.document import (
     EXAMPLE_TERMS,

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from gateway.records.schemas import LIFECYCLE_TYPES, RecordType
+from gateway.records.kinds import LIFECYCLE_TYPES
+from gateway.records.schemas import RecordType
 from gateway.records.signing import sign_record
 from gateway.terms.errors import TermsViolationError
 from gateway.terms.registry import TermsRegistry
