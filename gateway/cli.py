@@ -16,6 +16,7 @@ from gateway.commands import (
     deliveries,
     demo,
     doctor,
+    evidence,
     node,
     officers,
     pki,
@@ -49,6 +50,7 @@ app.command("send")(node.send)
 app.command("demo")(demo.demo)
 app.add_typer(terms.app, name="terms")
 app.add_typer(audit.app, name="audit")
+app.add_typer(evidence.app, name="evidence")
 app.add_typer(retention.app, name="retention")
 app.command("report")(report.report)
 app.command("doctor")(doctor.doctor)
