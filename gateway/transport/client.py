@@ -51,6 +51,14 @@ class PartnerClients:
             headers={"Content-Type": JOSE, "Accept": JOSE, "X-Correlation-ID": correlation_id},
         )
 
+    def post_batch(self, party: str, jws_list: list[str], correlation_id: str) -> httpx.Response:
+        """POST several compact JWS to ``party`` in one request (``records:batch``: one result each, in order)."""
+        return self.client(party).post(
+            "/v1/exchange/records:batch",
+            json={"records": jws_list},
+            headers={"Accept": "application/json", "X-Correlation-ID": correlation_id},
+        )
+
     def post_onward(self, party: str, jws: str, consent_jws: str, correlation_id: str) -> httpx.Response:
         """POST a record shared onward, with the originator's consent, to ``party``."""
         return self.client(party).post(
