@@ -13,7 +13,9 @@ The last line of output is one JSON object with every figure.
 
 ``--profile`` adds a cProfile summary of ``verify_record`` on the manifest;
 ``--steps`` adds microseconds per call of the trust library's steps (parse,
-chain, signature, canonical check, sign_compact) on both examples.
+chain, signature, canonical check, sign_compact) on both examples. When
+SoftHSM2 is installed, ES256 signing with a key in a throwaway SoftHSM2 token
+is measured next to a PEM file key (``--no-token`` skips it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
+import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,7 +51,7 @@ from gateway.trust.jws import (
     verify_signature,
     x5c_chain,
 )
-from gateway.trust.keys import KeyKind, SigningKey
+from gateway.trust.keys import KeyKind, SigningKey, load_certificates
 from gateway.trust.path import Purpose, build_path, reference_check, validate_path
 from gateway.trust.pki import init_party
 from gateway.trust.verify import check_canonical, check_key_usage
@@ -129,6 +134,57 @@ def measure(workdir: Path, seconds: float) -> list[dict[str, Any]]:
     return results
 
 
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+def measure_token(workdir: Path, seconds: float) -> list[dict[str, Any]]:
+    """ES256 records signed per second with a P-256 key in a SoftHSM2 token, next to a PEM file key.
+
+    The token is a throwaway one under ``workdir`` (SOFTHSM2_CONF points there
+    before the library loads). Returns [] when SoftHSM2 is not installed.
+    """
+    if not SOFTHSM_MODULE.exists() or shutil.which("softhsm2-util") is None:
+        return []
+    from gateway.trust.pki import issue_certificate, load_private_key
+    from gateway.trust.token_keys import generate_token_key
+
+    tokens = workdir / "softhsm" / "tokens"
+    tokens.mkdir(parents=True)
+    conf = workdir / "softhsm" / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n", "utf-8")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    pin = "bench-pin-1234"
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "bench", "--so-pin", "bench-so-1234", "--pin", pin],
+        check=True,
+        capture_output=True,
+    )
+    files = init_party("PA", workdir / "token-pa")
+    bundle = TrustBundle.load(files.bundle_entry)
+    token_key = generate_token_key("pkcs11:token=bench;object=signing", SOFTHSM_MODULE, pin)
+    ca = load_certificates(files.ca_cert)[0]
+    cert = issue_certificate("PA", "signing", token_key, ca, load_private_key(files.ca_key))
+    keys = {
+        "file (PEM)": SigningKey.from_files(files.signing_key, files.signing_cert),
+        "token (SoftHSM2)": SigningKey(token_key, (cert,)),
+    }
+    now = datetime.now(UTC)
+    results: list[dict[str, Any]] = []
+    for record_type in ("removal_manifest",):  # PA's example: the token holds PA's key
+        record = build_record(json.loads((EXAMPLES / f"{record_type}.json").read_text("utf-8")), now)
+        for where, key in keys.items():
+            assert verify_record(sign_record(record, key).jws, bundle, now).payload == record
+            results.append(
+                {
+                    "key": where,
+                    "record_type": record_type,
+                    "sign_per_s": rate(partial(sign_record, record, key), seconds),
+                }
+            )
+    token_key.token_session.close()
+    return results
+
+
 def step_operations(
     signed_jws: str, payload: bytes, key: SigningKey, bundle: TrustBundle
 ) -> dict[str, Callable[[], object]]:
@@ -205,6 +261,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.6, help="time per measurement")
     parser.add_argument("--profile", action="store_true", help="cProfile verify_record too")
     parser.add_argument("--steps", action="store_true", help="microseconds per trust step too")
+    parser.add_argument("--no-token", action="store_true", help="skip the SoftHSM2 token key")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -212,6 +269,7 @@ def main() -> None:
         results = measure(Path(tmp), args.seconds)
         steps = measure_steps(Path(tmp), args.seconds / 2) if args.steps else []
         profiles = {alg: profile_verify(Path(tmp), alg) for alg in KEY_KINDS} if args.profile else {}
+        token = [] if args.no_token else measure_token(Path(tmp), args.seconds)
 
     header = (
         f"{'alg':<8} {'record':<17} {'payload':>8} {'sign/s':>8} {'raw sign/s':>11} "
@@ -232,6 +290,12 @@ def main() -> None:
         for row in steps:
             label = f"{row['alg']} {row['record_type']}"
             print(f"{label:<26} " + " ".join(f"{row[name]:>16.1f}" for name in names))
+    if token:
+        print(f"\n{'ES256 signing key':<18} {'record':<17} {'sign/s':>8}")
+        for row in token:
+            print(f"{row['key']:<18} {row['record_type']:<17} {row['sign_per_s']:>8.0f}")
+    elif not args.no_token:
+        print("\ntoken key: skipped (SoftHSM2 is not installed: apt-get install softhsm2)")
     for alg, text in profiles.items():
         print(f"\ncProfile of 200 x verify_record(removal_manifest, {alg}):")
         print(text)
@@ -242,6 +306,8 @@ def main() -> None:
         "seconds_per_measurement": args.seconds,
         "results": [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in results],
     }
+    if token:
+        summary["token"] = [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in token]
     if steps:
         summary["steps_us"] = [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in steps]
     print(json.dumps(summary, separators=(",", ":")))
