@@ -15,7 +15,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.trust import keys
 from gateway.trust.errors import PKIError
 from gateway.trust.keys import SigningKey, generate_private_key, load_private_key, thumbprint, write_private_key
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
@@ -40,7 +39,7 @@ def test_a_new_key_file_is_owner_only_from_its_creation(tmp_path: Path, monkeypa
         modes_before_chmod.append(stat.S_IMODE(os.stat(target).st_mode))  # type: ignore[arg-type]
         real_chmod(target, mode)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(keys.os, "chmod", spy)
+    monkeypatch.setattr(os, "chmod", spy)
     old_umask = os.umask(0o022)  # the usual umask: an open() without a mode would leave 0644 or 0755
     try:
         write_private_key(path, generate_private_key("ed25519"))
