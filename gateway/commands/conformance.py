@@ -50,6 +50,13 @@ def run(
     ] = DEFAULT_DRAFTS,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report to this file.")] = None,
     only: Annotated[str, typer.Option("--only", help="Run only cases whose id starts with this (e.g. RCP).")] = "",
+    control: Annotated[
+        str | None, typer.Option("--control", help="Test-control URL of the target (docs/protocol.md, section 13).")
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option("--listen", help="HOST:PORT for the kit's partner listener (the target delivers there)."),
+    ] = None,
     checkpoint_wait: Annotated[
         float, typer.Option("--checkpoint-wait", help="Seconds to wait for a checkpoint covering the kit's records.")
     ] = 90.0,
@@ -57,6 +64,7 @@ def run(
     """Run every conformance case against TARGET; print a table, exit 1 if any case fails."""
     if (other_cert is None) != (other_key is None):
         fail("--other-cert and --other-key go together", hint="give both, or neither")
+    address = _address(listen) if listen is not None else None
     with tempfile.TemporaryDirectory(prefix="conformance-") as workdir:
         subject = Target(
             url=target.rstrip("/"),
@@ -69,6 +77,8 @@ def run(
             other=Identity(other_cert, other_key) if other_cert is not None and other_key is not None else None,
             drafts=drafts,
             checkpoint_wait=checkpoint_wait,
+            control=control,
+            listen=address,
         )
         try:
             subject.prepare()
@@ -81,3 +91,10 @@ def run(
         write_junit(results, junit, subject.url)
     if any(result.status is Status.FAIL for result in results):
         raise typer.Exit(1)
+
+
+def _address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--listen {value!r} is not HOST:PORT", hint="e.g. --listen 0.0.0.0:9443")
+    return host, int(port)

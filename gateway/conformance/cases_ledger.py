@@ -157,18 +157,6 @@ def terms_listing(target: Target) -> None:
     expect(target.terms_ref in listed, "the terms used are not listed")
 
 
-@case("CTL-01", "a record the target originates reaches the kit with a receipt (test control)")
-def target_originates(target: Target) -> None:
-    raise CaseSkipped("needs the test control contract (docs/protocol.md, section Test control); this kit run has none")
-
-
-@case("CTL-02", "a partner reusing a record id the target originated is rejected: record_id_conflict (test control)")
-def own_id_reused(target: Target) -> None:
-    raise CaseSkipped(
-        "needs a record the target originated, driven by test control (docs/protocol.md); this kit run has none"
-    )
-
-
 def _inclusion_path_length(index: int, size: int) -> int:
     """The number of hashes of an RFC 9162 inclusion proof (section 2.1.3.2: inner + border)."""
     inner = (index ^ (size - 1)).bit_length()

@@ -62,6 +62,8 @@ class Target:
     drafts: Path = DEFAULT_DRAFTS
     timeout: float = 15.0
     checkpoint_wait: float = 90.0
+    control: str | None = None  # test-control URL (docs/protocol.md section 13)
+    listen: tuple[str, int] | None = None  # where the kit's own partner listener binds (CTL-01)
     target_party: str = field(default="", init=False)
     terms_ref: dict[str, Any] | None = field(default=None, init=False)
     state: dict[str, Any] = field(default_factory=dict, init=False)  # what earlier cases left for later ones
@@ -127,6 +129,24 @@ class Target:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def control_send(self, record_type: str) -> str:
+        """Ask the target, through test control, to originate a ``record_type`` to the kit; returns its id."""
+        if self.control is None:
+            raise InputError("no test-control URL")
+        verify: ssl.SSLContext | bool = self.context(None) if self.control.startswith("https:") else False
+        response = httpx.post(
+            f"{self.control.rstrip('/')}/conformance/v1/send",
+            json={"record_type": record_type, "recipient": self.party},
+            verify=verify,
+            timeout=self.timeout,
+        )
+        if response.status_code != 202:
+            raise InputError(f"test control answered {response.status_code} to a send of {record_type}")
+        record_id = response.json().get("record_id")
+        if not isinstance(record_id, str):
+            raise InputError("test control named no record_id")
+        return record_id
 
     # -- records --------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from starlette.types import ASGIApp
 from gateway.conformance.target import Identity, Target
 from gateway.node import build_node
 from gateway.server import NodeServer, bind
+from tests.conformance.control import ControlServer
 from tests.support.databases import BACKEND_PARAMS, DatabaseFactory, factory_for
 from tests.support.nodes import RunningNode, node_settings
 from tests.support.pki import TestPKI
@@ -38,20 +41,22 @@ class WrappedNodeServer(NodeServer):
         return partner, agency
 
 
-def start_target(pki: TestPKI, database_url: str, workdir: Path, wrap: Wrap | None = None) -> RunningNode:
-    """Start CO with PA and US as partners (their URLs unused), its partner app wrapped by ``wrap``."""
-    settings = node_settings(
-        pki,
-        "CO",
-        database_url,
-        workdir / "co",
-        {"PA": "https://127.0.0.1:9", "US": "https://127.0.0.1:9"},
-        **FAST_LEDGER,
-    )
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_target(
+    pki: TestPKI, database_url: str, workdir: Path, wrap: Wrap | None = None, *, kit_port: int = 9
+) -> RunningNode:
+    """Start CO (delivering to the kit's listener at ``kit_port`` as PA), its partner app wrapped by ``wrap``."""
+    partners = {"PA": f"https://127.0.0.1:{kit_port}", "US": "https://127.0.0.1:9"}
+    settings = node_settings(pki, "CO", database_url, workdir / "co", partners, **FAST_LEDGER)
     node = build_node(settings)
     try:
         server = WrappedNodeServer(
-            node, run_worker=False, partner_socket=bind("127.0.0.1", 0), agency_socket=bind("127.0.0.1", 0)
+            node, run_worker=kit_port != 9, partner_socket=bind("127.0.0.1", 0), agency_socket=bind("127.0.0.1", 0)
         )
         server.wrap = wrap
         return RunningNode(node, server.start_in_thread())
@@ -60,7 +65,15 @@ def start_target(pki: TestPKI, database_url: str, workdir: Path, wrap: Wrap | No
         raise
 
 
-def kit_for(pki: TestPKI, running: RunningNode, workdir: Path, *, other: bool = True) -> Target:
+def kit_for(
+    pki: TestPKI,
+    running: RunningNode,
+    workdir: Path,
+    *,
+    other: bool = True,
+    control: str | None = None,
+    kit_port: int | None = None,
+) -> Target:
     """The kit as PA against ``running`` (US as the third party), prepared."""
     files = pki.parties["PA"]
     us = pki.parties["US"]
@@ -73,9 +86,20 @@ def kit_for(pki: TestPKI, running: RunningNode, workdir: Path, *, other: bool = 
         workdir=workdir,
         other=Identity(us.tls_cert, us.tls_key) if other else None,
         checkpoint_wait=20.0,
+        control=control,
+        listen=("127.0.0.1", kit_port) if kit_port is not None else None,
     )
     target.prepare()
     return target
+
+
+@dataclass
+class ControlledNode:
+    """Our node with its test control, delivering to the kit's listener port."""
+
+    running: RunningNode
+    control: ControlServer
+    kit_port: int
 
 
 @pytest.fixture(scope="module", params=BACKEND_PARAMS)
@@ -88,10 +112,20 @@ def conformance_database(
 
 
 @pytest.fixture(scope="module")
-def conforming_node(
+def controlled_node(
     pki: TestPKI, conformance_database: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningNode]:
-    running = start_target(pki, conformance_database.fresh_url(), tmp_path_factory.mktemp("conforming"))
-    yield running
+) -> Iterator[ControlledNode]:
+    kit_port = free_port()
+    running = start_target(
+        pki, conformance_database.fresh_url(), tmp_path_factory.mktemp("conforming"), kit_port=kit_port
+    )
+    control = ControlServer(running)
+    yield ControlledNode(running, control, kit_port)
+    control.stop()
     running.server.stop_thread()
     running.node.close()
+
+
+@pytest.fixture
+def conforming_node(controlled_node: ControlledNode) -> RunningNode:
+    return controlled_node.running

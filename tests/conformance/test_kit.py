@@ -14,27 +14,33 @@ from starlette.types import ASGIApp
 from gateway.conformance.registry import CASES, Result, Status
 from gateway.conformance.runner import run_all
 from tests.conformance import broken
-from tests.conformance.conftest import kit_for, start_target
+from tests.conformance.conftest import ControlledNode, kit_for, start_target
 from tests.support.databases import DatabaseFactory, factory_for
 from tests.support.nodes import RunningNode
 from tests.support.pki import TestPKI
-
-# Cases that need the target to act (test control): skipped with a reason by this kit.
-NEEDS_CONTROL = {"CTL-01", "CTL-02"}
 
 
 def by_id(results: list[Result]) -> dict[str, Result]:
     return {result.requirement: result for result in results}
 
 
-def test_our_node_passes_every_case(pki: TestPKI, conforming_node: RunningNode, tmp_path: Path) -> None:
-    results = run_all(kit_for(pki, conforming_node, tmp_path))
+def test_our_node_passes_every_case(pki: TestPKI, controlled_node: ControlledNode, tmp_path: Path) -> None:
+    kit = kit_for(
+        pki, controlled_node.running, tmp_path, control=controlled_node.control.url, kit_port=controlled_node.kit_port
+    )
+    results = run_all(kit)
     assert len(results) == len(CASES) >= 45
     failed = {r.requirement: r.reason for r in results if r.status is Status.FAIL}
     assert failed == {}
-    skipped = {r.requirement for r in results if r.status is Status.SKIP}
-    assert skipped == NEEDS_CONTROL
-    assert all("test control" in by_id(results)[i].reason for i in NEEDS_CONTROL)
+    assert [r.requirement for r in results if r.status is Status.SKIP] == []
+
+
+def test_without_test_control_its_cases_are_skipped(pki: TestPKI, conforming_node: RunningNode, tmp_path: Path) -> None:
+    results = run_all(kit_for(pki, conforming_node, tmp_path), lambda c: c.requirement.startswith("CTL"))
+    assert [(r.requirement, r.status) for r in results] == [("CTL-01", Status.SKIP), ("CTL-02", Status.SKIP)]
+    assert {r.reason for r in results} == {
+        "needs the test control contract (docs/protocol.md, section Test control): give --control"
+    }
 
 
 def test_without_a_third_party_the_peer_case_is_skipped(
