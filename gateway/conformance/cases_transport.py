@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gateway.conformance.cases_records import record_document
 from gateway.conformance.checks import expect_problem, expect_receipt
 from gateway.conformance.registry import CaseFailed, CaseSkipped, case, expect
-from gateway.conformance.target import JOSE, RECORDS_PATH, Identity, Target
+from gateway.conformance.target import JOSE, PROBLEM_BASE, RECORDS_PATH, Identity, Target
 from gateway.trust.keys import generate_private_key, write_private_key
 from gateway.trust.path import Purpose, validate_path
 from gateway.trust.pki import issue_certificate, make_root_ca
@@ -28,8 +28,8 @@ def _refused(target: Target, identity: Identity | None, slugs: tuple[str, ...]) 
     except _REFUSED as exc:
         return f"refused in the handshake ({type(exc).__name__})"
     if response.status_code == 403:
-        expect_problem(response, 403, response.json().get("type", "").rsplit("/", 1)[-1])
-        slug = response.json()["type"].rsplit("/", 1)[-1]
+        problem = expect_problem(response, 403, None)
+        slug = str(problem["type"]).removeprefix(PROBLEM_BASE)
         expect(slug in slugs, f"403 with problem {slug}, expected one of {', '.join(slugs)}")
         return f"403 {slug}"
     raise CaseFailed(f"the connection was admitted: answered {response.status_code}")
@@ -78,11 +78,8 @@ def peer_mismatch(target: Target) -> None:
     jws = target.sign(record_document(target, "criminal_network_flag"))
     response = target.post_jws(jws, target.other)
     # The receipt names the connection's party as sender, not the kit's.
-    saved, target.party = target.party, _party_of_other(target)
-    try:
-        expect_receipt(target, response, jws, verdict="rejected", reason_code="peer_mismatch")
-    finally:
-        target.party = saved
+    sender = _party_of_other(target)
+    expect_receipt(target, response, jws, verdict="rejected", reason_code="peer_mismatch", sender=sender)
 
 
 def _party_of_other(target: Target) -> str:
