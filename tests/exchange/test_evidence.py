@@ -282,3 +282,49 @@ def test_the_cli_exports_and_verifies_offline(exchanged: Exchanged, tmp_path: Pa
     )
     assert missing.code == 1
     assert "no valid record 0190f1f0-0000-7000-8000-000000000000 is held here" in missing.error_line
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "evidence.md"
+
+
+def _doc_block(starts_with: str) -> str:
+    text = DOCS.read_text("utf-8")
+    start = text.index("```python\n" + starts_with) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_documented_rfc_9162_check_with_the_standard_library_accepts_the_bundle(
+    exchanged: Exchanged, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "record.evidence.json").write_bytes(exchanged.at_co)
+    monkeypatch.chdir(tmp_path)
+    code = _doc_block("import base64, hashlib, json")
+    exec(compile(code, str(DOCS), "exec"), {})  # noqa: S102 - the documentation's own snippet
+
+    document = json.loads(exchanged.at_co)
+    document["ledger"]["entries"][0]["entry"]["actor"] += "x"
+    (tmp_path / "record.evidence.json").write_text(json.dumps(document), "utf-8")
+    with pytest.raises(AssertionError):
+        exec(compile(code, str(DOCS), "exec"), {})  # noqa: S102
+
+
+def test_the_documented_joserfc_check_and_receipt_digest_hold(exchanged: Exchanged, tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from joserfc import jws as jose_jws
+    from joserfc.jwk import ECKey
+
+    document = json.loads(exchanged.at_pa)
+    record = document["record"]
+    header = json.loads(base64.urlsafe_b64decode(record.split(".")[0] + "=="))
+    signer = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    registry = jose_jws.JWSRegistry(algorithms=["ES256"])
+    registry.max_header_length = 16384
+    assert jose_jws.deserialize_compact(record, ECKey.import_key(signer.public_key()), registry=registry).payload
+    receipt = json.loads(base64.urlsafe_b64decode(document["receipts"][0].split(".")[1] + "=="))
+    assert receipt["jws_sha256"] == hashlib.sha256(record.strip().encode()).hexdigest()
+    ca = x509.load_pem_x509_certificate(document["trust"]["parties"]["PA"]["cas"][0].encode())
+    signer.verify_directly_issued_by(ca)
+    assert signer.public_bytes(Encoding.PEM).startswith(b"-----BEGIN CERTIFICATE-----")
