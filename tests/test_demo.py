@@ -14,6 +14,13 @@ The expected figures follow gateway/demo/scenario.py, flight 1 (with flags):
   applying the correction (to PA); PA retracts its flag (to US), US
   acknowledges (to PA); PA asks US's consent to share US's flag with CO (to
   US), US grants it (to PA), PA forwards the flag with the consent (to CO).
+- then Costa Rica (CR) joins the running federation: PA's signed admission
+  puts its CA in every node's bundle, the terms amendment is refused for CR
+  until every party signed it, the nodes restart with the new configuration;
+  CR flags a facilitator (to PA) and PA answers with a linked flag (to CR).
+
+The bilateral run (PA, CO) plays the same flight with CO as the only partner:
+no US, no onward sharing.
 """
 
 from __future__ import annotations
@@ -24,22 +31,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from sqlalchemy import select
 
 from gateway.db import make_engine, make_sessionmaker, transaction
 from gateway.demo.runner import run_demo
+from gateway.demo.scenario import ScenarioError
 from gateway.oversight.rendering import csv_text, html_document
 from gateway.oversight.service import OversightReport, build_report
 from gateway.records.models import StoredRecord
+from gateway.trust.bundle import TrustBundle
+
+PARTIES_WITH_CR = ("PA", "CO", "US", "CR")
 
 EXPECTED = {
     # party: (sent, received, rejected, deliveries by status)
     # PA: manifest, confirmation and correction to 2 each, flag, retraction and request to US,
-    # discrepancy response to CO, the US flag forwarded onward to CO
-    "PA": (7, 7, 0, {"delivered": 11}),
+    # discrepancy response to CO, the US flag forwarded onward to CO; after CR joined, a flag to CR
+    "PA": (8, 8, 0, {"delivered": 12}),
     "CO": (3, 5, 1, {"delivered": 3}),  # acknowledgement, discrepancy report, application ack → PA
     "US": (4, 6, 0, {"delivered": 4}),  # flag, two application acks, consent → PA
+    "CR": (1, 1, 0, {"delivered": 1}),  # its flag to PA; PA's answering flag
+}
+BILATERAL = {
+    # PA: manifest, confirmation, flag, correction, retraction, discrepancy response → CO
+    "PA": (6, 5, 0, {"delivered": 6}),
+    # CO: acknowledgement, flag, discrepancy report, two application acks → PA; the altered flag rejected
+    "CO": (5, 6, 1, {"delivered": 5}),
 }
 
 
@@ -66,13 +85,14 @@ def stored(workdir: Path, party: str) -> list[tuple[str, str, str, str | None, s
         engine.dispose()
 
 
-def test_demo_with_one_flight(tmp_path: Path) -> None:
+def test_demo_with_one_flight_and_a_fourth_party_joining(tmp_path: Path) -> None:
     output = io.StringIO()
 
-    summaries = run_demo(Console(file=output, width=200), flights=1, workdir=tmp_path)
+    summaries = run_demo(Console(file=output, width=200), flights=1, workdir=tmp_path, parties=PARTIES_WITH_CR)
 
     by_party = {s.party: (s.sent, s.received, s.rejected, s.deliveries) for s in summaries}
     assert by_party == EXPECTED
+    assert [s.party for s in summaries] == ["PA", "CO", "US", "CR"]
     for summary in summaries:
         assert summary.receipts == sum(summary.deliveries.values())
         assert summary.deliveries.get("pending", 0) == summary.deliveries.get("dead", 0) == 0
@@ -83,18 +103,18 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
     assert "refused at the sender: PA refused a flag about a minor (422 " in text
     assert "US refused a flag outside the terms (offence_not_allowed" in text
 
-    pa, co, us = (stored(tmp_path, party) for party in ("PA", "CO", "US"))
+    pa, co, us, cr = (stored(tmp_path, party) for party in PARTIES_WITH_CR)
     assert Counter((d, t) for d, t, *_ in pa) == Counter(
         {
             ("out", "removal_manifest"): 1,
             ("out", "removal_confirmation"): 1,
-            ("out", "criminal_network_flag"): 1,
+            ("out", "criminal_network_flag"): 2,  # to US, and to CR after it joined
             ("out", "correction"): 1,
             ("out", "discrepancy_response"): 1,
             ("out", "retraction"): 1,
             ("out", "onward_sharing_request"): 1,
             ("in", "acknowledgement"): 1,
-            ("in", "criminal_network_flag"): 1,
+            ("in", "criminal_network_flag"): 2,  # from US, and from CR
             ("in", "discrepancy_report"): 1,
             ("in", "application_acknowledgement"): 3,
             ("in", "onward_sharing_consent"): 1,
@@ -118,18 +138,37 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
         ("removal_manifest", "PA"),
         ("retraction", "PA"),
     ]
-    # Nothing refused at a sender was stored anywhere: the minor and the environmental-crime flag.
-    flags_sent = [row for rows in (pa, co, us) for row in rows if row[:2] == ("out", "criminal_network_flag")]
-    assert len(flags_sent) == 2
+    # Nothing refused at a sender was stored anywhere: the minor, the environmental-crime flag,
+    # and CR's flag before every party signed the amendment. Sent: PA→US, US→PA, CR→PA, PA→CR.
+    flags_sent = [row for rows in (pa, co, us, cr) for row in rows if row[:2] == ("out", "criminal_network_flag")]
+    assert len(flags_sent) == 4
+    assert sorted((d, t, v, s, p) for d, t, v, _r, s, p in cr) == [
+        ("in", "criminal_network_flag", "valid", "new", "PA"),
+        ("out", "criminal_network_flag", "valid", "sent", None),
+    ]
     assert "applied by CO and US" in text
     assert "US deleted the body and acknowledged" in text
     assert "PA shared the US flag onward with CO" in text
 
+    # CR joined by configuration: an admission in every node's bundle and an amendment all signed.
+    assert "CR: PKI made; admitted by PA's signed admission into every node's trust bundle (4 parties)" in text
+    assert (
+        "before every party signed the amendment, CR→PA is refused: flow_not_signed: flow cr-flags-to-pa of "
+        "pa-co-us-removal-mou v2 is not live: no valid signature of CO, US" in text
+    )
+    assert "terms pa-co-us-removal-mou v2 signed by every party: PA, CO, US, CR" in text
+    assert "CR flagged a smuggling facilitator to PA; PA answered with a linked flag" in text
+    for party in PARTIES_WITH_CR:
+        bundle = TrustBundle.load(tmp_path / party.lower() / "trust-bundle.json")
+        assert sorted(bundle.parties) == ["CO", "CR", "PA", "US"]
+    table = text[text.index("MOU Gateway demo") :]
+    assert [line.split()[1] for line in table.splitlines() if line.startswith("│ ")][:4] == ["PA", "CO", "US", "CR"]
+
     # The oversight report of each node states the scenario's known counts, without personal data.
     reports = {party: report_of(tmp_path, party) for party in ("PA", "CO", "US")}
     pa_report, co_report, us_report = reports["PA"], reports["CO"], reports["US"]
-    # PA's 11 deliveries: 10 of its own records, and US's flag forwarded onward (counted as a notice)
-    assert sum(s.delivered for s in pa_report.sent) == 10
+    # PA's 12 deliveries: 11 of its own records, and US's flag forwarded onward (counted as a notice)
+    assert sum(s.delivered for s in pa_report.sent) == 11
     assert [(n.direction, n.party, n.count) for n in pa_report.notices if n.notice == "onward_forward"] == [
         ("out", "CO", 1)
     ]
@@ -151,6 +190,43 @@ def test_demo_with_one_flight(tmp_path: Path) -> None:
     rendered = csv_text(pa_report) + html_document(pa_report) + csv_text(co_report) + csv_text(us_report)
     for personal in ("F001-P34", "Hurtado", "1979-02-11", "LIAISON"):
         assert personal not in rendered
+
+
+def test_bilateral_demo(tmp_path: Path) -> None:
+    """A PA-CO deployment: the example terms narrowed to the two, CO the only partner."""
+    output = io.StringIO()
+
+    summaries = run_demo(Console(file=output, width=200), flights=1, workdir=tmp_path, parties=["PA", "CO"])
+
+    assert {s.party: (s.sent, s.received, s.rejected, s.deliveries) for s in summaries} == BILATERAL
+    text = output.getvalue()
+    assert "terms pa-co-removal-mou v1 signed by CO, PA" in text
+    assert "manifests to CO, CO acknowledgements, removal confirmations; PA↔CO criminal-network flags" in text
+    assert "applied by CO (F001-P34)" in text
+    assert "onward sharing: none in a bilateral deployment (there is no third party)" in text
+    assert "altered record: CO answered a signed rejected receipt (bad_signature)" in text
+    assert "CO refused a flag outside the terms (handling_too_permissive" in text
+    assert sorted(TrustBundle.load(tmp_path / "pa" / "trust-bundle.json").parties) == ["CO", "PA"]
+    assert not (tmp_path / "us").exists()
+    assert sorted((d, t, p) for d, t, _v, _r, _s, p in stored(tmp_path, "CO") if t == "criminal_network_flag") == [
+        ("in", "criminal_network_flag", "PA"),
+        ("out", "criminal_network_flag", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parties", "message"),
+    [
+        (["PA", "co"], "'co' is not a party code"),
+        (["PA", "CO", "CRI"], "'CRI' is not a party code"),
+        (["PA", "CO", "PA"], "a party is named twice"),
+        (["PA", "US"], r"needs PA \(removing state\) and CO \(destination state\)"),
+    ],
+)
+def test_demo_refuses_a_party_list_it_cannot_run(tmp_path: Path, parties: list[str], message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        run_demo(Console(file=io.StringIO()), workdir=tmp_path / "demo", parties=parties)
+    assert not (tmp_path / "demo").exists()  # refused before any key was made
 
 
 def report_of(workdir: Path, party: str) -> OversightReport:

@@ -1,4 +1,4 @@
-"""``gateway demo``: the three-node removal-flight demonstration."""
+"""``gateway demo``: the removal-flight demonstration on loopback nodes (PA, CO, US; others join)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,30 @@ from gateway.commands.common import fail, stdout
 
 def demo(
     flights: Annotated[int, typer.Option(min=1, max=500, help="Flights to replay (59 ≈ 2,000 people).")] = 1,
-    serve: Annotated[bool, typer.Option(help="Keep the three nodes running afterwards.")] = False,
+    serve: Annotated[bool, typer.Option(help="Keep the nodes running afterwards.")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Where PKI, databases and nodes.json go.")] = None,
+    parties: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated party codes. PA, CO and US found the federation (PA,CO: a bilateral "
+            "deployment); any other code, e.g. CR, joins it by a signed admission and a terms amendment."
+        ),
+    ] = "PA,CO,US",
 ) -> None:
-    """Run PA, CO and US on loopback and replay a removal-flight scenario between them."""
+    """Run the parties' nodes on loopback and replay a removal-flight scenario between them."""
     from gateway.demo.runner import run_demo
     from gateway.demo.scenario import ScenarioError
 
     stop = threading.Event()
     try:
-        run_demo(stdout, flights=flights, workdir=workdir, serve=serve, stop_event=stop)
+        run_demo(
+            stdout,
+            flights=flights,
+            workdir=workdir,
+            serve=serve,
+            stop_event=stop,
+            parties=parties.split(","),
+        )
     except ScenarioError as exc:
         fail(f"demo step failed: {exc}")
     except KeyboardInterrupt:

@@ -1,9 +1,10 @@
-"""Building and running the demo's three nodes on loopback, each with its own PKI and SQLite."""
+"""Building and running the demo's nodes on loopback, each with its own PKI, trust bundle and SQLite."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,13 @@ from gateway.clients.service import create_client
 from gateway.console.schemas import Role
 from gateway.console.seeds import SeedCipher, new_key
 from gateway.console.service import create_officer
-from gateway.demo.synthetic import AGENCIES
+from gateway.demo.synthetic import agency_of
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
 from gateway.server import NodeServer, bind
 from gateway.settings import Settings
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.pki import PartyFiles, init_party
-
-PARTIES = ("PA", "CO", "US")
 
 
 @dataclass
@@ -48,13 +47,32 @@ class DemoNode:
         return httpx.Client(base_url=self.agency_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
 
 
-def make_pki(workdir: Path) -> tuple[dict[str, PartyFiles], Path]:
-    """Create the three parties' PKIs and their merged trust bundle under ``workdir``."""
-    files = {party: init_party(party, workdir / "pki" / party.lower()) for party in PARTIES}
+def make_pki(workdir: Path, parties: Iterable[str]) -> tuple[dict[str, PartyFiles], Path]:
+    """Create the parties' PKIs and their merged trust bundle under ``workdir``.
+
+    Each node gets its own copy of the bundle (``node_bundle``): a party that
+    joins later enters each copy through a signed admission, as it would at
+    nodes run by different governments.
+    """
+    files = {party: init_party(party, workdir / "pki" / party.lower()) for party in parties}
     bundle = TrustBundle.merge(TrustBundle.load(f.bundle_entry) for f in files.values())
     bundle_path = workdir / "pki" / "trust-bundle.json"
     bundle_path.write_text(bundle.to_json(), "utf-8")
+    for party in files:
+        install_bundle(workdir, party, bundle)
     return files, bundle_path
+
+
+def node_bundle(workdir: Path, party: str) -> Path:
+    """Return the path of ``party``'s node's own trust bundle."""
+    return workdir / party.lower() / "trust-bundle.json"
+
+
+def install_bundle(workdir: Path, party: str, bundle: TrustBundle) -> Path:
+    path = node_bundle(workdir, party)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(bundle.to_json(), "utf-8")
+    return path
 
 
 def _demo_seed_key(data_dir: Path) -> Path:
@@ -69,13 +87,20 @@ def _demo_seed_key(data_dir: Path) -> Path:
 
 
 def start_nodes(
-    workdir: Path, files: dict[str, PartyFiles], bundle_path: Path, terms_file: Path
+    workdir: Path,
+    files: dict[str, PartyFiles],
+    terms_files: list[Path],
+    previous: dict[str, DemoNode] | None = None,
 ) -> dict[str, DemoNode]:
-    """Start PA, CO and US (both listeners + embedded worker) and give each an API client."""
-    sockets = {party: bind("127.0.0.1", 0) for party in PARTIES}
+    """Start a node per party of ``files`` (both listeners + embedded worker); return them by party.
+
+    A party in ``previous`` restarts on its database with its API client and
+    officer; any other gets a new API client and demo officer.
+    """
+    sockets = {party: bind("127.0.0.1", 0) for party in files}
     urls = {party: f"https://127.0.0.1:{s.getsockname()[1]}" for party, s in sockets.items()}
     nodes: dict[str, DemoNode] = {}
-    for party in PARTIES:
+    for party in files:
         pf = files[party]
         settings = Settings(
             party=party,
@@ -87,8 +112,8 @@ def start_nodes(
             tls_key=pf.tls_key,
             signing_cert=pf.signing_cert,
             signing_key=pf.signing_key,
-            trust_bundle=bundle_path,
-            terms_files=[terms_file],
+            trust_bundle=node_bundle(workdir, party),
+            terms_files=terms_files,
             partners={p: u for p, u in urls.items() if p != party},
             delivery_poll_seconds=0.2,
             delivery_backoff_base_seconds=0.2,
@@ -98,41 +123,55 @@ def start_nodes(
         upgrade(node.engine)
         server = NodeServer(node, partner_socket=sockets[party], agency_socket=bind("127.0.0.1", 0))
         demo = DemoNode(party, pf, node, server.start_in_thread())
-        with node.transaction() as session:
-            demo.client_id, demo.client_secret = create_client(
-                session,
-                f"{party} demo case-management system",
-                ["records:write", "records:read"],
-                node.now(),
-                actor="demo",
-                agency=AGENCIES[party],  # corrections and retractions need the issuing agency's client
-            )
-            # A demo officer for the console; nodes.json carries the login and TOTP seed.
-            officer = create_officer(
-                session,
-                f"{party.lower()}-officer",
-                Role.ADMIN,
-                node.now(),
-                issuer=f"MOU Gateway {party}",
-                actor="demo",
-                password_change_required=False,
-                cipher=SeedCipher.from_settings(settings),
-            )
-            demo.extras["officer"] = {
-                "username": officer.username,
-                "password": officer.password,
-                "totp_secret": officer.totp_secret,
-            }
-        response = httpx.post(
-            f"{demo.agency_url}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(demo.client_id, demo.client_secret),
-            timeout=30,
-        )
-        response.raise_for_status()
-        demo.token = response.json()["access_token"]
+        earlier = (previous or {}).get(party)
+        if earlier is not None:
+            demo.client_id, demo.client_secret, demo.extras = earlier.client_id, earlier.client_secret, earlier.extras
+        else:
+            _provision(demo, settings)
+        demo.token = _token(demo)
         nodes[party] = demo
     return nodes
+
+
+def _provision(demo: DemoNode, settings: Settings) -> None:
+    """Give a new demo node an API client of its agency and an officer (nodes.json carries both)."""
+    party, node = demo.party, demo.node
+    with node.transaction() as session:
+        demo.client_id, demo.client_secret = create_client(
+            session,
+            f"{party} demo case-management system",
+            ["records:write", "records:read"],
+            node.now(),
+            actor="demo",
+            agency=agency_of(party),  # corrections and retractions need the issuing agency's client
+        )
+        # A demo officer for the console; nodes.json carries the login and TOTP seed.
+        officer = create_officer(
+            session,
+            f"{party.lower()}-officer",
+            Role.ADMIN,
+            node.now(),
+            issuer=f"MOU Gateway {party}",
+            actor="demo",
+            password_change_required=False,
+            cipher=SeedCipher.from_settings(settings),
+        )
+        demo.extras["officer"] = {
+            "username": officer.username,
+            "password": officer.password,
+            "totp_secret": officer.totp_secret,
+        }
+
+
+def _token(demo: DemoNode) -> str:
+    response = httpx.post(
+        f"{demo.agency_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(demo.client_id, demo.client_secret),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 def stop_nodes(nodes: dict[str, DemoNode]) -> None:
@@ -141,7 +180,7 @@ def stop_nodes(nodes: dict[str, DemoNode]) -> None:
         demo.node.close()
 
 
-def write_nodes_json(workdir: Path, nodes: dict[str, DemoNode], bundle_path: Path) -> Path:
+def write_nodes_json(workdir: Path, nodes: dict[str, DemoNode]) -> Path:
     """Write ``nodes.json`` so a person can use the running nodes with curl or a browser.
 
     It holds demo credentials on purpose (a throw-away loopback demo); it is
@@ -155,7 +194,7 @@ def write_nodes_json(workdir: Path, nodes: dict[str, DemoNode], bundle_path: Pat
             "ca_cert": str(demo.files.ca_cert),
             "tls_cert": str(demo.files.tls_cert),
             "tls_key": str(demo.files.tls_key),
-            "trust_bundle": str(bundle_path),
+            "trust_bundle": str(node_bundle(workdir, party)),
             "api_client": {"client_id": demo.client_id, "client_secret": demo.client_secret},
             **demo.extras,
         }

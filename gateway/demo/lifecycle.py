@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.demo.cluster import DemoNode
-from gateway.demo.scenario import ScenarioError, Tally
+from gateway.demo.scenario import ScenarioError, Tally, flag_partner
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,12 @@ def _all_applied(node: DemoNode, record_id: str, state: str) -> bool:
 
 
 def play(nodes: dict[str, DemoNode], ids: FlightOne, tally: Tally) -> list[str]:
-    """Run the lifecycle steps; returns one line per step for the console. Raises ScenarioError."""
-    pa, co, us = nodes["PA"], nodes["CO"], nodes["US"]
+    """Run the lifecycle steps; returns one line per step for the console. Raises ScenarioError.
+
+    Onward sharing needs a third party: a bilateral deployment skips it.
+    """
+    pa, co, us = nodes["PA"], nodes["CO"], flag_partner(nodes)
+    holders = " and ".join(p for p in ("CO", "US") if p in nodes)
     lines = []
     # 1. CO finds a person who was not on the flight; PA corrects the manifest and answers.
     manifest = _get(pa, f"/v1/records/{ids.manifest_id}")
@@ -83,12 +87,15 @@ def play(nodes: dict[str, DemoNode], ids: FlightOne, tally: Tally) -> list[str]:
         {"outcome": "corrected", "follow_up_record_id": correction, "comment": "Manifest corrected."},
         tally,
     )
-    _wait("the correction applied by CO and US", lambda: _all_applied(pa, ids.manifest_id, "current"))
-    lines.append(f"discrepancy from CO answered by a correction of the manifest, applied by CO and US ({absent})")
+    _wait(f"the correction applied by {holders}", lambda: _all_applied(pa, ids.manifest_id, "current"))
+    lines.append(f"discrepancy from CO answered by a correction of the manifest, applied by {holders} ({absent})")
     # 2. PA retracts its flag to the US: every copy loses its body, the envelope stays.
     _post(pa, f"/v1/records/{ids.pa_flag_id}/retractions", {"reason": "data_inaccurate"}, tally)
-    _wait("the retraction applied by US", lambda: _all_applied(pa, ids.pa_flag_id, "retracted"))
-    lines.append("PA retracted its flag; US deleted the body and acknowledged, the envelope digest stays")
+    _wait(f"the retraction applied by {us.party}", lambda: _all_applied(pa, ids.pa_flag_id, "retracted"))
+    lines.append(f"PA retracted its flag; {us.party} deleted the body and acknowledged, the envelope digest stays")
+    if us is co:
+        lines.append("onward sharing: none in a bilateral deployment (there is no third party)")
+        return lines
     # 3. PA asks the US for consent to pass the US flag to CO, and forwards it with the consent.
     request = _post(
         pa,

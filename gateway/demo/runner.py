@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway.demo import lifecycle, scenario, synthetic
+from gateway.demo import federation, lifecycle, scenario, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
 from gateway.exchange import repository as outbox
 from gateway.ledger import repository as ledger
@@ -23,7 +24,7 @@ from gateway.ledger.errors import LedgerTamperedError
 from gateway.ledger.verification import verify_ledger
 from gateway.ledger.witness import PartnerLedger, witness_partner
 from gateway.records import repository as records
-from gateway.terms.document import EXAMPLE_TERMS, signed_copy
+from gateway.terms.document import EXAMPLE_TERMS
 from gateway.transport.client import PartnerClients
 from gateway.trust.keys import SigningKey
 
@@ -162,21 +163,27 @@ def run_demo(
     workdir: Path | None = None,
     serve: bool = False,
     stop_event: threading.Event | None = None,
+    parties: Sequence[str] = ("PA", "CO", "US"),
 ) -> list[PartySummary]:
-    """Run the demo; returns the per-party summary. Raises ScenarioError on a failed step."""
+    """Run the demo with ``parties``; returns the per-party summary. Raises ScenarioError on a failed step.
+
+    Parties of the example terms found the federation; any other joins it
+    once the founders' scenario ran (gateway.demo.federation).
+    """
     started = time.monotonic()
+    members = federation.plan(parties)  # before any directory or key is made
     if workdir is None:
         # Every party's CA key is in there: a temporary directory goes when the demo ends.
         temporary = Path(tempfile.mkdtemp(prefix="mou-demo-"))
         console.print(f"work directory: {temporary} (removed at the end; --workdir DIR keeps one)")
         try:
-            return _run_in(console, temporary, started, flights, serve, stop_event)
+            return _run_in(console, temporary, started, flights, serve, stop_event, members)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
             console.print(f"removed the work directory {temporary} and the keys in it")
     workdir.mkdir(parents=True, exist_ok=True)
     console.print(f"work directory: {workdir} (kept: it holds every party's CA and private keys)")
-    return _run_in(console, workdir, started, flights, serve, stop_event)
+    return _run_in(console, workdir, started, flights, serve, stop_event, members)
 
 
 def _run_in(
@@ -186,13 +193,15 @@ def _run_in(
     flights: int,
     serve: bool,
     stop_event: threading.Event | None,
+    members: federation.Federation,
 ) -> list[PartySummary]:
-    files, bundle_path = make_pki(workdir)
-    console.print("PKI: a root CA, TLS and record-signing certificates for PA, CO and US")
+    files, _ = make_pki(workdir, members.founders)
+    console.print(f"PKI: a root CA, TLS and record-signing certificates for {', '.join(members.founders)}")
     keys = {party: SigningKey.from_files(f.signing_key, f.signing_cert) for party, f in files.items()}
-    terms = signed_copy(EXAMPLE_TERMS, workdir / "terms" / EXAMPLE_TERMS.name, keys)
+    founding = workdir / "terms" / EXAMPLE_TERMS.name
+    terms = federation.founding_terms(members, founding, keys)
     console.print(f"terms {terms.terms_id} v{terms.version} signed by {', '.join(sorted(keys))}")
-    nodes = start_nodes(workdir, files, bundle_path, workdir / "terms" / EXAMPLE_TERMS.name)
+    nodes = start_nodes(workdir, files, [founding])
     try:
         for demo in nodes.values():
             console.print(f"  {demo.party}: partner {demo.partner_url} (mTLS)  agency {demo.agency_url}")
@@ -212,9 +221,11 @@ def _run_in(
                 ids = scenario.fly(nodes, flight, TERMS_REF, tally, with_flags=flight.number == 1)
                 first = first or ids
                 progress.advance(task)
+        partner = scenario.flag_partner(nodes).party
         console.print(
-            f"{tally.flights} flight(s), {tally.people} people: manifests to CO and US, "
-            "CO acknowledgements, removal confirmations; PA↔US criminal-network flags"
+            f"{tally.flights} flight(s), {tally.people} people: manifests to "
+            f"{' and '.join(p for p in ('CO', 'US') if p in nodes)}, "
+            f"CO acknowledgements, removal confirmations; PA↔{partner} criminal-network flags"
         )
         if first is not None:
             for line in lifecycle.play(nodes, lifecycle.FlightOne(*first), tally):
@@ -226,11 +237,19 @@ def _run_in(
         scenario.refused_by_terms(nodes, TERMS_REF, tally)
         console.print(f"refused by the terms: {tally.refused_at_sender[-1]}")
         wait_settled(nodes)
+        if members.joiners:
+            nodes, lines = federation.join(workdir, nodes, files, members, founding)
+            for line in lines:
+                console.print(line)
+            for joiner in members.joiners:
+                scenario.joiner_flags(nodes, joiner, tally)
+                console.print(f"{joiner} flagged a smuggling facilitator to PA; PA answered with a linked flag")
+            wait_settled(nodes)
         summaries = summarize(nodes)
         console.print(summary_table(summaries, time.monotonic() - started))
         console.print(check_ledgers(nodes))
         if serve:
-            path = write_nodes_json(workdir, nodes, bundle_path)
+            path = write_nodes_json(workdir, nodes)
             console.print(f"nodes are running; connection details in {path}. Ctrl-C stops.")
             (stop_event or threading.Event()).wait()
         return summaries

@@ -73,6 +73,32 @@ def acknowledge(node: DemoNode, record_id: str, tally: Tally) -> str:
     return str(response.json()["record_id"])
 
 
+def flag_partner(nodes: dict[str, DemoNode]) -> DemoNode:
+    """Return the party PA exchanges criminal-network flags with in the scenario: the US, else CO."""
+    return nodes.get("US") or nodes["CO"]
+
+
+def joiner_flags(nodes: dict[str, DemoNode], joiner: str, tally: Tally) -> tuple[str, str]:
+    """A party that joined later flags a smuggling facilitator to PA; PA answers with a linked flag.
+
+    Returns (the newcomer's flag, PA's flag) once both are delivered.
+    """
+    newcomer, pa = nodes[joiner], nodes["PA"]
+    now = datetime.now(UTC)
+    facilitator = {
+        "family_names": "Solano Ficticio",
+        "given_names": "Marvin",
+        "nationality": "NIC",
+        "date_of_birth": "1984-08-19",
+    }
+    theirs = submit(newcomer, synthetic.flag(joiner, ["PA"], facilitator, None, [], now), tally)
+    wait_delivered(newcomer, theirs)
+    driver = dict(facilitator, given_names="Yeison", family_names="Ficticio Ruiz", date_of_birth="1991-03-02")
+    ours = submit(pa, synthetic.flag("PA", [joiner], driver, None, [theirs], now), tally)
+    wait_delivered(pa, ours)
+    return theirs, ours
+
+
 def fly(
     nodes: dict[str, DemoNode],
     flight: synthetic.Flight,
@@ -82,9 +108,12 @@ def fly(
 ) -> tuple[str, str, str] | None:
     """One flight: manifest → CO acknowledges → confirmation; flags PA↔US on flight 1.
 
-    Returns (manifest, PA flag, US flag) record ids when the flags were sent."""
-    pa, co, us = nodes["PA"], nodes["CO"], nodes["US"]
-    manifest = synthetic.manifest(flight, terms_ref)
+    Without the US (a bilateral PA-CO deployment) the notices go to CO alone
+    and the flags are exchanged with CO. Returns (manifest, PA flag, partner
+    flag) record ids when the flags were sent."""
+    pa, co = nodes["PA"], nodes["CO"]
+    us = flag_partner(nodes)
+    manifest = synthetic.manifest(flight, terms_ref, recipients=[p for p in ("CO", "US") if p in nodes])
     manifest_id = submit(pa, manifest, tally)
     wait_delivered(pa, manifest_id)
     ack_id = acknowledge(co, manifest_id, tally)
@@ -97,12 +126,12 @@ def fly(
         return None
     smuggler = next(p for p in manifest["body"]["people"] if p.get("offence_category") == "migrant_smuggling")
     now = datetime.now(UTC)
-    pa_flag = submit(pa, synthetic.flag("PA", ["US"], smuggler["identity"], terms_ref, [manifest_id], now), tally)
+    pa_flag = submit(pa, synthetic.flag("PA", [us.party], smuggler["identity"], terms_ref, [manifest_id], now), tally)
     wait_delivered(pa, pa_flag)
     associate = dict(
         smuggler["identity"], given_names="Wilmer", family_names="Hurtado Mena", date_of_birth="1979-02-11"
     )
-    us_flag = submit(us, synthetic.flag("US", ["PA"], associate, terms_ref, [pa_flag], now), tally)
+    us_flag = submit(us, synthetic.flag(us.party, ["PA"], associate, terms_ref, [pa_flag], now), tally)
     wait_delivered(us, us_flag)
     return manifest_id, pa_flag, us_flag
 
@@ -151,21 +180,29 @@ def tampered_record(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None
 
 
 def refused_by_terms(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | None, tally: Tally) -> str:
-    """US tries to flag an environmental-crime case: its flow allows only two offence categories."""
-    us = nodes["US"]
+    """US tries to flag an environmental-crime case: its flow allows only two offence categories.
+
+    Without the US, CO tries to flag one with handling H0, below its flow's minimum.
+    """
+    us = flag_partner(nodes)
     subject = {
         "family_names": "Ficticio Minero",
         "given_names": "Arley",
         "nationality": "COL",
         "date_of_birth": "1975-05-05",
     }
-    draft = synthetic.flag("US", ["PA"], subject, terms_ref, [], datetime.now(UTC), offence="environmental_crime")
+    if us.party == "US":
+        draft = synthetic.flag("US", ["PA"], subject, terms_ref, [], datetime.now(UTC), offence="environmental_crime")
+    else:
+        draft = dict(synthetic.flag(us.party, ["PA"], subject, terms_ref, [], datetime.now(UTC)), handling="H0")
     with us.api() as api:
         response = api.post("/v1/records", json=draft)
     if response.status_code == 202:
-        raise ScenarioError("US sent a flag its terms do not allow")
+        raise ScenarioError(f"{us.party} sent a flag its terms do not allow")
     problem = response.json()
-    tally.refused_at_sender.append(f"US refused a flag outside the terms ({problem.get('rule')}: {problem['detail']})")
+    tally.refused_at_sender.append(
+        f"{us.party} refused a flag outside the terms ({problem.get('rule')}: {problem['detail']})"
+    )
     return str(problem.get("rule"))
 
 
@@ -178,7 +215,7 @@ def refused_at_sender(nodes: dict[str, DemoNode], terms_ref: dict[str, Any] | No
         "nationality": "COL",
         "date_of_birth": f"{datetime.now(UTC).year - 16}-01-01",
     }
-    draft = synthetic.flag("PA", ["US"], minor, terms_ref, [], datetime.now(UTC))
+    draft = synthetic.flag("PA", [flag_partner(nodes).party], minor, terms_ref, [], datetime.now(UTC))
     with pa.api() as api:
         response = api.post("/v1/records", json=draft)
     if response.status_code == 202:

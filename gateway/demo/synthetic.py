@@ -107,7 +107,13 @@ AGENCIES: Final = {
     "PA": "Servicio Nacional de Migración",
     "US": "Homeland Security Investigations",
     "CO": "Migración Colombia",
+    "CR": "Dirección General de Migración y Extranjería",  # Costa Rica, a transit country that joins later
 }
+
+
+def agency_of(party: str) -> str:
+    """Return the demo agency of ``party`` (a party the demo has no name for gets a generic one)."""
+    return AGENCIES.get(party, f"{party} migration authority")
 
 
 def _envelope(
@@ -135,13 +141,15 @@ def _envelope(
     }
 
 
-def _removal_envelope(record_type: str, flight: Flight, terms_ref: dict[str, Any] | None) -> dict[str, Any]:
-    """Envelope of PA's removal notices to CO and US, kept a year from the flight (or today)."""
+def _removal_envelope(
+    record_type: str, flight: Flight, terms_ref: dict[str, Any] | None, recipients: list[str]
+) -> dict[str, Any]:
+    """Envelope of PA's removal notices (to CO and US), kept a year from the flight (or today)."""
     return _envelope(
         record_type,
         "PA",
         "Servicio Nacional de Migración",
-        ["CO", "US"],
+        recipients,
         "removal_coordination",
         "H1",
         terms_ref,
@@ -177,12 +185,14 @@ def _person(rng: random.Random, flight: Flight, index: int, serious: bool) -> di
     return person
 
 
-def manifest(flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7) -> dict[str, Any]:
-    """Return the removal_manifest draft of ``flight`` (PA → CO, US)."""
+def manifest(
+    flight: Flight, terms_ref: dict[str, Any] | None, seed: int = 7, recipients: list[str] | None = None
+) -> dict[str, Any]:
+    """Return the removal_manifest draft of ``flight`` (PA → ``recipients``, by default CO and US)."""
     rng = random.Random(seed * 1000 + flight.number)  # noqa: S311
     people = [_person(rng, flight, i, True) for i in range(1, flight.serious + 1)]
     people += [_person(rng, flight, flight.serious + i, False) for i in range(1, flight.immigration + 1)]
-    draft = _removal_envelope("removal_manifest", flight, terms_ref)
+    draft = _removal_envelope("removal_manifest", flight, terms_ref, recipients or ["CO", "US"])
     draft["body"] = {
         "operation_ref": f"SNM-OP-{flight.departure:%Y}-{flight.number:04d}",
         "flight": {
@@ -221,7 +231,7 @@ def confirmation(
             handed.append(
                 {"person_ref": person["person_ref"], "status": "handed_over", "entry_ban_years": 10 if serious else 5}
             )
-    draft = _removal_envelope("removal_confirmation", flight, terms_ref)
+    draft = _removal_envelope("removal_confirmation", flight, terms_ref, list(manifest_draft["recipients"]))
     draft["body"] = {
         "manifest_record_id": manifest_id,
         "flight_number": flight.flight_number,
@@ -247,7 +257,7 @@ def flag(
     offence: str = "migrant_smuggling",
 ) -> dict[str, Any]:
     """Return a criminal_network_flag draft about ``subject`` from ``party``."""
-    agency = AGENCIES[party]
+    agency = agency_of(party)
     draft = _envelope(
         "criminal_network_flag",
         party,
