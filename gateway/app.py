@@ -160,6 +160,7 @@ def create_agency_app(node: Node) -> FastAPI:
     from gateway.lifecycle.api import router as lifecycle_router
     from gateway.observability.api import router as metrics_router
     from gateway.records.api import router as records_router
+    from gateway.records.standing_api import router as standing_router
     from gateway.retention.api import router as retention_router
 
     # /docs and /openapi.json are served below, behind the operations token.
@@ -182,6 +183,7 @@ def create_agency_app(node: Node) -> FastAPI:
     app.include_router(oauth_router)
     app.include_router(lifecycle_router)  # before records: its paths are more specific
     app.include_router(retention_router)
+    app.include_router(standing_router)
     app.include_router(records_router)
     app.include_router(metrics_router)
     install_console(app)

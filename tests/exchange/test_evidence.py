@@ -328,3 +328,46 @@ def test_the_documented_joserfc_check_and_receipt_digest_hold(exchanged: Exchang
     ca = x509.load_pem_x509_certificate(document["trust"]["parties"]["PA"]["cas"][0].encode())
     signer.verify_directly_issued_by(ca)
     assert signer.public_bytes(Encoding.PEM).startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_the_agency_api_reports_a_records_standing(exchanged: Exchanged) -> None:
+    co = exchanged.cluster["CO"]
+    client_id, secret = co.add_client(("records:read",))
+    headers = {"Authorization": f"Bearer {token(co.agency_url, client_id, secret)}"}
+    response = httpx.get(f"{co.agency_url}/v1/records/{exchanged.record_id}/standing", headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["standing"], body["originator"], body["revoked"]) == ("valid", "PA", None)
+    assert body["reason"] == "valid now and when received"
+    assert body["received_at"] is not None
+    unknown = httpx.get(f"{co.agency_url}/v1/records/0190f1f0-0000-7000-8000-000000000000/standing", headers=headers)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_stored_records_stand_valid_when_received_or_suspect_after_revocations(exchanged: Exchanged) -> None:
+    from gateway.records import repository
+    from gateway.records.standing import count_standings, record_standing
+
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    retired = revoked_bundle(exchanged, x509.ReasonFlags.superseded, None, "standing-superseded")
+    for party in ("PA", "CO"):  # the sender (partner receipts) and a receiver (its own receipt)
+        node = exchanged.cluster[party].node
+        with node.transaction() as session:
+            [stored] = repository.accepted_copies(session, exchanged.record_id, "PA")
+            deliveries = repository.deliveries_of(session, stored.pk)
+            now_verdict = record_standing(stored, deliveries, node.bundle, datetime.now(UTC))
+            retired_verdict = record_standing(stored, deliveries, retired, later)
+            proven = now_verdict.proven_at if now_verdict is not None else later
+            compromised = revoked_bundle(
+                exchanged, x509.ReasonFlags.key_compromise, proven - timedelta(minutes=1), f"standing-kc-{party}"
+            )
+            suspect_verdict = record_standing(stored, deliveries, compromised, later)
+            counts = count_standings([(stored, deliveries)], compromised, later)
+        assert now_verdict is not None
+        assert now_verdict.standing is Standing.VALID
+        assert retired_verdict is not None
+        assert retired_verdict.standing is Standing.VALID_WHEN_RECEIVED
+        assert suspect_verdict is not None
+        assert suspect_verdict.standing is Standing.SUSPECT
+        assert counts[Standing.SUSPECT] == 1
