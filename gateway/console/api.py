@@ -53,7 +53,7 @@ from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
 from gateway.records.schemas import RecordType
 from gateway.records.states import DeliveryStatus
-from gateway.terms.api import terms_flows, terms_summary
+from gateway.terms.views import terms_flows, terms_summary
 from gateway.trust.crls import crl_freshness
 
 RECORD_TYPES: Final = tuple(t.value for t in RecordType)
