@@ -62,8 +62,8 @@ class NodeServer:
     partner_socket: socket.socket | None = None
     agency_socket: socket.socket | None = None
     _servers: list[uvicorn.Server] = field(default_factory=list)
-    _worker: DeliveryWorker | None = None
-    _worker_thread: threading.Thread | None = None
+    _workers: list[DeliveryWorker] = field(default_factory=list)
+    _worker_threads: list[threading.Thread] = field(default_factory=list)
     _ledger: LedgerScheduler | None = None
     _ledger_thread: threading.Thread | None = None
     _retention: RetentionScheduler | None = None
@@ -135,11 +135,16 @@ class NodeServer:
         partner_config, agency_config = self._configs()
         self._servers = [_QuietServer(partner_config), _QuietServer(agency_config)]
         if self.run_worker:
-            self._worker = DeliveryWorker(self.node, name=f"{self.node.party}-embedded")
-            self._worker_thread = threading.Thread(
-                target=self._worker.run_forever, name=f"{self.node.party}-delivery", daemon=True
-            )
-            self._worker_thread.start()
+            # Several workers keep several batches in flight per partner, so a
+            # slow link's round trip is not paid once per batch in series.
+            for index in range(self.node.settings.delivery_threads):
+                worker = DeliveryWorker(self.node, name=f"{self.node.party}-embedded-{index}")
+                thread = threading.Thread(
+                    target=worker.run_forever, name=f"{self.node.party}-delivery-{index}", daemon=True
+                )
+                self._workers.append(worker)
+                self._worker_threads.append(thread)
+                thread.start()
         if self.node.settings.run_ledger_scheduler:
             self._ledger = LedgerScheduler(self.node)
             self._ledger_thread = threading.Thread(
@@ -172,16 +177,16 @@ class NodeServer:
             self._stop_worker()
 
     def _stop_worker(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        for worker in self._workers:
+            worker.stop()
         if self._ledger is not None:
             self._ledger.stop()
         if self._retention is not None:
             self._retention.stop()
         if self._terms_watcher is not None:
             self._terms_watcher.stop()
-        if self._worker_thread is not None:
-            self._worker_thread.join(timeout=30)
+        for thread in self._worker_threads:
+            thread.join(timeout=30)
         if self._ledger_thread is not None:
             self._ledger_thread.join(timeout=30)
         if self._retention_thread is not None:

@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     signing_cert: Path | None = None
     signing_key: Path | None = None
     signing_chain: Path | None = None
-    trust_bundle: Path | None = None
     # A signing key in a PKCS#11 token (HSM) instead of signing_key; see gateway/trust/token_keys.py.
     signing_key_uri: str | None = Field(
         default=None,
@@ -48,6 +47,7 @@ class Settings(BaseSettings):
         default=None, description="User PIN of the token; environment only (GATEWAY_PKCS11_PIN), never the TOML file"
     )
     pkcs11_pin_file: Path | None = Field(default=None, description="File holding the token's user PIN")
+    trust_bundle: Path | None = None
     terms_files: list[Path] = Field(
         default_factory=list,
         description="Signed terms YAML files (every version this node holds; the newest live one is used)",
@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     partners: dict[str, str] = Field(default_factory=dict, description="party code → partner listener base URL")
 
     run_worker: bool = True
-    delivery_batch: int = Field(default=20, ge=1, le=500)
+    delivery_batch: int = Field(default=100, ge=1, le=500)
+    # Delivery workers `gateway serve` runs (`gateway worker --threads` for a separate worker).
+    delivery_threads: int = Field(default=2, ge=1, le=32)
     delivery_poll_seconds: float = Field(default=0.5, gt=0)
     delivery_backoff_base_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_max_seconds: float = Field(default=300.0, gt=0)
@@ -117,6 +119,7 @@ class Settings(BaseSettings):
     totp_encryption_key_file: Path | None = Field(
         default=None, description="File holding the TOTP encryption key (instead of totp_encryption_key)"
     )
+
     # Officers' sign-in through the agency's OpenID Connect provider (gateway.console.sso).
     oidc_issuer: str | None = Field(
         default=None, description="Issuer URL of the agency's OpenID Connect provider (unset: no SSO sign-in)"

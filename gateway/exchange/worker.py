@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy.orm import Session
 
 from gateway.errors import ConfigurationError
 from gateway.exchange import repository
@@ -49,6 +50,29 @@ class Job:
     lease_until: datetime
     attempts: int
     consent_jws: str | None = None  # set for a record shared onward
+
+
+@dataclass(frozen=True)
+class Receipted:
+    """A job the recipient answered with a receipt that verified."""
+
+    job: Job
+    receipt: str
+    verdict: str
+    reason: str | None
+    ledger_index: int | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A job that failed: transport, problem answer, or a receipt that did not verify."""
+
+    job: Job
+    error: str
+    terminal: bool
+
+
+Settlement = Receipted | Failure
 
 
 def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -138,21 +162,31 @@ class DeliveryWorker:
         if items is None:
             return [self.deliver(job) for job in jobs]
         observe_receipt_latency(self.node, jobs[0].recipient, response.elapsed.total_seconds())
-        statuses = []
+        # Receipts are verified before the transaction; every job is then
+        # settled in one commit (one per job would cost a disk sync each).
+        outcomes: list[Settlement] = []
         for job, item in zip(jobs, items, strict=True):
             status = item.get("status")
             receipt = item.get("receipt")
             if status in (200, 201) and isinstance(receipt, str):
-                statuses.append(self._answered(job, receipt))
+                outcomes.append(self._judge_receipt(job, receipt))
                 continue
             problem = item.get("problem")
             detail = problem.get("detail") or problem.get("title") if isinstance(problem, dict) else None
-            terminal = status in _TERMINAL_STATUSES
-            statuses.append(self._failed(job, f"HTTP {status}: {detail or 'no detail'}"[:300], terminal=terminal))
-        return statuses
+            error = f"HTTP {status}: {detail or 'no detail'}"[:300]
+            outcomes.append(Failure(job, error, terminal=status in _TERMINAL_STATUSES))
+        now = self.node.now()
+        with self.node.transaction() as session:
+            return [self._apply(session, outcome, now) for outcome in outcomes]
 
     def _answered(self, job: Job, receipt: str) -> str:
         """Verify the receiver's signed receipt for ``job`` and settle it (a refused receipt is a retryable failure)."""
+        outcome = self._judge_receipt(job, receipt)
+        now = self.node.now()
+        with self.node.transaction() as session:
+            return self._apply(session, outcome, now)
+
+    def _judge_receipt(self, job: Job, receipt: str) -> Settlement:
         try:
             verified = verify_receipt(
                 receipt,
@@ -162,80 +196,83 @@ class DeliveryWorker:
                 jws_sha256=job.jws_sha256,
             )
         except TrustError as exc:
-            return self._failed(job, f"receipt refused: {exc.reason}: {exc.detail}"[:300], terminal=False)
-        return self._settled(
-            job,
-            receipt,
-            verified.payload.verdict.value,
-            verified.payload.reason_code,
-            verified.payload.ledger_index,
-        )
-
-    def _settled(self, job: Job, receipt: str, verdict: str, reason: str | None, ledger_index: int | None) -> str:
-        now = self.node.now()
-        with self.node.transaction() as session:
-            delivery = repository.leased(session, job.delivery_pk, job.lease_until)
-            if delivery is None:
-                return "lost-lease"  # another worker settled it; the receipt is identical
-            delivery.status = DeliveryStatus.DELIVERED if verdict == "accepted" else DeliveryStatus.REJECTED
-            delivery.receipt_jws = receipt
-            delivery.receipt_verdict = verdict
-            delivery.receipt_reason = reason
-            delivery.receipt_ledger_index = ledger_index
-            delivery.delivered_at = now
-            delivery.lease_until = None
-            delivery.last_error = None
-            event = AuditEvent.RECORD_SENT if verdict == "accepted" else AuditEvent.DELIVERY_REJECTED
-            append_event(
-                session,
-                event,
-                actor=f"worker:{self.node.party}",
-                subject=job.record_id,
-                at=now,
-                detail={"recipient": job.recipient, "verdict": verdict, "reason_code": reason},
-            )
-            return delivery.status
+            return Failure(job, f"receipt refused: {exc.reason}: {exc.detail}"[:300], terminal=False)
+        payload = verified.payload
+        return Receipted(job, receipt, payload.verdict.value, payload.reason_code, payload.ledger_index)
 
     def _failed(self, job: Job, error: str, *, terminal: bool) -> str:
-        settings = self.node.settings
         now = self.node.now()
         with self.node.transaction() as session:
-            delivery = repository.leased(session, job.delivery_pk, job.lease_until)
-            if delivery is None:
-                return "lost-lease"
-            delivery.last_error = error
-            delivery.lease_until = None
-            wait = backoff_seconds(
-                delivery.attempts,
-                settings.delivery_backoff_base_seconds,
-                settings.delivery_backoff_max_seconds,
-                self.rng,
-            )
-            next_attempt = now + timedelta(seconds=wait)
-            if terminal or next_attempt > delivery.deadline_at:
-                delivery.status = DeliveryStatus.DEAD
-                event = AuditEvent.DELIVERY_DEAD
-            else:
-                delivery.next_attempt_at = next_attempt
-                event = AuditEvent.DELIVERY_FAILED
-            append_event(
-                session,
-                event,
-                actor=f"worker:{self.node.party}",
-                subject=job.record_id,
-                at=now,
-                detail={"recipient": job.recipient, "attempt": delivery.attempts, "error": error},
-            )
-            log.warning(
-                "delivery %s of %s to %s failed (attempt %d, %s): %s",
-                job.delivery_pk,
-                job.record_id,
-                job.recipient,
-                delivery.attempts,
-                delivery.status if event is AuditEvent.DELIVERY_DEAD else f"retry in {wait:.1f}s",
-                error,
-            )
-            return delivery.status
+            return self._apply(session, Failure(job, error, terminal=terminal), now)
+
+    def _apply(self, session: Session, outcome: Settlement, now: datetime) -> str:
+        """Record ``outcome`` on its leased delivery; returns the delivery's status ("lost-lease" if not ours)."""
+        if isinstance(outcome, Receipted):
+            return self._settle(session, outcome, now)
+        return self._fail(session, outcome, now)
+
+    def _settle(self, session: Session, outcome: Receipted, now: datetime) -> str:
+        job, verdict, reason = outcome.job, outcome.verdict, outcome.reason
+        delivery = repository.leased(session, job.delivery_pk, job.lease_until)
+        if delivery is None:
+            return "lost-lease"  # another worker settled it; the receipt is identical
+        delivery.status = DeliveryStatus.DELIVERED if verdict == "accepted" else DeliveryStatus.REJECTED
+        delivery.receipt_jws = outcome.receipt
+        delivery.receipt_verdict = verdict
+        delivery.receipt_reason = reason
+        delivery.receipt_ledger_index = outcome.ledger_index
+        delivery.delivered_at = now
+        delivery.lease_until = None
+        delivery.last_error = None
+        event = AuditEvent.RECORD_SENT if verdict == "accepted" else AuditEvent.DELIVERY_REJECTED
+        append_event(
+            session,
+            event,
+            actor=f"worker:{self.node.party}",
+            subject=job.record_id,
+            at=now,
+            detail={"recipient": job.recipient, "verdict": verdict, "reason_code": reason},
+        )
+        return delivery.status
+
+    def _fail(self, session: Session, outcome: Failure, now: datetime) -> str:
+        job, error, settings = outcome.job, outcome.error, self.node.settings
+        delivery = repository.leased(session, job.delivery_pk, job.lease_until)
+        if delivery is None:
+            return "lost-lease"
+        delivery.last_error = error
+        delivery.lease_until = None
+        wait = backoff_seconds(
+            delivery.attempts,
+            settings.delivery_backoff_base_seconds,
+            settings.delivery_backoff_max_seconds,
+            self.rng,
+        )
+        next_attempt = now + timedelta(seconds=wait)
+        if outcome.terminal or next_attempt > delivery.deadline_at:
+            delivery.status = DeliveryStatus.DEAD
+            event = AuditEvent.DELIVERY_DEAD
+        else:
+            delivery.next_attempt_at = next_attempt
+            event = AuditEvent.DELIVERY_FAILED
+        append_event(
+            session,
+            event,
+            actor=f"worker:{self.node.party}",
+            subject=job.record_id,
+            at=now,
+            detail={"recipient": job.recipient, "attempt": delivery.attempts, "error": error},
+        )
+        log.warning(
+            "delivery %s of %s to %s failed (attempt %d, %s): %s",
+            job.delivery_pk,
+            job.record_id,
+            job.recipient,
+            delivery.attempts,
+            delivery.status if event is AuditEvent.DELIVERY_DEAD else f"retry in {wait:.1f}s",
+            error,
+        )
+        return delivery.status
 
     # -- loop ---------------------------------------------------------------
 
