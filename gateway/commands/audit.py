@@ -16,13 +16,13 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gateway import db
 from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout, write_stdout_text
+from gateway.commands.output import OutputFormat, OutputOption, print_rows
 from gateway.ledger import repository
 from gateway.ledger.errors import LedgerTamperedError
 from gateway.ledger.models import Checkpoint
@@ -163,32 +163,37 @@ def checkpoints(
     database: DatabaseOption = None,
     party: Annotated[str | None, typer.Option(help="Only this party's checkpoints.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="Newest N checkpoints.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """List own and witnessed checkpoints, newest last, and each partner's witness status."""
+    """List own and witnessed checkpoints, newest last, then each partner's witness status."""
     settings = settings_from(config)
     with ledger_session(settings, database) as session:
         rows = [_checkpoint_json(row) for row in repository.checkpoints(session, party=party, limit=limit)]
         witnesses = ledger_status(session)["witness"]
-    if as_json:
+    if as_json or output is OutputFormat.JSON:
         write_stdout_text(json.dumps({"checkpoints": rows, "witness": witnesses}, indent=2) + "\n")
         return
-    table = Table("#", "kind", "party", "tree size", "root", "signed at", "status")
-    for row in rows:
-        table.add_row(
-            str(row["pk"]),
-            "own" if row["own"] else "witnessed",
-            str(row["party"]),
-            str(row["tree_size"]),
-            str(row["root_hash"])[:12] + "…",
-            str(row["signed_at"]),
-            "ok" if row["consistent"] else f"FORK: {row['note']}",
+    print_rows(
+        ["#", "kind", "party", "tree size", "root hash", "signed at", "status"],
+        [
+            (
+                row["pk"],
+                "own" if row["own"] else "witnessed",
+                str(row["party"]),
+                row["tree_size"],
+                str(row["root_hash"]),
+                str(row["signed_at"]),
+                "ok" if row["consistent"] else f"FORK: {row['note']}",
+            )
+            for row in rows
+        ],
+        output,
+    )
+    if witnesses and output is OutputFormat.TABLE:
+        write_stdout_text("\n")
+        print_rows(
+            ["partner", "state", "tree size", "checked at", "alarm"],
+            [(code, w["state"], w["tree_size"], w["checked_at"], w["alarm"] or "") for code, w in witnesses.items()],
+            output,
         )
-    stdout.print(table)
-    status_table = Table("partner", "state", "tree size", "checked at", "alarm")
-    for code, witness in witnesses.items():
-        status_table.add_row(
-            code, witness["state"], str(witness["tree_size"]), witness["checked_at"], witness["alarm"] or ""
-        )
-    if witnesses:
-        stdout.print(status_table)

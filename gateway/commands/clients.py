@@ -10,6 +10,7 @@ from rich.markup import escape
 from gateway.clients import service
 from gateway.clients.schemas import VALID_SCOPES
 from gateway.commands.common import ConfigOption, node_database, settings_from, stderr, stdout
+from gateway.commands.output import OutputFormat, OutputOption, print_rows, rfc3339_utc
 from gateway.node import utc_now
 
 app = typer.Typer(help="Agency API clients (OAuth 2.0 client credentials).", no_args_is_help=True)
@@ -49,20 +50,28 @@ def add(
 
 
 @app.command("list")
-def list_(config: ConfigOption = None) -> None:
+def list_(config: ConfigOption = None, output: OutputOption = OutputFormat.TABLE) -> None:
     """List API clients (never their secrets)."""
     with node_database(settings_from(config)) as session:
         clients = service.list_clients(session)
-    if not clients:
-        stdout.print("no API clients; create one with `gateway clients add`")
+    if not clients and output is OutputFormat.TABLE:
+        stderr.print("no API clients; create one with `gateway clients add`")
         return
-    for client in clients:
-        status = "active" if client.active else "disabled"
-        stdout.print(
-            f"{client.client_id}  {status:<8}  {client.created_at:%Y-%m-%dT%H:%MZ}  "
-            f"{' '.join(client.scopes):<40}  {escape(client.agency or '(no agency)'):<40}  {escape(client.name)}",
-            soft_wrap=True,
-        )
+    print_rows(
+        ["client id", "status", "created", "scopes", "agency", "name"],
+        [
+            (
+                c.client_id,
+                "active" if c.active else "disabled",
+                rfc3339_utc(c.created_at),
+                " ".join(c.scopes),
+                c.agency or "",
+                c.name,
+            )
+            for c in clients
+        ],
+        output,
+    )
 
 
 @app.command("set-agency")

@@ -1,4 +1,9 @@
-"""What every command shares: settings loading, output and error reporting."""
+"""What every command shares: settings loading, output and error reporting.
+
+Database and settings modules are imported inside the functions that need
+them: every command imports this module, and ``gateway verify`` or
+``gateway pki`` should not pay for SQLAlchemy and Alembic at start.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from gateway.database_errors import describe_database_error
-from gateway.db import make_engine, make_sessionmaker, transaction
-from gateway.migrate import current_revision
-from gateway.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from gateway.settings import Settings
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -31,6 +36,8 @@ ConfigOption = Annotated[
 
 def settings_from(config: Path | None) -> Settings:
     """Return Settings; a configuration error reaches the CLI's error handler."""
+    from gateway.settings import load_settings
+
     return load_settings(config)
 
 
@@ -50,6 +57,10 @@ _SETUP_HINT = "check data_dir or database_url, and run `gateway db upgrade` firs
 
 def require_schema(engine: Engine) -> None:
     """Exit 1 with one line unless the database answers and is migrated (raises DatabaseUnavailableError)."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.migrate import current_revision
+
     try:
         revision = current_revision(engine)
     except OperationalError as exc:
@@ -61,6 +72,8 @@ def require_schema(engine: Engine) -> None:
 @contextmanager
 def node_database(settings: Settings) -> Iterator[Session]:
     """Yield a session in one transaction on the node's database; exit 1 if it is not migrated."""
+    from gateway.db import make_engine, make_sessionmaker, transaction
+
     engine = make_engine(settings.sqlalchemy_url())
     try:
         require_schema(engine)

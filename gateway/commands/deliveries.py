@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from gateway.commands.common import ConfigOption, settings_from, stdout
+from gateway.commands.common import ConfigOption, settings_from, stderr, stdout
+from gateway.commands.output import OutputFormat, OutputOption, print_rows
 from gateway.exchange import repository
 from gateway.exchange.worker import retry_delivery
 from gateway.node import build_node
@@ -20,27 +20,30 @@ app = typer.Typer(help="The outbox: deliveries to partners.", no_args_is_help=Tr
 def list_deliveries(
     config: ConfigOption = None,
     status: Annotated[str | None, typer.Option(help="pending, delivered, rejected or dead.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="Newest N deliveries.")] = 50,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """List deliveries, newest first, with their status and last error."""
+    """List deliveries, newest first, with their status and last error (the counts go to stderr)."""
     node = build_node(settings_from(config))
-    table = Table("id", "record", "type", "to", "status", "attempts", "updated", "last error")
+    rows = []
     with node.transaction() as session:
         for delivery, record in repository.listing(session, status, limit):
             updated = delivery.delivered_at or delivery.last_attempt_at or delivery.created_at
-            table.add_row(
-                str(delivery.pk),
-                record.record_id or "-",
-                record.record_type or "-",
-                delivery.recipient,
-                delivery.status,
-                str(delivery.attempts),
-                rfc3339(updated),
-                (delivery.last_error or "")[:60],
+            rows.append(
+                (
+                    delivery.pk,
+                    record.record_id or "",
+                    record.record_type or "",
+                    delivery.recipient,
+                    str(delivery.status),
+                    delivery.attempts,
+                    rfc3339(updated),
+                    delivery.last_error or "",
+                )
             )
         counts = repository.count_by_status(session)
-    stdout.print(table)
-    stdout.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no deliveries")
+    print_rows(["id", "record", "type", "to", "status", "attempts", "updated", "last error"], rows, output)
+    stderr.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no deliveries", soft_wrap=True)
     node.close()
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from gateway.commands.common import ConfigOption, node_database, settings_from, stderr, stdout
+from gateway.commands.output import OutputFormat, OutputOption, print_rows, rfc3339_utc
 from gateway.console import service
 from gateway.console.schemas import Role
 from gateway.console.seeds import SeedCipher
@@ -68,25 +69,24 @@ def add(
 
 
 @app.command("list")
-def list_(config: ConfigOption = None) -> None:
+def list_(config: ConfigOption = None, output: OutputOption = OutputFormat.TABLE) -> None:
     """List officers with their role and lock state (never passwords or TOTP seeds)."""
     now = utc_now()
     with node_database(settings_from(config)) as session:
         officers = service.list_officers(session)
-    if not officers:
-        stdout.print("no officers; create one with `gateway officers add`")
+    if not officers and output is OutputFormat.TABLE:
+        stderr.print("no officers; create one with `gateway officers add`")
         return
+    rows = []
     for officer in officers:
         if officer.disabled_at is not None:
             state = "disabled"
         elif officer.locked_until is not None and officer.locked_until > now:
-            state = f"locked until {officer.locked_until:%Y-%m-%dT%H:%MZ}"
+            state = f"locked until {rfc3339_utc(officer.locked_until)}"
         else:
             state = "active"
-        stdout.print(
-            f"{escape(officer.username):<24} {officer.role.value:<9} {state:<28} {escape(officer.officer_ref)}",
-            soft_wrap=True,
-        )
+        rows.append((officer.username, officer.role.value, state, officer.officer_ref))
+    print_rows(["officer", "role", "state", "officer ref"], rows, output)
 
 
 @app.command("unlock")

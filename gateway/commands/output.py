@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-Cell = str | int | float | bool | None
+Cell = object  # str, int, bool, None; anything else is shown as str()
 
 
 class OutputFormat(StrEnum):
@@ -58,7 +59,8 @@ def render_rows(headers: Sequence[str], rows: Sequence[Sequence[Cell]], output: 
     """
     if output is OutputFormat.JSON:
         keys = [h.lower().replace(" ", "_") for h in headers]
-        return json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2, ensure_ascii=False) + "\n"
+        records = [dict(zip(keys, row, strict=True)) for row in rows]
+        return json.dumps(records, indent=2, ensure_ascii=False, default=str) + "\n"
     if output is OutputFormat.TSV:
         lines = ["\t".join(headers), *("\t".join(_tsv(c) for c in row) for row in rows)]
         return "\n".join(lines) + "\n"
@@ -88,3 +90,8 @@ def print_rows(
         return
     sys.stdout.write(render_rows(headers, rows, output))
     sys.stdout.flush()
+
+
+def rfc3339_utc(moment: datetime) -> str:
+    """Return ``moment`` as RFC 3339 UTC to the second (``2026-12-06T05:38:47Z``), never shortened."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

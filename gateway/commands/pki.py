@@ -101,7 +101,7 @@ def issue(
     out_cert: Annotated[Path, typer.Option(help="Where to write the certificate (PEM).")],
     out_key: Annotated[Path, typer.Option(help="Where to write the private key (PEM, 0600).")],
     host: Annotated[list[str] | None, typer.Option(help="Extra TLS host name (repeatable).")] = None,
-    days: Annotated[int, typer.Option(help="Validity in days.")] = 825,
+    days: Annotated[int, typer.Option(min=1, help="Validity in days (at least 1).")] = 825,
 ) -> None:
     """Issue another TLS or signing certificate from a party CA."""
     if kind not in ("tls", "signing"):
@@ -140,7 +140,7 @@ def rotate(
     out: Annotated[Path, typer.Option(help="Directory for the new certificates and keys.")],
     host: Annotated[list[str] | None, typer.Option(help="Extra TLS host name or IP (repeatable).")] = None,
     ed25519: Annotated[bool, typer.Option(help="New record-signing key Ed25519 instead of ES256.")] = False,
-    days: Annotated[int, typer.Option(help="Validity in days.")] = 825,
+    days: Annotated[int, typer.Option(min=1, help="Validity in days (at least 1).")] = 825,
     pkcs11: Annotated[
         str | None,
         typer.Option(help="Generate the new record-signing key in this PKCS#11 token key (RFC 7512 URI, new object)."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gateway.commands.common import ConfigOption, fail, settings_from, stdout
+from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout, write_stdout_text
+from gateway.commands.output import OutputFormat, OutputOption, print_rows
 from gateway.terms.document import (
     check_signatures,
     dump_terms,
@@ -96,6 +98,7 @@ def check(
     file: Annotated[Path, typer.Argument(help="Terms YAML file.")],
     trust: Annotated[Path, typer.Option(help="Trust bundle (JSON).")],
     at: Annotated[str | None, typer.Option(help="Check as of this RFC 3339 time (default now).")] = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Check validity, dates and signatures; list each flow and whether it is live. Exit 1 if not usable."""
     from gateway.commands.records import parse_time
@@ -104,11 +107,22 @@ def check(
     terms = load_terms(file)
     bundle = TrustBundle.load(trust)
     checks = check_signatures(terms, bundle, moment)
-    for party, result in sorted(checks.items()):
-        colour = "green" if result.valid else "red"
-        stdout.print(f"  {party}: [{colour}]{result.detail}[/{colour}]")
     live = {f.id: all(checks[p].valid for p in (f.from_party, *f.to)) for f in terms.flows}
-    stdout.print(_flows_table(terms, live))
+    signatures = [(party, bool(result.valid), result.detail) for party, result in sorted(checks.items())]
+    flows = [
+        (f.id, f.from_party, ", ".join(f.to), ", ".join(t.value for t in f.record_types), live[f.id])
+        for f in terms.flows
+    ]
+    if output is OutputFormat.JSON:
+        document = {
+            "signatures": [{"party": p, "valid": v, "detail": d} for p, v, d in signatures],
+            "flows": [{"flow": i, "from": s, "to": t, "record_types": r, "live": ok} for i, s, t, r, ok in flows],
+        }
+        write_stdout_text(json.dumps(document, indent=2) + "\n")
+    else:
+        print_rows(["party", "signature valid", "detail"], signatures, output)
+        write_stdout_text("\n")  # two tables: a blank line between them (TSV too)
+        print_rows(["flow", "from", "to", "record types", "live"], flows, output)
     problems = []
     if not terms.effective_from <= moment.date() <= terms.expires_on:
         problems.append(f"not in force on {moment.date()} (in force {terms.effective_from} … {terms.expires_on})")
@@ -119,7 +133,7 @@ def check(
         problems.append("no flow is live: every party to a flow must sign this exact version")
     if problems:
         fail("; ".join(problems))
-    stdout.print(f"[green]ok[/green]: {sum(live.values())} of {len(live)} flows live")
+    stderr.print(f"[green]ok[/green]: {sum(live.values())} of {len(live)} flows live")
 
 
 @app.command("sign")

@@ -71,7 +71,8 @@ def test_list_shows_clients_but_no_secrets(config: Path) -> None:
 
     result = runner.invoke(app, ["list", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    header, *lines = result.stdout.splitlines()
+    assert header.split() == ["client", "id", "status", "created", "scopes", "agency", "name"]
     assert len(lines) == 2
     assert lines[0].startswith(f"{first_id}  active")
     assert lines[0].endswith("Migración Panamá API")
@@ -86,7 +87,8 @@ def test_list_shows_clients_but_no_secrets(config: Path) -> None:
 def test_list_without_clients(config: Path) -> None:
     result = runner.invoke(app, ["list", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert "no API clients" in result.stdout
+    assert "no API clients" in result.stderr
+    assert result.stdout == ""
 
 
 def test_add_refuses_an_unknown_scope(config: Path) -> None:
