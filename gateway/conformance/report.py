@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.conformance.registry import Result, Status
@@ -18,8 +19,12 @@ def results_table(results: list[Result]) -> Table:
     table.add_column("reason")
     colour = {Status.PASS: "green", Status.FAIL: "red", Status.SKIP: "yellow"}
     for result in results:
+        # Titles and reasons quote JSON and problem texts: no rich markup in them.
         table.add_row(
-            result.requirement, result.title, f"[{colour[result.status]}]{result.status.value}[/]", result.reason
+            result.requirement,
+            escape(result.title),
+            f"[{colour[result.status]}]{result.status.value}[/]",
+            escape(result.reason),
         )
     return table
 
