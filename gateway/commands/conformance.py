@@ -15,7 +15,7 @@ from gateway.conformance.runner import run_all
 from gateway.conformance.target import DEFAULT_DRAFTS, Identity, Target
 from gateway.errors import GatewayError
 from gateway.trust.bundle import TrustBundle
-from gateway.trust.keys import SigningKey
+from gateway.trust.keys import SigningKey, load_private_key
 
 app = typer.Typer(help="Conformance kit for the partner protocol (docs/protocol.md).", no_args_is_help=True)
 
@@ -57,6 +57,10 @@ def run(
         str | None,
         typer.Option("--listen", help="HOST:PORT for the kit's partner listener (the target delivers there)."),
     ] = None,
+    ca_key: Annotated[
+        Path | None,
+        typer.Option("--ca-key", exists=True, dir_okay=False, help="Key of the kit's party CA (test PKI only)."),
+    ] = None,
     checkpoint_wait: Annotated[
         float, typer.Option("--checkpoint-wait", help="Seconds to wait for a checkpoint covering the kit's records.")
     ] = 90.0,
@@ -79,6 +83,7 @@ def run(
             checkpoint_wait=checkpoint_wait,
             control=control,
             listen=address,
+            ca_key=load_private_key(ca_key) if ca_key is not None else None,
         )
         try:
             subject.prepare()

@@ -20,7 +20,7 @@ from gateway.trust.pki import issue_certificate, make_root_ca
 _REFUSED = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError, ssl.SSLError)
 
 
-def _refused(target: Target, identity: Identity | None, slugs: tuple[str, ...]) -> str:
+def refused(target: Target, identity: Identity | None, slugs: tuple[str, ...]) -> str:
     """Post a record with ``identity``; return how it was refused, or fail when it was not."""
     jws = target.sign(record_document(target, "criminal_network_flag"))
     try:
@@ -44,7 +44,7 @@ def tls12_admitted(target: Target) -> None:
 
 @case("TLS-02", "a connection without a client certificate is refused (handshake, or 403 peer-certificate-required)")
 def no_client_certificate(target: Target) -> None:
-    _refused(target, None, ("peer-certificate-required",))
+    refused(target, None, ("peer-certificate-required",))
 
 
 @case("TLS-03", "a client certificate from a CA outside the trust bundle is refused")
@@ -58,7 +58,7 @@ def foreign_ca(target: Target) -> None:
     cert, key = directory / "rogue-tls.pem", directory / "rogue-tls.key"
     cert.write_bytes(leaf.public_bytes(Encoding.PEM))
     write_private_key(key, leaf_key)
-    _refused(target, Identity(cert, key), ("peer-certificate-required", "peer-certificate-refused"))
+    refused(target, Identity(cert, key), ("peer-certificate-required", "peer-certificate-refused"))
 
 
 @case("TLS-04", "a record-signing certificate (no clientAuth) is refused as a TLS client certificate")
@@ -68,7 +68,7 @@ def signing_certificate_as_client(target: Target) -> None:
     cert, key = directory / "signing.pem", directory / "signing.key"
     cert.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in target.signing_key.chain))
     write_private_key(key, target.signing_key.private_key)
-    _refused(target, Identity(cert, key), ("peer-certificate-refused", "peer-certificate-required"))
+    refused(target, Identity(cert, key), ("peer-certificate-refused", "peer-certificate-required"))
 
 
 @case("TLS-05", "the sender's party is the client certificate's party: another party's connection gets peer_mismatch")

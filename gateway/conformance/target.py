@@ -23,7 +23,7 @@ from gateway.trust.bundle import TrustBundle
 from gateway.trust.canonical import canonicalize
 from gateway.trust.errors import TrustError
 from gateway.trust.jws import RECORD_TYP, sign_compact
-from gateway.trust.keys import SigningKey
+from gateway.trust.keys import PrivateKey, SigningKey
 from gateway.trust.path import Purpose, validate_path
 
 JOSE = "application/jose"
@@ -64,6 +64,7 @@ class Target:
     checkpoint_wait: float = 90.0
     control: str | None = None  # test-control URL (docs/protocol.md section 13)
     listen: tuple[str, int] | None = None  # where the kit's own partner listener binds (CTL-01)
+    ca_key: PrivateKey | None = None  # the kit's party CA key, to issue test certificates (RCP-30, RCP-31, TLS-09)
     target_party: str = field(default="", init=False)
     terms_ref: dict[str, Any] | None = field(default=None, init=False)
     state: dict[str, Any] = field(default_factory=dict, init=False)  # what earlier cases left for later ones

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from gateway.conformance.target import Identity, Target
 from gateway.node import build_node
 from gateway.server import NodeServer, bind
+from gateway.trust.keys import load_private_key
 from tests.conformance.control import ControlServer
 from tests.support.databases import BACKEND_PARAMS, DatabaseFactory, factory_for
 from tests.support.nodes import RunningNode, node_settings
@@ -88,6 +89,7 @@ def kit_for(
         checkpoint_wait=20.0,
         control=control,
         listen=("127.0.0.1", kit_port) if kit_port is not None else None,
+        ca_key=load_private_key(files.ca_key),
     )
     target.prepare()
     return target

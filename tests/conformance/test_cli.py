@@ -23,7 +23,7 @@ def kit_arguments(pki: TestPKI, url: str) -> list[str]:
         "--cert", str(pa.tls_cert), "--key", str(pa.tls_key), "--ca", str(pki.parties["CO"].ca_cert),
         "--signing-cert", str(pa.signing_cert), "--signing-key", str(pa.signing_key),
         "--bundle", str(pki.bundle_path),
-        "--other-cert", str(us.tls_cert), "--other-key", str(us.tls_key),
+        "--other-cert", str(us.tls_cert), "--other-key", str(us.tls_key), "--ca-key", str(pa.ca_key),
     ]  # fmt: skip
 
 
@@ -39,16 +39,17 @@ def test_passing_run_exits_0_and_writes_junit(
     outcome = run_gateway(capsys, monkeypatch, *args)
     assert outcome.code == 0, outcome.stderr
     assert "PA → CO at https://127.0.0.1:" in outcome.stdout
-    assert "5 passed, 0 failed, 0 skipped" in outcome.stdout
+    assert "6 passed, 0 failed, 0 skipped" in outcome.stdout
     suite = ET.parse(report).getroot().find("testsuite")  # noqa: S314 - the report just written
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "0", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "0", "0")
     assert [case.get("classname") for case in suite.iter("testcase")] == [
         "TLS-01",
         "TLS-02",
         "TLS-03",
         "TLS-04",
         "TLS-05",
+        "TLS-09",
     ]
 
 
@@ -88,7 +89,7 @@ def test_unreachable_target_is_one_line(
 def test_other_cert_without_key_is_refused(
     pki: TestPKI, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    args = kit_arguments(pki, "https://127.0.0.1:9")[:-2]  # drop --other-key and its value
+    args = kit_arguments(pki, "https://127.0.0.1:9")[:-4]  # drop --other-key, --ca-key and their values
     outcome = run_gateway(capsys, monkeypatch, *args)
     assert outcome.code == 1
     assert outcome.error_lines == ["error: --other-cert and --other-key go together — give both, or neither"]

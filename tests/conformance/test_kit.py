@@ -35,6 +35,22 @@ def test_our_node_passes_every_case(pki: TestPKI, controlled_node: ControlledNod
     assert [r.requirement for r in results if r.status is Status.SKIP] == []
 
 
+def test_without_the_ca_key_the_issuing_cases_are_skipped(
+    pki: TestPKI, conforming_node: RunningNode, tmp_path: Path
+) -> None:
+    kit = kit_for(pki, conforming_node, tmp_path)
+    kit.ca_key = None
+    results = run_all(kit, lambda c: c.requirement in ("RCP-30", "RCP-31", "TLS-09"))
+    assert {(r.requirement, r.status) for r in results} == {
+        ("RCP-30", Status.SKIP),
+        ("RCP-31", Status.SKIP),
+        ("TLS-09", Status.SKIP),
+    }
+    assert {r.reason for r in results} == {
+        "needs --ca-key: the private key of the kit's party CA, to issue test certificates"
+    }
+
+
 def test_without_test_control_its_cases_are_skipped(pki: TestPKI, conforming_node: RunningNode, tmp_path: Path) -> None:
     results = run_all(kit_for(pki, conforming_node, tmp_path), lambda c: c.requirement.startswith("CTL"))
     assert [(r.requirement, r.status) for r in results] == [("CTL-01", Status.SKIP), ("CTL-02", Status.SKIP)]
