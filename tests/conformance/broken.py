@@ -89,8 +89,12 @@ def replay_answered_201(app: ASGIApp) -> ASGIApp:
     return rewrite_responses(app, _posts_records, lambda _s, status, body: (201 if status == 200 else status, body))
 
 
-def any_partner_is(pem_of_party: bytes) -> Callable[[ASGIApp], ASGIApp]:
-    """Every client certificate is taken for one party's: another party's connection is accepted as it."""
+def any_partner_is(pem_of_party: bytes, *, also_without: bool = False) -> Callable[[ASGIApp], ASGIApp]:
+    """Every client certificate is taken for one party's: another party's connection is accepted as it.
+
+    ``also_without``: a connection without a certificate too (with a handshake
+    that does not require one).
+    """
     from cryptography import x509
 
     pem = x509.load_pem_x509_certificate(pem_of_party).public_bytes(Encoding.PEM).decode()
@@ -98,7 +102,7 @@ def any_partner_is(pem_of_party: bytes) -> Callable[[ASGIApp], ASGIApp]:
     def wrap(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
             tls = scope.get("extensions", {}).get("tls")
-            if scope["type"] == "http" and tls and tls.get("client_cert_chain"):
+            if scope["type"] == "http" and tls and (tls.get("client_cert_chain") or also_without):
                 scope = {**scope, "extensions": {**scope["extensions"], "tls": {**tls, "client_cert_chain": [pem]}}}
             await app(scope, receive, send)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,13 @@ class WrappedNodeServer(NodeServer):
     """A node whose partner app is wrapped by ``wrap``: a deliberately broken variant, for tests only."""
 
     wrap: Wrap | None = None
+    optional_client_certificate = False  # the handshake admits connections without a certificate
+
+    def _partner_ssl(self, config: Any, default: Any) -> ssl.SSLContext:
+        context = super()._partner_ssl(config, default)
+        if self.optional_client_certificate:
+            context.verify_mode = ssl.CERT_OPTIONAL
+        return context
 
     def _configs(self) -> Any:
         partner, agency = super()._configs()
@@ -49,7 +57,13 @@ def free_port() -> int:
 
 
 def start_target(
-    pki: TestPKI, database_url: str, workdir: Path, wrap: Wrap | None = None, *, kit_port: int = 9
+    pki: TestPKI,
+    database_url: str,
+    workdir: Path,
+    wrap: Wrap | None = None,
+    *,
+    kit_port: int = 9,
+    optional_client_certificate: bool = False,
 ) -> RunningNode:
     """Start CO (delivering to the kit's listener at ``kit_port`` as PA), its partner app wrapped by ``wrap``."""
     partners = {"PA": f"https://127.0.0.1:{kit_port}", "US": "https://127.0.0.1:9"}
@@ -60,6 +74,7 @@ def start_target(
             node, run_worker=kit_port != 9, partner_socket=bind("127.0.0.1", 0), agency_socket=bind("127.0.0.1", 0)
         )
         server.wrap = wrap
+        server.optional_client_certificate = optional_client_certificate
         return RunningNode(node, server.start_in_thread())
     except BaseException:
         node.close()

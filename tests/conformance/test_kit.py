@@ -117,6 +117,22 @@ VARIANTS: dict[str, tuple[Variant, tuple[str, ...], dict[str, str]]] = {
 }
 
 
+def test_a_listener_admitting_connections_without_certificate_fails_tls_02(
+    pki: TestPKI, sqlite_factory: DatabaseFactory, tmp_path: Path
+) -> None:
+    wrap = broken.any_partner_is(pki.parties["PA"].tls_cert.read_bytes(), also_without=True)
+    running = start_target(pki, sqlite_factory.fresh_url(), tmp_path, wrap, optional_client_certificate=True)
+    try:
+        results = by_id(
+            run_all(kit_for(pki, running, tmp_path / "kit"), lambda c: c.requirement in ("TLS-01", "TLS-02"))
+        )
+    finally:
+        running.server.stop_thread()
+        running.node.close()
+    assert (results["TLS-01"].status, results["TLS-02"].status) == (Status.PASS, Status.FAIL)
+    assert results["TLS-02"].reason == "the connection was admitted: answered 201"
+
+
 @pytest.fixture(scope="module")
 def sqlite_factory(
     database_factories: dict[str, DatabaseFactory], tmp_path_factory: pytest.TempPathFactory
