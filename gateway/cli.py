@@ -51,6 +51,9 @@ COMMANDS: dict[str, Entry] = {
         "Oversight report of a period: records sent and received, rejections, corrections, deletions, access.",
     ),
     "pki": Entry("pki", "app", "Create and manage a development PKI and trust bundles."),
+    "party": Entry(
+        "party", "app", "Admit a new party into the trust bundle (a signed admission; terms decide its flows)."
+    ),
     "db": Entry("database", "app", "Database schema migrations."),
     "schemas": Entry("schemas", "app", "JSON Schemas of the record types, receipts and terms."),
     "clients": Entry("clients", "app", "Agency API clients (OAuth 2.0 client credentials)."),
