@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -12,13 +13,14 @@ from rich.table import Table
 
 from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout, write_stdout_text
 from gateway.commands.output import OutputFormat, OutputOption, print_rows
+from gateway.errors import InputError
 from gateway.terms.document import (
+    check_signature,
     check_signatures,
-    dump_terms,
-    leading_comments,
     load_terms,
     sign_terms,
     terms_digest,
+    with_signatures,
 )
 from gateway.terms.schemas import Terms
 from gateway.trust.bundle import TrustBundle
@@ -107,7 +109,7 @@ def check(
     terms = load_terms(file)
     bundle = TrustBundle.load(trust)
     checks = check_signatures(terms, bundle, moment)
-    live = {f.id: all(checks[p].valid for p in (f.from_party, *f.to)) for f in terms.flows}
+    live = {f.id: all(checks[p].valid for p in terms.signers_needed(f)) for f in terms.flows}
     signatures = [(party, bool(result.valid), result.detail) for party, result in sorted(checks.items())]
     flows = [
         (f.id, f.from_party, ", ".join(f.to), ", ".join(t.value for t in f.record_types), live[f.id])
@@ -138,17 +140,55 @@ def check(
 
 @app.command("sign")
 def sign(
-    file: Annotated[Path, typer.Argument(help="Terms YAML file (rewritten with the signature).")],
+    file: Annotated[Path, typer.Argument(help="Terms YAML file (its signatures block is rewritten).")],
     party: Annotated[str, typer.Option(help="Your party code.")],
     key: Annotated[Path, typer.Option(help="Your record-signing private key (PEM).")],
     cert: Annotated[Path, typer.Option(help="Your record-signing certificate (PEM).")],
     chain: Annotated[Path | None, typer.Option(help="Intermediate CA certificates (PEM).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of rewriting FILE.")] = None,
+    trust: Annotated[
+        Path | None, typer.Option(help="Trust bundle (JSON) to check the signature with; default: the node's.")
+    ] = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Add your party's detached signature over the canonical digest of the terms."""
+    """Add your party's detached signature over the canonical digest of the terms.
+
+    The new signature is checked as `terms check` checks it (your party's CA,
+    a record-signing certificate, valid now) before anything is written; only
+    the file's signatures block changes, so its comments stay.
+    """
+    code = party.upper()
+    text = read_text(file)
     terms = load_terms(file)
-    signed = sign_terms(terms, party.upper(), SigningKey.from_files(key, cert, chain))
-    dump_terms(signed, out or file, header=leading_comments(file))
-    stdout.print(
-        f"{party.upper()} signed {terms.terms_id} v{terms.version} (sha256 {terms_digest(terms)}) → {out or file}"
-    )
+    bundle_path = trust or (settings_from(config).trust_bundle if config is not None else None)
+    if bundle_path is None:
+        fail(
+            "terms sign needs a trust bundle to check the new signature as `terms check` would",
+            hint="give --trust BUNDLE or --config FILE",
+        )
+        return
+    signed = sign_terms(terms, code, SigningKey.from_files(key, cert, chain))
+    mine = next(s for s in signed.signatures if s.party == code)
+    result = check_signature(signed, mine, TrustBundle.load(bundle_path), datetime.now(UTC))
+    if not result.valid:
+        fail(
+            f"{code}'s signature with {cert} would be refused: {result.detail}",
+            hint=f"sign with {code}'s record-signing key and certificate; nothing was written",
+        )
+    target = out or file
+    write_atomically(target, with_signatures(text, signed, str(file)))
+    stdout.print(f"{code} signed {terms.terms_id} v{terms.version} (sha256 {terms_digest(terms)}) → {target}")
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (a reader never sees half a file)."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, "utf-8")
+    os.replace(partial, path)

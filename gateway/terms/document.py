@@ -9,6 +9,7 @@ statement ``{terms_id, version, sha256, party}`` as a detached compact JWS.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,6 +121,35 @@ def dump_terms(terms: Terms, path: Path, *, header: str = "") -> None:
     """Write ``terms`` as YAML (keeping a leading comment block when given)."""
     body = yaml.safe_dump(terms_json(terms, with_signatures=True), sort_keys=False, allow_unicode=True, width=100)
     path.write_text(header + body, "utf-8")
+
+
+def with_signatures(text: str, signed: Terms, source: str = "terms") -> str:
+    """Return the YAML ``text`` with its top-level ``signatures:`` block set to ``signed``'s signatures.
+
+    Everything else in the file — comments, key order, quoting — is kept byte
+    for byte: the signatures are the only part a signing party changes, and
+    the digest covers the parsed content, not the text. A file without the
+    block gets it appended. Raises TermsFileError when the result does not
+    read back as exactly ``signed`` (a layout this simple edit cannot handle).
+    """
+    block = "signatures:\n" + "".join(f"  - party: {s.party}\n    jws: {s.jws}\n" for s in signed.signatures)
+    if not signed.signatures:
+        block = "signatures: []\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(r"signatures\s*:", line)), None)
+    if start is None:
+        result = text + ("" if text.endswith("\n") or not text else "\n") + block
+    else:
+        end = next(
+            (j for j in range(start + 1, len(lines)) if re.match(r"[A-Za-z_\"']", lines[j])),
+            len(lines),
+        )
+        result = "".join([*lines[:start], block, *lines[end:]])
+    if terms_json(parse_terms(yaml.safe_load(result), source), with_signatures=True) != terms_json(
+        signed, with_signatures=True
+    ):
+        raise TermsFileError(f"{source}: the signatures could not be written without changing the rest")
+    return result
 
 
 def leading_comments(path: Path) -> str:

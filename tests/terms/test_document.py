@@ -298,6 +298,8 @@ def test_sign_then_check_round_trip(pki: TestPKI, tmp_path: Path) -> None:
             files.signing_cert,
             "--out",
             signed,
+            "--trust",
+            pki.bundle_path,
         )
         assert result.exit_code == 0, result.stderr
         assert f"{party} signed pa-co-us-removal-mou v1" in result.stdout
@@ -308,6 +310,14 @@ def test_sign_then_check_round_trip(pki: TestPKI, tmp_path: Path) -> None:
 
     assert work.read_text("utf-8") == EXAMPLE_TERMS.read_text("utf-8")  # --out left the source alone
     assert signed.read_text("utf-8").startswith("# Data-sharing terms of the memorandum")  # header kept
+    # Every comment of the source stays where it was: only the signatures block changed.
+    source_lines = EXAMPLE_TERMS.read_text("utf-8").splitlines()
+    signed_lines = signed.read_text("utf-8").splitlines()
+    cut = source_lines.index("signatures: []")
+    assert signed_lines[:cut] == source_lines[:cut]
+    assert [line for line in source_lines if line.lstrip().startswith("#")] == [
+        line for line in signed_lines if line.lstrip().startswith("#")
+    ]
     terms = load_terms(signed)
     assert [s.party for s in terms.signatures] == ["CO", "PA", "US"]
     assert terms_digest(terms) == terms_digest(load_terms(EXAMPLE_TERMS))
@@ -345,3 +355,39 @@ def test_terms_schema_refuses_what_the_model_refuses(edit: Any, message: str) ->
         jsonschema.Draft202012Validator(schema).validate(document)
     with pytest.raises(TermsFileError):
         parse_terms(document)
+
+
+@pytest.mark.parametrize(
+    ("signer", "kind", "reason"),
+    [
+        ("CO", "signing", "party_mismatch"),  # another party's record-signing key
+        ("PA", "tls", "key_purpose"),  # this party's TLS key
+    ],
+)
+def test_sign_refuses_what_check_would_refuse_before_writing(
+    signer: str, kind: str, reason: str, pki: TestPKI, tmp_path: Path
+) -> None:
+    work = tmp_path / "terms.yaml"
+    shutil.copyfile(EXAMPLE_TERMS, work)
+    files = pki.parties[signer]
+    key, cert = (files.signing_key, files.signing_cert) if kind == "signing" else (files.tls_key, files.tls_cert)
+    result = cli("terms", "sign", work, "--party", "PA", "--key", key, "--cert", cert, "--trust", pki.bundle_path)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: PA's signature with {cert} would be refused: {reason}: ")
+    assert lines[0].endswith(" — sign with PA's record-signing key and certificate; nothing was written")
+    assert work.read_text("utf-8") == EXAMPLE_TERMS.read_text("utf-8")
+
+
+def test_sign_without_a_trust_bundle_writes_nothing(pki: TestPKI, tmp_path: Path) -> None:
+    work = tmp_path / "terms.yaml"
+    shutil.copyfile(EXAMPLE_TERMS, work)
+    files = pki.parties["PA"]
+    result = cli("terms", "sign", work, "--party", "PA", "--key", files.signing_key, "--cert", files.signing_cert)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: terms sign needs a trust bundle to check the new signature as `terms check` would "
+        "— give --trust BUNDLE or --config FILE"
+    )
+    assert work.read_text("utf-8") == EXAMPLE_TERMS.read_text("utf-8")
