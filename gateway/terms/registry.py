@@ -58,10 +58,7 @@ class LoadedTerms:
 
     def signers_needed(self, flow: Flow) -> tuple[str, ...]:
         """Return the parties whose signature of this version makes ``flow`` live."""
-        parties = (flow.from_party, *flow.to)
-        if self.terms.admitted_here() & set(parties):
-            return tuple(self.terms.party_codes())  # admitting a party is every party's decision
-        return parties
+        return self.terms.signers_needed(flow)
 
     def flow_live(self, flow: Flow) -> bool:
         return all(self.signed_by(p) for p in self.signers_needed(flow))

@@ -159,6 +159,15 @@ class Terms(TermsModel):
         """Return the parties this version admits (their flows need every party's signature)."""
         return {p.code for p in self.parties if p.joined_in == self.version}
 
+    def signers_needed(self, flow: Flow) -> tuple[str, ...]:
+        """Return the parties whose signature of this version makes ``flow`` live.
+
+        The parties to the flow; every party of the version when the flow
+        involves a party this version admits (admitting one is everyone's decision).
+        """
+        parties = (flow.from_party, *flow.to)
+        return tuple(self.party_codes()) if self.admitted_here() & set(parties) else parties
+
     def retention_days(self, record_type: RecordType, subject_status: SubjectStatus | None) -> int | None:
         """Return the retention in days for a type (and status), or None when the terms are silent."""
         specific = [r for r in self.retention if r.record_type is record_type and r.subject_status == subject_status]

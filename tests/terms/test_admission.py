@@ -10,6 +10,7 @@ receiver; once everyone signed, it goes out and is accepted.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from gateway.trust.pki import PartyFiles, init_party
 from tests.support import mou_terms
 from tests.support.mou_terms import PARTIES, example_document, incoming_body, ref_of
 from tests.support.pki import TestPKI
+from tests.test_cli_offline import gateway_cli
 
 CR_AGENCY = "Dirección General de Migración y Extranjería"
 FLAG_FLOW = {
@@ -153,3 +155,21 @@ def test_founding_parties_keep_the_digest_they_signed(pki: TestPKI) -> None:
     assert "joined_in" not in pki.terms_path.read_text("utf-8")
     registry = TermsRegistry.load([pki.terms_path], pki.bundle(), mou_terms.now())
     assert all(registry.versions[0].signed_by(party) for party in PARTIES)
+
+
+def test_terms_check_shows_the_newcomers_flows_not_live_until_everyone_signed(
+    pki: TestPKI, cr: PartyFiles, admitted: TrustBundle, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "admitted.json"
+    bundle.write_text(admitted.to_json(), "utf-8")
+    partial = amendment(pki, cr, tmp_path / "partial.yaml", signers=("CR", "PA", "CO"))
+    full = amendment(pki, cr, tmp_path / "full.yaml", signers=("CR", "PA", "CO", "US"))
+
+    def live(path: Path) -> dict[str, bool]:
+        run = gateway_cli("terms", "check", path, "--trust", bundle, "--output", "json")
+        assert run.code == 0, run.stderr
+        return {flow["flow"]: flow["live"] for flow in json.loads(run.stdout)["flows"]}
+
+    before, after = live(partial), live(full)
+    assert (before["cr-flags-to-pa"], before["pa-flags-to-cr"], before["pa-flags-to-co"]) == (False, False, True)
+    assert all(after.values())
