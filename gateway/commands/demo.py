@@ -22,6 +22,9 @@ def demo(
             "deployment); any other code, e.g. CR, joins it by a signed admission and a terms amendment."
         ),
     ] = "PA,CO,US",
+    pkcs11: Annotated[
+        bool, typer.Option(help="PA's record-signing key in a SoftHSM2 token (PKCS#11) instead of a PEM file.")
+    ] = False,
 ) -> None:
     """Run the parties' nodes on loopback and replay a removal-flight scenario between them."""
     from gateway.demo.runner import run_demo
@@ -36,6 +39,7 @@ def demo(
             serve=serve,
             stop_event=stop,
             parties=parties.split(","),
+            pkcs11=pkcs11,
         )
     except ScenarioError as exc:
         fail(f"demo step failed: {exc}")

@@ -91,6 +91,7 @@ def start_nodes(
     files: dict[str, PartyFiles],
     terms_files: list[Path],
     previous: dict[str, DemoNode] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, DemoNode]:
     """Start a node per party of ``files`` (both listeners + embedded worker); return them by party.
 
@@ -119,6 +120,8 @@ def start_nodes(
             delivery_backoff_base_seconds=0.2,
             delivery_backoff_max_seconds=5.0,
         )
+        if overrides and party in overrides:  # e.g. a signing key in a PKCS#11 token (demo --pkcs11)
+            settings = Settings(**{**settings.model_dump(), **overrides[party]})
         node = build_node(settings)
         upgrade(node.engine)
         server = NodeServer(node, partner_socket=sockets[party], agency_socket=bind("127.0.0.1", 0))

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from gateway.demo import federation, lifecycle, scenario, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
+from gateway.demo.token import move_signing_key_into_token
 from gateway.exchange import repository as outbox
 from gateway.ledger import repository as ledger
 from gateway.ledger.checkpoints import checkpoint_if_due
@@ -27,6 +28,7 @@ from gateway.records import repository as records
 from gateway.terms.document import EXAMPLE_TERMS
 from gateway.transport.client import PartnerClients
 from gateway.trust.keys import SigningKey
+from gateway.trust.token_keys import TokenECPrivateKey
 
 TERMS_REF: dict[str, Any] | None = None  # let each node fill in the terms in force
 
@@ -164,6 +166,7 @@ def run_demo(
     serve: bool = False,
     stop_event: threading.Event | None = None,
     parties: Sequence[str] = ("PA", "CO", "US"),
+    pkcs11: bool = False,
 ) -> list[PartySummary]:
     """Run the demo with ``parties``; returns the per-party summary. Raises ScenarioError on a failed step.
 
@@ -177,13 +180,13 @@ def run_demo(
         temporary = Path(tempfile.mkdtemp(prefix="mou-demo-"))
         console.print(f"work directory: {temporary} (removed at the end; --workdir DIR keeps one)")
         try:
-            return _run_in(console, temporary, started, flights, serve, stop_event, members)
+            return _run_in(console, temporary, started, flights, serve, stop_event, members, pkcs11)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
             console.print(f"removed the work directory {temporary} and the keys in it")
     workdir.mkdir(parents=True, exist_ok=True)
     console.print(f"work directory: {workdir} (kept: it holds every party's CA and private keys)")
-    return _run_in(console, workdir, started, flights, serve, stop_event, members)
+    return _run_in(console, workdir, started, flights, serve, stop_event, members, pkcs11)
 
 
 def _run_in(
@@ -194,14 +197,27 @@ def _run_in(
     serve: bool,
     stop_event: threading.Event | None,
     members: federation.Federation,
+    pkcs11: bool = False,
 ) -> list[PartySummary]:
     files, _ = make_pki(workdir, members.founders)
     console.print(f"PKI: a root CA, TLS and record-signing certificates for {', '.join(members.founders)}")
-    keys = {party: SigningKey.from_files(f.signing_key, f.signing_cert) for party, f in files.items()}
+    tokens = {}
+    if pkcs11:
+        tokens["PA"] = move_signing_key_into_token(workdir, files["PA"], "PA")
+        console.print(f"PA's record-signing key is in a SoftHSM2 token: {tokens['PA'].uri}")
+    keys = {
+        party: tokens[party].signing_key(f.signing_cert)
+        if party in tokens
+        else SigningKey.from_files(f.signing_key, f.signing_cert)
+        for party, f in files.items()
+    }
     founding = workdir / "terms" / EXAMPLE_TERMS.name
     terms = federation.founding_terms(members, founding, keys)
     console.print(f"terms {terms.terms_id} v{terms.version} signed by {', '.join(sorted(keys))}")
-    nodes = start_nodes(workdir, files, [founding])
+    for key in keys.values():
+        if isinstance(key.private_key, TokenECPrivateKey):
+            key.private_key.token_session.close()
+    nodes = start_nodes(workdir, files, [founding], overrides={p: t.settings() for p, t in tokens.items()})
     try:
         for demo in nodes.values():
             console.print(f"  {demo.party}: partner {demo.partner_url} (mTLS)  agency {demo.agency_url}")
