@@ -15,11 +15,14 @@ from gateway.commands.common import ConfigOption, fail, settings_from, stderr, s
 from gateway.commands.output import OutputFormat, OutputOption, print_rows
 from gateway.errors import InputError
 from gateway.terms.document import (
+    EXAMPLE_TERMS,
     check_signature,
     check_signatures,
+    dump_terms,
     load_terms,
     sign_terms,
     terms_digest,
+    terms_for_parties,
     with_signatures,
 )
 from gateway.terms.schemas import Terms
@@ -136,6 +139,33 @@ def check(
     if problems:
         fail("; ".join(problems))
     stderr.print(f"[green]ok[/green]: {sum(live.values())} of {len(live)} flows live")
+
+
+@app.command("new")
+def new(
+    parties: Annotated[str, typer.Option(help="Party codes, comma-separated, e.g. PA,CO.")],
+    out: Annotated[Path, typer.Option(help="Where to write the new terms (YAML); never overwritten.")],
+    source: Annotated[
+        Path, typer.Option("--from", help="Terms to start from (default: the shipped PA-CO-US terms).")
+    ] = EXAMPLE_TERMS,
+) -> None:
+    """Write starting terms for a subset of parties: their flows only, a fresh terms_id, unsigned."""
+    import uuid
+
+    codes = [p.strip().upper() for p in parties.split(",") if p.strip()]
+    if out.exists():
+        fail(f"{out} exists", hint="give another --out (terms files are never overwritten)")
+    terms_id = f"{'-'.join(c.lower() for c in codes)}-mou-{uuid.uuid4().hex[:8]}"
+    subset = terms_for_parties(load_terms(source), codes, terms_id)
+    header = (
+        f"# Starting terms for {', '.join(codes)}, written by `gateway terms new` from {source.name}.\n"
+        "# Review every flow, purpose, retention rule and prohibition with the parties' legal teams;\n"
+        "# then each party signs with `gateway terms sign` and checks with `gateway terms check`.\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dump_terms(subset, out, header=header)
+    flows = ", ".join(f.id for f in subset.flows)
+    stdout.print(f"{subset.terms_id} v1 for {', '.join(codes)} → {out} (unsigned; flows: {flows})", soft_wrap=True)
 
 
 @app.command("sign")

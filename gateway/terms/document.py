@@ -152,6 +152,38 @@ def with_signatures(text: str, signed: Terms, source: str = "terms") -> str:
     return result
 
 
+def terms_for_parties(terms: Terms, parties: list[str], terms_id: str) -> Terms:
+    """Return unsigned version 1 of ``terms`` for ``parties`` only: their flows, each to them alone.
+
+    A flow from a party left out is dropped; a flow to several parties keeps
+    only those given, and is dropped when none is left. Raises
+    TermsFileError for a party the terms do not name, or fewer than two.
+    """
+    known = terms.party_codes()
+    unknown = [p for p in parties if p not in known]
+    if unknown:
+        raise TermsFileError(f"{', '.join(unknown)} not a party of {terms.terms_id} (its parties: {', '.join(known)})")
+    if len(set(parties)) < 2:
+        raise TermsFileError("terms need at least two parties")
+    flows = []
+    for flow in terms.flows:
+        to = [p for p in flow.to if p in parties]
+        if flow.from_party in parties and to:
+            flows.append(flow.model_copy(update={"to": to}))
+    if not flows:
+        raise TermsFileError(f"{terms.terms_id} has no flow between {', '.join(parties)}")
+    document = terms_json(terms)
+    document.update(
+        terms_id=terms_id,
+        version=1,
+        title=f"{'-'.join(parties)} terms, from: {terms.title}"[:300],
+        parties=[p for p in document["parties"] if p["code"] in parties],
+        flows=[f.model_dump(mode="json", by_alias=True, exclude_none=True) for f in flows],
+    )
+    document["parties"] = [{k: v for k, v in p.items() if k != "joined_in"} for p in document["parties"]]
+    return parse_terms(document, terms_id)
+
+
 def leading_comments(path: Path) -> str:
     """Return the file's leading ``#`` comment lines (kept when the file is rewritten)."""
     lines = []
