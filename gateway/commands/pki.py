@@ -57,7 +57,7 @@ app = typer.Typer(help="Create and manage a development PKI and trust bundles.",
 
 @app.command("init")
 def init(
-    party: Annotated[str, typer.Option(help="Party code: PA, CO or US.")],
+    party: Annotated[str, typer.Option(help="Party code (ISO 3166-1 alpha-2, e.g. PA).")],
     out: Annotated[Path, typer.Option(help="Directory to write the party's PKI into.")],
     host: Annotated[list[str] | None, typer.Option(help="Extra TLS host name or IP (repeatable).")] = None,
     ed25519: Annotated[bool, typer.Option(help="Record-signing key Ed25519 instead of ES256.")] = False,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.exchange.models import Delivery
 from gateway.records.documents import envelope_of, signed_document, unsafe_decode_payload
 from gateway.records.models import StoredRecord
+from gateway.records.standing import record_standing
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.errors import MalformedJWSError
 from gateway.trust.jws import RECORD_TYP, parse_compact, x5c_chain
@@ -44,6 +45,9 @@ class VerificationPanel:
     jws_sha256: str
     body_deleted_at: datetime | None = None  # the JWS is gone; its SHA-256 and the envelope stay
     body_deleted_reason: str | None = None  # retraction | retention
+    # Judged now at the proven receipt time (docs/evidence.md): valid | valid_when_received | suspect | invalid
+    standing: str | None = None
+    standing_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,20 +157,27 @@ def verification_panel(stored: StoredRecord, bundle: TrustBundle) -> Verificatio
     )
 
 
-def record_view(stored: StoredRecord, deliveries: Sequence[Delivery], bundle: TrustBundle) -> RecordView:
+def record_view(
+    stored: StoredRecord, deliveries: Sequence[Delivery], bundle: TrustBundle, now: datetime | None = None
+) -> RecordView:
     """Return the record page's view of ``stored``; body only when it verified and was not deleted.
 
     A record whose body was deleted (retraction, retention) keeps its signed
-    envelope, which is shown; its JWS is empty.
+    envelope, which is shown; its JWS is empty. The panel carries the record's
+    standing today (a suspect record is flagged on the page).
     """
     document = signed_document(stored)
     envelope = envelope_of(stored) if stored.verification == "valid" else None
     body = document.get("body") if document else None
+    panel = verification_panel(stored, bundle)
+    verdict = record_standing(stored, deliveries, bundle, now or datetime.now(UTC))
+    if verdict is not None:
+        panel = replace(panel, standing=verdict.standing.value, standing_reason=verdict.reason)
     return RecordView(
         stored=stored,
         envelope=envelope,
         body=body if isinstance(body, dict) else None,
-        panel=verification_panel(stored, bundle),
+        panel=panel,
         deliveries=tuple(delivery_view(d) for d in deliveries),
     )
 

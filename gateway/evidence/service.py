@@ -30,7 +30,7 @@ def _stored(session: Session, record_id: str, originator: str | None) -> StoredR
         raise EvidenceNotFoundError(f"no valid record {record_id} is held here", hint="check the id (and --originator)")
     if len({c.originator_party for c in copies}) > 1:
         raise EvidenceNotFoundError(
-            f"several originators used record id {record_id}", hint="name one with --originator PA|CO|US"
+            f"several originators used record id {record_id}", hint="name one with --originator PARTY (its party code)"
         )
     return copies[0]
 
