@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -29,12 +29,27 @@ from gateway.trust.keys import SigningKey, load_certificates
 from gateway.trust.path import Purpose, validate_path
 from gateway.trust.token_keys import TokenECPrivateKey, load_token_key, read_pin
 
+if TYPE_CHECKING:
+    from gateway.exchange.rules import ReceiveRules
+
 Clock = Callable[[], datetime]
 _SQLITE_WRITERS: dict[str, threading.RLock] = {}
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def lifecycle_receive_rules() -> ReceiveRules:
+    """The receive-time rules of the record lifecycle, composed into exchange here.
+
+    Exchange sits below lifecycle and must not import it; the node is where
+    the layers are put together (imported on first use, as this module is
+    imported by every domain).
+    """
+    from gateway.lifecycle.receiving import LifecycleReceiveRules
+
+    return LifecycleReceiveRules()
 
 
 @dataclass
@@ -53,6 +68,8 @@ class Node:
     delivery_wakeup: threading.Event = field(default_factory=threading.Event)
     # party → PartnerTermsStatus, written by the TermsWatcher (gateway.terms.sync)
     partner_terms: dict[str, Any] = field(default_factory=dict)
+    # What the record lifecycle checks and applies when exchange receives a record.
+    receive_rules: ReceiveRules = field(default_factory=lifecycle_receive_rules)
     # Background loops' health (failing or not, last error), shown in /readyz.
     jobs: JobRegistry = field(default_factory=JobRegistry)
 

@@ -32,7 +32,7 @@ from gateway.lifecycle import repository as lifecycle_records
 from gateway.lifecycle.corrections import retract
 from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
-from gateway.lifecycle.onward import answer_onward, consent_for, forbidden_handling, forward_onward, request_onward
+from gateway.lifecycle.onward import answer_onward, consent_for, forward_onward, request_onward
 from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.kinds import SUBSTANTIVE_TYPES
@@ -40,6 +40,7 @@ from gateway.records.lifecycle_bodies import DiscrepancyCategory, DiscrepancyOut
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.views import lifecycle_view
+from gateway.terms.sharing import forbidden_handling
 
 SUBSTANTIVE: Final = SUBSTANTIVE_TYPES
 RETRACTION_REASONS: Final = tuple(r.value for r in RetractionReason)

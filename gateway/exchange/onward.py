@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from gateway.exchange.refusal import PolicyRefusal
 from gateway.exchange.service import Outcome, ReceivePolicy, receive_record, within_terms
-from gateway.lifecycle.onward import forbidden_handling
 from gateway.node import Node
 from gateway.records.kinds import SHAREABLE_TYPES
 from gateway.records.lifecycle_bodies import ConsentDecision
 from gateway.records.schemas import OnwardSharingConsentRecord, Record
 from gateway.records.signing import verify_record
+from gateway.terms.sharing import forbidden_handling
 from gateway.trust.canonical import sha256_hex
 from gateway.trust.errors import TrustError
 

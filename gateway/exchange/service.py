@@ -25,8 +25,6 @@ from gateway.exchange.refusal import PolicyRefusal
 from gateway.exchange.verifying import Checked, check, check_all
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import PendingEvent, append_events
-from gateway.lifecycle.corrections import apply_late_arrivals
-from gateway.lifecycle.receiving import LATE_ARRIVAL_TYPES, apply_incoming, lifecycle_rules
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.kinds import INSTRUCTION_TYPES, PLAIN_TYPES
@@ -67,7 +65,12 @@ def within_terms(_session: Session, node: Node, record: Record, _peer_party: str
         raise PolicyRefusal(exc.rule_code, exc.detail) from exc
 
 
-DEFAULT_POLICIES: tuple[ReceivePolicy, ...] = (addressed_to_us, within_terms, lifecycle_rules)
+def receive_rules(session: Session, node: Node, record: Record, peer_party: str) -> None:
+    """The checks of the layers above exchange (the record lifecycle), composed in at the node."""
+    node.receive_rules.check(session, node, record, peer_party)
+
+
+DEFAULT_POLICIES: tuple[ReceivePolicy, ...] = (addressed_to_us, within_terms, receive_rules)
 
 
 @dataclass(frozen=True)
@@ -233,8 +236,8 @@ def record_decision(
     acted_on = decision.accepted and verified is not None
     if decision.accepted and verified is not None:
         batched = late_arrivals is not None
-        apply_incoming(session, node, stored, verified.payload, late_arrival=not batched)
-        if late_arrivals is not None and verified.payload.record_type in LATE_ARRIVAL_TYPES:
+        node.receive_rules.apply(session, node, stored, verified.payload, late_arrival=not batched)
+        if late_arrivals is not None and verified.payload.record_type in node.receive_rules.late_arrival_types:
             late_arrivals.append(stored)
     return _outcome(decision, receipt_jws, acted_on=acted_on)
 
@@ -397,7 +400,7 @@ def _write_segment(
         results[index] = record_decision(
             session, node, decision, peer_party, ledger_index=ledger_index, late_arrivals=arrived
         )
-    apply_late_arrivals(session, node, arrived)
+    node.receive_rules.apply_late_arrivals(session, node, arrived)
 
 
 @dataclass(frozen=True)

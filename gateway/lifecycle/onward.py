@@ -28,15 +28,8 @@ from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import Submission
 from gateway.records.states import DeliveryStatus, RecordStatus
+from gateway.terms.sharing import forbidden_handling
 from gateway.trust.parties import require_known_party
-
-
-def forbidden_handling(node: Node) -> set[str]:
-    """Handling codes the terms in force never let go onward."""
-    current = node.terms.current(node.now()) if node.terms is not None else None
-    if current is None:
-        return {"H3"}
-    return {h.value for h in current.terms.onward_sharing.forbidden_handling}
 
 
 def _refuse_forbidden(node: Node, record: StoredRecord) -> None:

@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 
 from gateway.exchange.refusal import PolicyRefusal
 from gateway.lifecycle import repository
-from gateway.lifecycle.corrections import apply_correction, apply_late_arrival, apply_retraction
+from gateway.lifecycle.corrections import apply_correction, apply_late_arrival, apply_late_arrivals, apply_retraction
 from gateway.lifecycle.discrepancies import apply_report, apply_response
 from gateway.lifecycle.drafts import holders
-from gateway.lifecycle.onward import forbidden_handling
 from gateway.node import Node
 from gateway.records.acknowledgements import apply_incoming_acknowledgement
 from gateway.records.documents import effective_type
@@ -30,6 +29,7 @@ from gateway.records.schemas import (
     record_json,
 )
 from gateway.records.service import record_columns
+from gateway.terms.sharing import forbidden_handling
 
 # Notices a recipient sends to the originator about the originator's record.
 _TO_ORIGINATOR = frozenset(
@@ -156,3 +156,18 @@ def apply_incoming(
         apply_response(session, node, stored)
     if late_arrival and kind in LATE_ARRIVAL_TYPES:
         apply_late_arrival(session, node, stored)
+
+
+class LifecycleReceiveRules:
+    """The record lifecycle's receive-time rules, as exchange calls them (``gateway.exchange.rules``)."""
+
+    late_arrival_types: frozenset[RecordType] = LATE_ARRIVAL_TYPES
+
+    def check(self, session: Session, node: Node, record: Record, peer_party: str) -> None:
+        lifecycle_rules(session, node, record, peer_party)
+
+    def apply(self, session: Session, node: Node, stored: StoredRecord, record: Record, *, late_arrival: bool) -> None:
+        apply_incoming(session, node, stored, record, late_arrival=late_arrival)
+
+    def apply_late_arrivals(self, session: Session, node: Node, arrived: list[StoredRecord]) -> None:
+        apply_late_arrivals(session, node, arrived)
