@@ -31,7 +31,7 @@ from gateway.console.guards import (
     csrf_checked,
     session_token,
 )
-from gateway.console.record_page import pk_of, record_response
+from gateway.console.record_page import pk_of, record_pk_for, record_response
 from gateway.console.rendering import (
     CONSOLE_PREFIX,
     STATIC_DIR,
@@ -137,16 +137,16 @@ def inbox(
     )
 
 
-@router.get("/records/{record_pk}")
+@router.get("/records/{record_ref}")
 def record(
     request: Request,
     node: NodeDep,
     officer: CurrentOfficer,
-    record_pk: str,
+    record_ref: str,
     done: str | None = None,
 ) -> HTMLResponse:
-    """One record: content, verification panel, lifecycle, answers, deliveries, custody timeline."""
-    return record_response(request, node, officer, pk_of(record_pk), done=done)
+    """One record, by its record id or its number here: content, verification, actions, custody timeline."""
+    return record_response(request, node, officer, record_pk_for(node, record_ref), done=done)
 
 
 @router.post("/records/{record_pk}/answer", response_model=None)

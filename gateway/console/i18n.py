@@ -20,8 +20,12 @@ Translator = Callable[[str], str]
 LABELS: Final[dict[str, tuple[str, str]]] = {
     "app.name": ("MOU Gateway", "Pasarela MOU"),
     "app.footer": (
-        "Records exchanged under the PA-CO-US memorandum. Every view is logged.",
-        "Registros intercambiados bajo el memorando PA-CO-US. Cada consulta queda registrada.",
+        "Records exchanged under: {memorandum}. Every view is logged.",
+        "Registros intercambiados bajo: {memorandum}. Cada consulta queda registrada.",
+    ),
+    "app.footer_no_terms": (
+        "No memorandum terms are in force at this node. Every view is logged.",
+        "No hay términos del memorando en vigor en este nodo. Cada consulta queda registrada.",
     ),
     "nav.label": ("Sections", "Secciones"),
     "nav.inbox": ("Inbox", "Bandeja de entrada"),
@@ -40,8 +44,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "login.code": ("Authenticator code (6 digits)", "Código del autenticador (6 dígitos)"),
     "login.submit": ("Sign in", "Entrar"),
     "login.help": (
-        "Accounts are created by an administrator with `gateway officers add`.",
-        "Un administrador crea las cuentas con `gateway officers add`.",
+        "Accounts are created by an administrator of this gateway; ask them for yours.",
+        "Las cuentas las crea un administrador de este gateway; pídale la suya.",
     ),
     "login.failed": (
         "Sign-in failed: wrong username, password or code, or the account is locked.",
@@ -146,6 +150,15 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "record.no_partner_answers": ("No partner has answered yet.", "Ninguna contraparte ha respondido aún."),
     "verification.title": ("Verification", "Verificación"),
     "verification.valid": ("VALID", "VÁLIDO"),
+    "verification.valid_retracted": (
+        "Signature valid; record withdrawn: retracted by its originator",
+        "Firma válida; registro retirado: retractado por su originador",
+    ),
+    "verification.valid_superseded": (
+        "Signature valid; record withdrawn: superseded by a correction",
+        "Firma válida; registro retirado: sustituido por una corrección",
+    ),
+    "verification.withdrawn_on": ("on", "el"),
     "verification.invalid": ("INVALID", "INVÁLIDO"),
     "verification.signature": ("Signature", "Firma"),
     "verification.signature_valid": (

@@ -7,6 +7,7 @@ instead of an error page.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from fastapi import Request
@@ -19,10 +20,33 @@ from gateway.console.rendering import render
 from gateway.console.schemas import OfficerPrincipal
 from gateway.errors import GatewayError
 from gateway.node import Node
+from gateway.records import repository as records
 
 DONE_NOTICES: Final = (*review.DECISIONS, *DONE)
 # Received types the answer form (acknowledge / query / reject) is about; lifecycle notices have their own.
 ANSWERED_TYPES: Final = (*sorted(SUBSTANTIVE), "acknowledgement")
+
+
+_RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def record_pk_for(node: Node, value: str) -> int:
+    """Return the primary key of the record a path names: its number here, or its record id.
+
+    An officer pastes the record id a partner or an agency system quoted; when
+    this node holds several rows under it (a refused copy and the accepted
+    one), the accepted copy is shown. Raises PageNotFound quoting the whole id.
+    """
+    if value.isdigit() and len(value) <= 12:
+        return int(value)
+    record_id = value.strip().lower()
+    if _RECORD_ID.fullmatch(record_id):
+        with node.transaction() as session:
+            rows = records.by_record_id(session, record_id)
+        if rows:
+            return next((r.pk for r in rows if r.accepted_record_id), rows[0].pk)
+        raise PageNotFound(f"no record {record_id} at this node")
+    raise PageNotFound(f"no record {value[:80]!r} at this node (give its record id or number)")
 
 
 def pk_of(value: str, what: str = "record") -> int:

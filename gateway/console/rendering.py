@@ -107,9 +107,13 @@ def render(
 ) -> HTMLResponse:
     """Render a console page for ``officer`` in the request's language."""
     language = language_of(request)
+    node = node_from(request)
+    current = node.terms.current(node.now()) if node.terms is not None else None
     full = {
         "officer": officer,
-        "party": node_from(request).party,
+        "party": node.party,
+        # The footer names the memorandum in force now, not a fixed PA-CO-US text.
+        "memorandum": f"{current.terms.title} ({current.terms.terms_id} v{current.terms.version})" if current else None,
         "lang": language,
         "t": translator(language),
         "lang_links": [(code, link_with(request, lang=code)) for code in LANGUAGES],

@@ -414,7 +414,49 @@ def test_screenshots_of_the_inbox_and_a_record(cluster: Cluster, page: Page, pki
     page.goto(f"{co.agency_url}/console/records/{pk}")
     assert page.inner_text("#verification-verdict") == "VALID"
     page.screenshot(path=str(target / "console-record.png"), full_page=False)
-    for name in ("console-inbox.png", "console-record.png"):
+    page.goto(f"{co.agency_url}/console/ledger")
+    page.screenshot(path=str(target / "console-ledger.png"), full_page=False)
+    for name in ("console-inbox.png", "console-record.png", "console-ledger.png"):
         data = (target / name).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         assert len(data) > 10_000
+
+
+def test_a_record_opens_by_its_record_id_with_its_actions_in_view(cluster: Cluster, browser: Browser) -> None:
+    pa, co = cluster["PA"], cluster["CO"]
+    record_id = submit(pa, example("removal_manifest"))
+    pk = received_pk(co, record_id)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    page = context.new_page()
+    try:
+        log_in(page, co, officer(co, Role.REVIEWER))
+        page.goto(f"{co.agency_url}/console/records/{record_id}")  # the id an agency system quotes
+        assert page.url.endswith(f"/console/records/{record_id}")
+        assert page.inner_text("h1 code.id") == record_id
+        assert page.evaluate("window.scrollY") == 0
+        for button in ("#acknowledge", "#query", "#reject"):
+            box = page.locator(button).bounding_box()
+            assert box is not None, button
+            assert box["y"] >= 0
+            assert box["y"] + box["height"] <= 800, f"{button} is below the fold at y={box['y']}"
+        # The 34-person table fits the 1280 px page: it wraps (or scrolls inside its card); no column is cut off.
+        assert page.locator("#people tbody tr").count() == 34
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        card = page.locator("#record-body").bounding_box()
+        table = page.locator("#people").bounding_box()
+        assert card is not None
+        assert table is not None
+        assert table["x"] + table["width"] <= card["x"] + card["width"] + 1
+        if os.environ.get("CONSOLE_SCREENSHOTS_DIR"):
+            shots = Path(os.environ["CONSOLE_SCREENSHOTS_DIR"])
+            page.screenshot(path=str(shots / "console-record-1280.png"), full_page=False)
+        # The same record by its number here, and an unknown id quoted whole.
+        page.goto(f"{co.agency_url}/console/records/{pk}")
+        assert page.inner_text("h1 code.id") == record_id
+        unknown = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+        answer = page.goto(f"{co.agency_url}/console/records/{unknown}")
+        assert answer is not None
+        assert answer.status == 404
+        assert f"no record {unknown} at this node" in page.content()
+    finally:
+        context.close()
