@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -38,6 +38,54 @@ _SQLITE_WRITERS: dict[str, threading.RLock] = {}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class DeliveryAttempt(Protocol):
+    """What telemetry reads of one delivery attempt."""
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def recipient(self) -> str: ...
+
+    @property
+    def jws(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+
+class Telemetry(Protocol):
+    """What the domains report for metrics and logs; observability implements it.
+
+    Exchange, records and lifecycle sit below observability (which reads their
+    state), so they report through ``node.telemetry`` instead of importing it.
+    """
+
+    def received(self, node: Node, jws: str | bytes, verdict: str, *, replayed: bool, record_type: str | None) -> None:
+        """A record received from a partner, with this node's verdict."""
+
+    def signed(self, node: Node, record_type: str | None, *, replayed: bool) -> None:
+        """A record this node signed and queued."""
+
+    def receipt_latency(self, node: Node, partner: str, seconds: float) -> None:
+        """How long a partner took to answer a delivery with a receipt."""
+
+    def delivery_began(self) -> str:
+        """Start a delivery's log context; returns its correlation id."""
+        ...
+
+    def delivery_ended(self, node: Node, job: DeliveryAttempt, status: str) -> str:
+        """Count and log one delivery attempt ending in ``status``; returns ``status``."""
+        ...
+
+
+def observability_telemetry() -> Telemetry:
+    """The Prometheus counters and structured logs of gateway.observability, composed in here."""
+    from gateway.observability.metrics import NodeTelemetry
+
+    return NodeTelemetry()
 
 
 def lifecycle_receive_rules() -> ReceiveRules:
@@ -70,6 +118,7 @@ class Node:
     partner_terms: dict[str, Any] = field(default_factory=dict)
     # What the record lifecycle checks and applies when exchange receives a record.
     receive_rules: ReceiveRules = field(default_factory=lifecycle_receive_rules)
+    telemetry: Telemetry = field(default_factory=observability_telemetry)
     # Background loops' health (failing or not, last error), shown in /readyz.
     jobs: JobRegistry = field(default_factory=JobRegistry)
 

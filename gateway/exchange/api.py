@@ -15,7 +15,6 @@ from gateway.exchange.intake import ReceiveIntake
 from gateway.exchange.onward import receive_onward
 from gateway.exchange.service import Outcome, receive_batch
 from gateway.node import Node
-from gateway.observability.metrics import observe_received
 from gateway.trust.canonical import parse_strict
 from gateway.trust.errors import CanonicalizationError
 
@@ -48,7 +47,7 @@ async def post_record(
     raw = await read_body(request, node.settings.max_record_bytes, JOSE)
     intake: ReceiveIntake = request.app.state.intake
     outcome = await intake.receive(raw, peer)
-    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
+    node.telemetry.received(node, raw, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
     if outcome.acted_on:
         # An application acknowledgement may now be due. Waking the worker for
         # nothing cost a claim transaction per record received.
@@ -89,7 +88,7 @@ async def post_onward(
     if len(raw) > node.settings.max_record_bytes:
         raise PayloadTooLargeError(f"record exceeds the {node.settings.max_record_bytes}-byte limit")
     outcome = await run_in_threadpool(_receive_onward, node, raw, consent, peer)
-    observe_received(node, raw, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
+    node.telemetry.received(node, raw, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
     if outcome.acted_on:
         node.wake_delivery()  # an application acknowledgement may now be due
     return _receipt_response(outcome)
@@ -124,7 +123,7 @@ def _receive_batch(node: Node, items: list[str], peer: str) -> list[dict[str, An
                 }
             )
             continue
-        observe_received(node, item, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
+        node.telemetry.received(node, item, outcome.verdict, replayed=outcome.replayed, record_type=outcome.record_type)
         results.append(
             {
                 "index": index,

@@ -27,8 +27,6 @@ from gateway.exchange.receipts import verify_receipt
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
-from gateway.observability.logging import begin_delivery
-from gateway.observability.metrics import observe_delivery, observe_receipt_latency
 from gateway.records.models import StoredRecord
 from gateway.records.states import DeliveryStatus
 from gateway.transport.client import PartnerClients
@@ -123,7 +121,7 @@ class DeliveryWorker:
 
     def deliver(self, job: Job) -> str:
         """Send one job and settle it; returns the resulting delivery status."""
-        correlation = begin_delivery()  # this delivery's log lines and the partner's carry it
+        correlation = self.node.telemetry.delivery_began()  # this delivery's log lines and the partner's carry it
         try:
             if job.consent_jws is not None:
                 response = self.clients.post_onward(job.recipient, job.jws, job.consent_jws, correlation)
@@ -135,7 +133,7 @@ class DeliveryWorker:
             # e.g. no partner URL for this recipient: fail this job, not the whole batch.
             return self._failed(job, exc.cli_message()[:300], terminal=False)
         if response.status_code in (200, 201):
-            observe_receipt_latency(self.node, job.recipient, response.elapsed.total_seconds())
+            self.node.telemetry.receipt_latency(self.node, job.recipient, response.elapsed.total_seconds())
             return self._answered(job, response.text)
         detail = _problem_detail(response)
         terminal = response.status_code in _TERMINAL_STATUSES
@@ -151,7 +149,7 @@ class DeliveryWorker:
         sends. A partner that refuses the batch as a whole (older listener,
         batch too large) is sent the jobs one by one instead.
         """
-        correlation = begin_delivery()
+        correlation = self.node.telemetry.delivery_began()
         try:
             response = self.clients.post_batch(jobs[0].recipient, [job.jws for job in jobs], correlation)
         except httpx.HTTPError as exc:
@@ -161,7 +159,7 @@ class DeliveryWorker:
         items = _batch_results(response, len(jobs))
         if items is None:
             return [self.deliver(job) for job in jobs]
-        observe_receipt_latency(self.node, jobs[0].recipient, response.elapsed.total_seconds())
+        self.node.telemetry.receipt_latency(self.node, jobs[0].recipient, response.elapsed.total_seconds())
         # Receipts are verified before the transaction; every job is then
         # settled in one commit (one per job would cost a disk sync each).
         outcomes: list[Settlement] = []
@@ -287,13 +285,13 @@ class DeliveryWorker:
         by_recipient: dict[str, list[Job]] = {}
         for job in jobs:
             if job.consent_jws is not None:
-                observe_delivery(self.node, job, self.deliver(job))
+                self.node.telemetry.delivery_ended(self.node, job, self.deliver(job))
             else:
                 by_recipient.setdefault(job.recipient, []).append(job)
         for group in by_recipient.values():
             statuses = self.deliver_together(group) if len(group) > 1 else [self.deliver(group[0])]
             for job, status in zip(group, statuses, strict=True):
-                observe_delivery(self.node, job, status)
+                self.node.telemetry.delivery_ended(self.node, job, status)
         return len(jobs)
 
     def run_forever(self) -> None:

@@ -27,7 +27,6 @@ from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.drafts import own_record
 from gateway.lifecycle.onward import answer_onward, forward_onward, request_onward
 from gateway.node import Node, node_of
-from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.api import Originator, SubmissionResponse
@@ -99,7 +98,7 @@ def _issue(node: Node, operation: Callable[[Session], Submission]) -> Submission
         record = submission.record
         deliveries = [delivery_view(d) for d in repository.deliveries_of(session, record.pk)]
     node.wake_delivery()
-    observe_signed(node, record.record_type, replayed=False)
+    node.telemetry.signed(node, record.record_type, replayed=False)
     return SubmissionResponse(
         record_id=record.record_id or "",
         status_url=f"/v1/records/{record.record_id}",

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Info, gener
 
 from gateway import __version__
 from gateway.node import Node
-from gateway.observability.logging import end_delivery
+from gateway.observability.logging import begin_delivery, end_delivery
 from gateway.observability.state import NodeStateCollector
 from gateway.records.schemas import RecordType, Verdict
 
@@ -239,3 +239,22 @@ def observe_delivery(node: Node, job: DeliveryJob, status: str) -> str:
     )
     end_delivery()
     return status
+
+
+class NodeTelemetry:
+    """``gateway.node.Telemetry`` for the domains below observability: these counters and logs."""
+
+    def received(self, node: Node, jws: str | bytes, verdict: str, *, replayed: bool, record_type: str | None) -> None:
+        observe_received(node, jws, verdict, replayed=replayed, record_type=record_type)
+
+    def signed(self, node: Node, record_type: str | None, *, replayed: bool) -> None:
+        observe_signed(node, record_type, replayed=replayed)
+
+    def receipt_latency(self, node: Node, partner: str, seconds: float) -> None:
+        observe_receipt_latency(node, partner, seconds)
+
+    def delivery_began(self) -> str:
+        return begin_delivery()
+
+    def delivery_ended(self, node: Node, job: DeliveryJob, status: str) -> str:
+        return observe_delivery(node, job, status)

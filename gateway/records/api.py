@@ -15,7 +15,6 @@ from gateway.clients.service import same_agency
 from gateway.edge import require_scope, transact
 from gateway.errors import InputError
 from gateway.node import Node, node_of
-from gateway.observability.metrics import observe_signed
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.acknowledgements import acknowledge
@@ -101,7 +100,7 @@ def submit(
     submission, deliveries = _submit_once_per_key(node, draft, f"client:{principal.client_id}", idempotency_key)
     record = submission.record
     node.wake_delivery()
-    observe_signed(node, record.record_type, replayed=submission.replayed)
+    node.telemetry.signed(node, record.record_type, replayed=submission.replayed)
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/records/{record.record_id}"
@@ -200,7 +199,7 @@ def post_acknowledgement(
         record = submission.record
         deliveries = [delivery_view(d) for d in repository.deliveries_of(session, record.pk)]
     node.wake_delivery()
-    observe_signed(node, record.record_type, replayed=submission.replayed)
+    node.telemetry.signed(node, record.record_type, replayed=submission.replayed)
     return SubmissionResponse(
         record_id=record.record_id or "",
         status_url=f"/v1/records/{record.record_id}",
