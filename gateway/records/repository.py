@@ -11,8 +11,7 @@ from sqlalchemy import Select, Table, bindparam, exists, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from gateway.exchange.models import Delivery
-from gateway.records.models import IdempotencyKey, StoredRecord
+from gateway.records.models import Delivery, IdempotencyKey, StoredRecord
 
 
 def add(session: Session, record: StoredRecord) -> StoredRecord:

@@ -15,7 +15,6 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy.orm import Session
 
-from gateway.exchange.models import Delivery
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
@@ -30,7 +29,7 @@ from gateway.records.errors import (
     RecordNotFoundError,
 )
 from gateway.records.kinds import LIFECYCLE_TYPES, kind_of
-from gateway.records.models import IdempotencyKey, StoredRecord
+from gateway.records.models import Delivery, IdempotencyKey, StoredRecord
 from gateway.records.schemas import Record, RecordType
 from gateway.records.signing import SignedRecord, sign_record
 from gateway.records.states import DeliveryStatus, Direction, RecordStatus, Verification

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from gateway.exchange.models import Delivery
-from gateway.records.models import StoredRecord
+from gateway.records.models import Delivery, StoredRecord
 from gateway.records.schemas import Record
 from gateway.records.signing import judge_record, parse_rfc3339
 from gateway.records.states import Direction, Verification

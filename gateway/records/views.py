@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.exchange.models import Delivery
 from gateway.records.documents import signed_document
-from gateway.records.models import StoredRecord
+from gateway.records.models import Delivery, StoredRecord
 from gateway.records.signing import rfc3339
 
 
