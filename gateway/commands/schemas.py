@@ -17,7 +17,7 @@ def export(
     out: Annotated[Path, typer.Option(help="Directory to write the schemas into.")] = Path("schemas"),
 ) -> None:
     """Write JSON Schema 2020-12 files (record types, envelope, receipt, terms) and the partner OpenAPI document."""
-    from gateway.records.export import export_schemas
+    from gateway.terms.export import export_schemas
 
     for path in export_schemas(out):
         stdout.print(f"wrote {path}")

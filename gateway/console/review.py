@@ -29,16 +29,15 @@ from gateway.console.views import (
 )
 from gateway.errors import GatewayError
 from gateway.exchange import repository as outbox
-from gateway.exchange.models import Delivery
 from gateway.ledger import repository as ledger
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.models import LedgerEntry
 from gateway.ledger.service import append_event
 from gateway.ledger.status import ledger_status
+from gateway.lifecycle.acknowledgements import acknowledge
 from gateway.node import Node
 from gateway.records import repository as records
-from gateway.records.acknowledgements import acknowledge
-from gateway.records.models import StoredRecord
+from gateway.records.models import Delivery, StoredRecord
 from gateway.records.states import ANSWERABLE_STATUSES, Decision
 
 PAGE_SIZE: Final = 25

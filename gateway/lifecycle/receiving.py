@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from gateway.exchange.refusal import PolicyRefusal
 from gateway.lifecycle import repository
+from gateway.lifecycle.acknowledgements import apply_incoming_acknowledgement
 from gateway.lifecycle.corrections import apply_correction, apply_late_arrival, apply_late_arrivals, apply_retraction
 from gateway.lifecycle.discrepancies import apply_report, apply_response
 from gateway.lifecycle.drafts import holders
 from gateway.node import Node
-from gateway.records.acknowledgements import apply_incoming_acknowledgement
 from gateway.records.documents import effective_type
 from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord

@@ -14,10 +14,10 @@ from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrinc
 from gateway.clients.service import same_agency
 from gateway.edge import require_scope, transact
 from gateway.errors import InputError
+from gateway.lifecycle.acknowledgements import acknowledge
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
 from gateway.records import repository
-from gateway.records.acknowledgements import acknowledge
 from gateway.records.documents import effective_type
 from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord

@@ -17,7 +17,6 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
 
-from gateway.records.export import schema_documents
 from gateway.records.schemas import (
     RECORD_CLASSES,
     CorrectionRecord,
@@ -30,6 +29,7 @@ from gateway.records.schemas import (
     record_json,
 )
 from gateway.records.signing import build_record, complete_draft, sign_record, verify_record
+from gateway.terms.export import schema_documents
 from gateway.trust.errors import PartyMismatchError
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
 from tests.support.pki import make_test_pki

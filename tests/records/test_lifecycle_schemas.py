@@ -21,10 +21,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
 
-from gateway.records.export import schema_documents
 from gateway.records.kinds import LIFECYCLE_TYPES
 from gateway.records.schemas import CorrectionRecord, Record, parse_record
 from gateway.records.signing import complete_draft
+from gateway.terms.export import schema_documents
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 NOW = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)

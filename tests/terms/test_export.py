@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from gateway.records.export import (
+from gateway.records.schemas import RecordType
+from gateway.terms.export import (
     SCHEMA_BASE_URI,
     SCHEMA_DIALECT,
     export_schemas,
     render_schema,
     schema_documents,
 )
-from gateway.records.schemas import RecordType
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 EXPECTED = sorted([f"{t.value}.schema.json" for t in RecordType] + ["record.schema.json", "receipt.schema.json"])
