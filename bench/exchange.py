@@ -54,9 +54,9 @@ from pydantic import SecretStr
 
 from gateway.console.seeds import new_key
 from gateway.demo import synthetic
+from gateway.exchange.outgoing import prepare_outgoing
 from gateway.migrate import upgrade
 from gateway.node import build_node
-from gateway.records.service import prepare_outgoing
 from gateway.records.signing import sign_record
 from gateway.server import NodeServer, bind
 from gateway.settings import Settings

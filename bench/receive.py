@@ -56,10 +56,10 @@ from sqlalchemy import Engine, text
 from gateway.db import make_engine
 from gateway.demo import synthetic
 from gateway.exchange.intake import receive_group
+from gateway.exchange.outgoing import prepare_outgoing
 from gateway.exchange.service import receive_batch
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
-from gateway.records.service import prepare_outgoing
 from gateway.records.signing import sign_record, verify_record
 from gateway.trust.keys import SigningKey
 from tests.support.pki import TestPKI, make_test_pki

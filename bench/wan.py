@@ -42,11 +42,10 @@ from sqlalchemy import func, select
 
 from gateway.clients.service import create_client
 from gateway.demo import synthetic
-from gateway.exchange.models import Delivery
+from gateway.exchange.outgoing import submit_draft
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
-from gateway.records.models import StoredRecord
-from gateway.records.service import submit_draft
+from gateway.records.models import Delivery, StoredRecord
 from gateway.server import bind
 from tests.support.pki import make_test_pki
 

@@ -12,6 +12,7 @@ import typer
 
 from gateway.commands.common import ConfigOption, fail, require_schema, settings_from, stdout
 from gateway.commands.records import read_json_file
+from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.worker import DeliveryWorker
 from gateway.ledger.facts import record_startup_facts
 from gateway.migrate import upgrade
@@ -19,7 +20,6 @@ from gateway.node import build_node, utc_now
 from gateway.observability.doctor import refuse_on_errors, run_checks
 from gateway.observability.exposition import start_worker_endpoint
 from gateway.observability.logging import configure_logging
-from gateway.records.service import submit_draft
 from gateway.server import NodeServer
 from gateway.settings import Settings
 

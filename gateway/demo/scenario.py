@@ -14,8 +14,8 @@ import httpx
 
 from gateway.demo import synthetic
 from gateway.demo.cluster import DemoNode
+from gateway.exchange.outgoing import prepare_outgoing
 from gateway.exchange.receipts import verify_receipt
-from gateway.records.service import prepare_outgoing
 from gateway.records.signing import sign_record
 from gateway.transport.tls import client_context
 from gateway.trust.jws import b64url_decode, b64url_encode

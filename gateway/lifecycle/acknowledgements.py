@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway.exchange.outgoing import Submission, submit_draft
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
@@ -15,7 +16,7 @@ from gateway.records.documents import signed_document
 from gateway.records.errors import NotAcknowledgeableError, RecordNotFoundError
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.service import Submission, resolve_record, submit_draft
+from gateway.records.service import resolve_record
 from gateway.records.signing import rfc3339
 from gateway.records.states import STATUS_BY_DECISION, Decision, Direction
 

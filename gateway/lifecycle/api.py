@@ -20,7 +20,7 @@ from gateway.clients.errors import NotIssuingAgency
 from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.clients.service import same_agency
 from gateway.edge import require_scope
-from gateway.exchange.models import Delivery
+from gateway.exchange.outgoing import Submission
 from gateway.lifecycle.corrections import correct, retract
 from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
@@ -32,7 +32,7 @@ from gateway.records import repository
 from gateway.records.api import Originator, SubmissionResponse
 from gateway.records.documents import envelope_of
 from gateway.records.identity import PartyCode
-from gateway.records.service import Submission
+from gateway.records.models import Delivery
 from gateway.records.views import delivery_view
 
 router = APIRouter(tags=["record lifecycle"], responses=problem_responses(400, 401, 403, 404, 409, 422, 429))

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
@@ -26,7 +27,6 @@ from gateway.records.documents import effective_type
 from gateway.records.kinds import CORRECTABLE_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.service import Submission
 from gateway.records.signing import parse_rfc3339, rfc3339
 from gateway.records.states import DeliveryStatus
 from gateway.terms.errors import TermsViolationError

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.errors import InputError
+from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
@@ -16,7 +17,6 @@ from gateway.node import Node
 from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.service import Submission
 from gateway.records.states import RecordStatus
 
 

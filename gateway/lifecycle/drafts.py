@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
+from gateway.exchange.outgoing import Submission, submit_draft
 from gateway.lifecycle import repository
 from gateway.lifecycle.errors import NotHeldError, NotOriginatorError, RecordWithdrawnError
 from gateway.node import Node
 from gateway.records.documents import envelope_of, signed_document
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.service import Submission, submit_draft
 from gateway.records.signing import rfc3339
 
 log = logging.getLogger("gateway.lifecycle")

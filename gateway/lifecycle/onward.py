@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.errors import InputError
-from gateway.exchange.models import Delivery
+from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
@@ -24,9 +24,8 @@ from gateway.lifecycle.errors import OnwardConsentMissingError, OnwardSharingFor
 from gateway.node import Node
 from gateway.records.documents import signed_document
 from gateway.records.kinds import SHAREABLE_TYPES
-from gateway.records.models import StoredRecord
+from gateway.records.models import Delivery, StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.service import Submission
 from gateway.records.states import DeliveryStatus, RecordStatus
 from gateway.terms.sharing import forbidden_handling
 from gateway.trust.parties import require_known_party

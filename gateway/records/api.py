@@ -14,6 +14,8 @@ from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrinc
 from gateway.clients.service import same_agency
 from gateway.edge import require_scope, transact
 from gateway.errors import InputError
+from gateway.exchange.outgoing import Submission, submit_draft
+from gateway.ledger.access import get_record
 from gateway.lifecycle.acknowledgements import acknowledge
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
@@ -22,7 +24,6 @@ from gateway.records.documents import effective_type
 from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.service import Submission, get_record, submit_draft
 from gateway.records.states import Decision, DeliveryStatus, Direction, RecordStatus
 from gateway.records.views import delivery_view, record_detail, record_summary
 from gateway.trust.parties import require_known_party

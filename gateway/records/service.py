@@ -1,41 +1,29 @@
-"""Records domain operations: submit a draft for signing and delivery, read records.
+"""Records domain operations: the row of a record, and finding the one record an id names.
 
-Services take a Session and never commit; the caller's transaction makes the
-record, its deliveries, its idempotency key and its ledger event one unit.
+Submitting a draft (sign, store, queue deliveries) is exchange's
+(``gateway.exchange.outgoing``); it builds the row with ``outgoing_row``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy.orm import Session
 
-from gateway.ledger.events import AuditEvent
-from gateway.ledger.service import append_event
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.bodies import CriminalNetworkFlag, RemovalConfirmation, RemovalManifest
 from gateway.records.errors import (
-    IdempotencyKeyReusedError,
-    LifecycleEndpointRequiredError,
-    OriginatorMismatchError,
     RecordIdAmbiguousError,
-    RecordIdInUseError,
     RecordNotFoundError,
 )
-from gateway.records.kinds import LIFECYCLE_TYPES, kind_of
-from gateway.records.models import Delivery, IdempotencyKey, StoredRecord
+from gateway.records.kinds import kind_of
+from gateway.records.models import StoredRecord
 from gateway.records.schemas import Record, RecordType
-from gateway.records.signing import SignedRecord, sign_record
-from gateway.records.states import DeliveryStatus, Direction, RecordStatus, Verification
-from gateway.terms.errors import TermsViolationError
-from gateway.trust.canonical import canonicalize
-from gateway.trust.parties import is_party_code, require_known_parties
+from gateway.records.signing import SignedRecord
+from gateway.records.states import Direction, RecordStatus, Verification
 
 
 def record_columns(record: Record) -> dict[str, Any]:
@@ -73,136 +61,22 @@ def record_columns(record: Record) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Submission:
-    record: StoredRecord
-    replayed: bool
-
-
-def _request_digest(draft: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonicalize(dict(draft))).hexdigest()
-
-
-def prepare_outgoing(node: Node, draft: Mapping[str, Any], now: datetime) -> Record:
-    """Return the record to sign for ``draft`` under the terms in force.
-
-    Raises SchemaViolationError (invalid draft) or TermsViolationError (the
-    terms do not allow it, or the node holds no terms).
-    """
-    if node.terms is None:
-        raise TermsViolationError("terms_not_in_force", "this node holds no MOU terms; nothing may be sent")
-    return node.terms.prepare_outgoing(draft, now)
-
-
-def _require_known_recipients(node: Node, draft: Mapping[str, Any]) -> None:
-    # Before the terms: "no flow to XX" would hide that XX is no party at all.
-    # Values not shaped like a party code are the schema's to refuse (422).
-    recipients = draft.get("recipients")
-    if isinstance(recipients, list):
-        require_known_parties(node.bundle, [r for r in recipients if is_party_code(r)], what="recipient")
-
-
-def submit_draft(
-    session: Session,
-    node: Node,
-    draft: Mapping[str, Any],
-    *,
-    actor: str,
-    idempotency_key: str | None = None,
-    lifecycle: bool = False,
-) -> Submission:
-    """Validate, sign and store a draft and queue one delivery per recipient.
-
-    Returns the stored record (``replayed`` when the Idempotency-Key was seen
-    with the same draft). Raises SchemaViolationError, OriginatorMismatchError,
-    IdempotencyKeyReusedError, RecordIdInUseError (the draft names an id a
-    record of any originator holds here).
-    """
-    now = node.now()
-    request_digest = _request_digest(draft)
-    if idempotency_key is not None:
-        seen = repository.idempotency_key(session, actor, idempotency_key)
-        if seen is not None:
-            if seen.request_sha256 != request_digest:
-                raise IdempotencyKeyReusedError(
-                    f"Idempotency-Key {idempotency_key!r} was used for another draft",
-                    hint="use a new key for a new record",
-                )
-            stored = repository.by_pk(session, seen.record_pk)
-            assert stored is not None  # FK guarantees it
-            return Submission(stored, replayed=True)
-    if not lifecycle and draft.get("record_type") in LIFECYCLE_TYPES:
-        raise LifecycleEndpointRequiredError(
-            f"a {draft.get('record_type')} is issued through its own operation, not as a free draft",
-            hint="use POST /v1/records/{id}/corrections, /retractions, /onward-requests, /discrepancies …",
-        )
-    _require_known_recipients(node, draft)
-    record = prepare_outgoing(node, draft, now)
-    if record.originator.party != node.party:
-        raise OriginatorMismatchError(
-            f"originator.party is {record.originator.party} but this node signs for {node.party}"
-        )
-    if draft.get("record_id") is not None and repository.id_held(session, str(record.record_id)):
-        # Any originator's: this node's ids stay unique here, so its own records
-        # are never ambiguous (a partner's record under one of them is refused).
-        raise RecordIdInUseError(f"record id {record.record_id} is already held at this node")
-    signed = sign_record(record, node.signing_key)
-    stored = store_outgoing(session, node, signed, actor=actor, now=now)
-    if idempotency_key is not None:
-        repository.add_idempotency_key(
-            session,
-            IdempotencyKey(
-                client_id=actor,
-                key=idempotency_key,
-                request_sha256=request_digest,
-                record_pk=stored.pk,
-                created_at=now,
-            ),
-        )
-    return Submission(stored, replayed=False)
-
-
-def store_outgoing(session: Session, node: Node, signed: SignedRecord, *, actor: str, now: datetime) -> StoredRecord:
-    """Store a record signed here, its deliveries and its ledger event (one unit)."""
-    stored = repository.add(
-        session,
-        StoredRecord(
-            **record_columns(signed.record),
-            accepted_record_id=str(signed.record.record_id),
-            direction=Direction.OUT,
-            peer_party=None,
-            stored_at=now,
-            jws=signed.jws,
-            jws_sha256=signed.jws_sha256,
-            verification=Verification.VALID,
-            signer_kid=node.signing_key.kid,
-            signer_subject=node.signing_key.certificate.subject.rfc4514_string(),
-            signer_fingerprint=node.signing_key.certificate.fingerprint(hashes.SHA256()).hex(),
-            status=RecordStatus.SENT,
-        ),
+def outgoing_row(node: Node, signed: SignedRecord, now: datetime) -> StoredRecord:
+    """Return the row of a record this node signed (not yet added to a session)."""
+    return StoredRecord(
+        **record_columns(signed.record),
+        accepted_record_id=str(signed.record.record_id),
+        direction=Direction.OUT,
+        peer_party=None,
+        stored_at=now,
+        jws=signed.jws,
+        jws_sha256=signed.jws_sha256,
+        verification=Verification.VALID,
+        signer_kid=node.signing_key.kid,
+        signer_subject=node.signing_key.certificate.subject.rfc4514_string(),
+        signer_fingerprint=node.signing_key.certificate.fingerprint(hashes.SHA256()).hex(),
+        status=RecordStatus.SENT,
     )
-    deadline = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
-    for recipient in signed.record.recipients:
-        session.add(
-            Delivery(
-                record_pk=stored.pk,
-                recipient=recipient,
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-                deadline_at=deadline,
-            )
-        )
-    append_event(
-        session,
-        AuditEvent.RECORD_CREATED,
-        actor=actor,
-        subject=str(signed.record.record_id),
-        at=now,
-        detail={"jws_sha256": signed.jws_sha256, "recipients": list(signed.record.recipients)},
-    )
-    return stored
 
 
 def resolve_record(
@@ -222,16 +96,3 @@ def resolve_record(
     if len(copies) > 1:
         raise RecordIdAmbiguousError(record_id, (c.originator_party or "?" for c in copies))
     return copies[0]
-
-
-def get_record(
-    session: Session, record_id: str, originator: str | None = None, *, actor: str, now: datetime
-) -> StoredRecord:
-    """Return the valid stored record ``record_id`` (of ``originator``) and log the access.
-
-    Raises RecordNotFoundError, RecordIdAmbiguousError.
-    """
-    stored = resolve_record(session, record_id, originator)
-    detail = {"originator": stored.originator_party}
-    append_event(session, AuditEvent.RECORD_VIEWED, actor=actor, subject=record_id, at=now, detail=detail)
-    return stored

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.clients.schemas import RECORDS_READ, ApiPrincipal
 from gateway.edge import require_scope
+from gateway.ledger.access import get_record
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.identity import PartyCode
-from gateway.records.service import get_record
 from gateway.records.standing import record_standing
 from gateway.trust.longterm import Standing
 

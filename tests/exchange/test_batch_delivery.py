@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.receipts import issue_receipt
 from gateway.exchange.worker import DeliveryWorker
 from gateway.node import Node
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import Receipt, Verdict
-from gateway.records.service import submit_draft
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import (
     FakePartner,

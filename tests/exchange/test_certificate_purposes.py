@@ -23,8 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ObjectIdentifier
 
+from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.receipts import verify_receipt
-from gateway.records.service import submit_draft
 from gateway.transport.tls import client_context
 from gateway.trust.keys import load_certificates, load_private_key, write_private_key
 from gateway.trust.pki import PartyFiles

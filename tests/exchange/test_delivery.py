@@ -22,13 +22,13 @@ from typer.testing import CliRunner
 from gateway.cli import app as cli
 from gateway.db import make_engine
 from gateway.exchange.errors import DeliveryNotFoundError
-from gateway.exchange.models import Delivery
+from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.receipts import issue_receipt, verify_receipt
 from gateway.exchange.worker import DeliveryWorker, retry_delivery
 from gateway.lifecycle.corrections import retract
 from gateway.node import Node, build_node
+from gateway.records.models import Delivery
 from gateway.records.schemas import Receipt, Verdict
-from gateway.records.service import submit_draft
 from gateway.server import bind
 from gateway.trust.keys import SigningKey
 from tests.support.databases import DatabaseFactory

@@ -21,11 +21,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.exchange.models import Delivery
+from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.receipts import verify_receipt
 from gateway.node import Node, build_node
-from gateway.records.models import StoredRecord
-from gateway.records.service import submit_draft
+from gateway.records.models import Delivery, StoredRecord
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import example_draft, sha256_hex, start_node, stop_node, write_settings_toml
 from tests.support.nodes import RunningNode, copies_received, delivery_statuses, node_settings

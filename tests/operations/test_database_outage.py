@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import make_url
 
 from gateway.app import readiness
+from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.worker import DeliveryWorker
 from gateway.node import Node, build_node
-from gateway.records.service import submit_draft
 from tests.support.databases import DatabaseFactory
 from tests.support.exchange import example_draft, start_node, stop_node
 from tests.support.nodes import copies_received, delivery_statuses, node_settings, wait_for

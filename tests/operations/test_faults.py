@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from gateway.exchange.outgoing import submit_draft
 from gateway.node import Node
-from gateway.records.service import submit_draft
 from tests.support.databases import DatabaseFactory, require_postgres
 from tests.support.exchange import (
     BATCH_PATH,

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from gateway.app import create_agency_app
 from gateway.clients.service import create_client
+from gateway.exchange.outgoing import submit_draft
 from gateway.ledger.models import LedgerEntry
 from gateway.node import Node, build_node
 from gateway.records.models import StoredRecord
-from gateway.records.service import submit_draft
 from tests.support.mou_terms import draft, expiring, write_terms
 from tests.support.nodes import node_settings
 from tests.support.pki import TestPKI
