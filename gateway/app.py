@@ -157,10 +157,10 @@ def create_agency_app(node: Node) -> FastAPI:
     """
     from gateway.clients.api import router as oauth_router
     from gateway.console.api import install_console
+    from gateway.exchange.standing_api import router as standing_router
     from gateway.lifecycle.api import router as lifecycle_router
+    from gateway.lifecycle.records_api import router as records_router
     from gateway.observability.api import router as metrics_router
-    from gateway.records.api import router as records_router
-    from gateway.records.standing_api import router as standing_router
     from gateway.retention.api import router as retention_router
 
     # /docs and /openapi.json are served below, behind the operations token.

@@ -26,10 +26,10 @@ from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepan
 from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.drafts import own_record
 from gateway.lifecycle.onward import answer_onward, forward_onward, request_onward
+from gateway.lifecycle.records_api import Originator, SubmissionResponse
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
 from gateway.records import repository
-from gateway.records.api import Originator, SubmissionResponse
 from gateway.records.documents import envelope_of
 from gateway.records.identity import PartyCode
 from gateway.records.models import Delivery
