@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -314,3 +315,34 @@ def test_revoke_without_a_crl_file_writes_number_one(tmp_path: Path) -> None:
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1
     assert [entry.serial_number for entry in crl] == [load_certificates(files.signing_cert)[0].serial_number]
     assert x509.load_pem_x509_crl(files.crl.read_bytes()) == crl
+
+
+def test_revoke_records_reason_and_invalidity_date(tmp_path: Path) -> None:
+    files = init_party("PA", tmp_path / "pa")
+    compromised = NOW - timedelta(days=2)
+    crl = revoke_in_dir(
+        files.root, files.signing_cert, now=NOW, reason=x509.ReasonFlags.key_compromise, invalidity_date=compromised
+    )
+    entry = crl.get_revoked_certificate_by_serial_number(load_certificates(files.signing_cert)[0].serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
+    assert entry.extensions.get_extension_for_class(x509.InvalidityDate).value.invalidity_date_utc == compromised
+
+
+def test_revoke_dates_by_the_utc_clock_whatever_the_local_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = init_party("PA", tmp_path / "pa")
+    monkeypatch.setenv("TZ", "America/Panama")  # UTC-5 all year
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(microsecond=0)
+        crl = revoke_in_dir(files.root, files.signing_cert)
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before - timedelta(minutes=1, seconds=1) <= crl.last_update_utc <= after - timedelta(minutes=1)
+    entry = crl.get_revoked_certificate_by_serial_number(load_certificates(files.signing_cert)[0].serial_number)
+    assert entry is not None
+    assert before - timedelta(seconds=1) <= entry.revocation_date_utc <= after
