@@ -81,6 +81,7 @@ def record_response(
             "section": "inbox" if page.view.stored.direction == "in" else "outbox",
             "view": page.view,
             "timeline": page.timeline,
+            "actor_names": page.actor_names,
             "answers": page.answers,
             "partner_answers": page.partner_answers,
             "answerable": page.answerable,

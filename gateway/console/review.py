@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from gateway.clients import repository as clients
 from gateway.console import repository
 from gateway.console.errors import ActionRefused, FormInvalid, PageNotFound
 from gateway.console.lifecycle import SUBSTANTIVE, lifecycle_panel
@@ -124,6 +125,26 @@ class RecordPage:
     answerable: bool
     raw_claimed: str | None  # the unverified content of an invalid record, as text
     lifecycle: LifecyclePanel
+    actor_names: dict[str, str] = field(default_factory=dict)  # ledger actor → how the timeline names it
+
+
+def _viewed_since_sign_in(session: Session, officer: OfficerPrincipal, subject: str) -> bool:
+    """Return whether this officer already viewed ``subject`` since their latest sign-in."""
+    signed_in = ledger.latest_index(session, AuditEvent.OFFICER_SIGNED_IN.value, officer.actor)
+    if signed_in is None:
+        return False
+    viewed = ledger.latest_index_for_subject(session, AuditEvent.RECORD_VIEWED.value, officer.actor, subject)
+    return viewed is not None and viewed > signed_in
+
+
+def _actor_names(session: Session, timeline: Sequence[LedgerEntry]) -> dict[str, str]:
+    """Name API clients by the name they were given, not their opaque id (``client:agc_…``)."""
+    names = {}
+    for actor in {e.actor for e in timeline if e.actor.startswith("client:")}:
+        client = clients.get_client(session, actor.removeprefix("client:"))
+        if client is not None:
+            names[actor] = f"{client.name} (API client)"
+    return names
 
 
 def view_record(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int) -> RecordPage:
@@ -135,14 +156,18 @@ def view_record(session: Session, node: Node, officer: OfficerPrincipal, record_
     if stored is None:
         raise PageNotFound(f"no record {record_pk} at this node")
     subject = ledger_subject(stored)
-    append_event(
-        session,
-        AuditEvent.RECORD_VIEWED,
-        actor=officer.actor,
-        subject=subject,
-        at=node.now(),
-        detail={"record_pk": stored.pk, "via": "console"},
-    )
+    if not _viewed_since_sign_in(session, officer, subject):
+        # An officer reloading a record, or coming back to it after an action,
+        # is one view: the custody timeline is for who saw it, not how often.
+        append_event(
+            session,
+            AuditEvent.RECORD_VIEWED,
+            actor=officer.actor,
+            subject=subject,
+            at=node.now(),
+            detail={"record_pk": stored.pk, "via": "console"},
+        )
+    timeline = ledger.entries_for_subject(session, subject)
     own_answers = [
         answer_view(action.decision, who.username, action.at, ack, records.deliveries_of(session, ack.pk))
         for action, who, ack in repository.actions_on(session, stored.pk)
@@ -154,7 +179,8 @@ def view_record(session: Session, node: Node, officer: OfficerPrincipal, record_
     )
     return RecordPage(
         view=record_view(stored, records.deliveries_of(session, stored.pk), node.bundle),
-        timeline=ledger.entries_for_subject(session, subject),
+        timeline=timeline,
+        actor_names=_actor_names(session, timeline),
         answers=own_answers,
         partner_answers=theirs,
         answerable=_refusal(stored) is None,

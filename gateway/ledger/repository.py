@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -162,6 +162,22 @@ def entries(session: Session, start: int = 0, stop: int | None = None) -> Sequen
     if stop is not None:
         stmt = stmt.where(LedgerEntry.index < stop)
     return session.scalars(stmt).all()
+
+
+def latest_index(session: Session, event: str, actor: str) -> int | None:
+    """Return the index of the newest entry of ``event`` by ``actor``, or None."""
+    return session.scalar(
+        select(func.max(LedgerEntry.index)).where(LedgerEntry.event == event, LedgerEntry.actor == actor)
+    )
+
+
+def latest_index_for_subject(session: Session, event: str, actor: str, subject: str) -> int | None:
+    """Return the index of the newest entry of ``event`` by ``actor`` about ``subject``, or None."""
+    return session.scalar(
+        select(func.max(LedgerEntry.index)).where(
+            LedgerEntry.event == event, LedgerEntry.actor == actor, LedgerEntry.subject == subject
+        )
+    )
 
 
 def entries_for_subject(session: Session, subject: str) -> Sequence[LedgerEntry]:
