@@ -21,7 +21,9 @@ from gateway.trust.bundle import TrustBundle, spki_sha256
 from gateway.trust.bundle_update import admit_party, sign_admission, verify_admission
 from gateway.trust.keys import SigningKey
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(
+    help="Admit a new party into the trust bundle (a signed admission; terms decide its flows).", no_args_is_help=True
+)
 
 
 @app.command("admit")
