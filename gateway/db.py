@@ -169,8 +169,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+def make_sessionmaker(engine: Engine, vault: object | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; with ``vault`` (gateway.vault.vault.Vault) they seal and open record bodies."""
+    info = {"vault": vault} if vault is not None else {}
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True, info=info)
 
 
 @contextmanager

@@ -28,6 +28,8 @@ from gateway.trust.errors import PKIError, TrustError
 from gateway.trust.keys import SigningKey, load_certificates
 from gateway.trust.path import Purpose, validate_path
 from gateway.trust.token_keys import TokenECPrivateKey, load_token_key, read_pin
+from gateway.vault.sealing import KeyEncryptionKey
+from gateway.vault.vault import Vault
 
 if TYPE_CHECKING:
     from gateway.exchange.rules import ReceiveRules
@@ -121,6 +123,8 @@ class Node:
     telemetry: Telemetry = field(default_factory=observability_telemetry)
     # Background loops' health (failing or not, last error), shown in /readyz.
     jobs: JobRegistry = field(default_factory=JobRegistry)
+    # Seals record bodies at rest (None only on hand-built test nodes).
+    vault: Vault | None = None
 
     @property
     def party(self) -> str:
@@ -149,6 +153,8 @@ class Node:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.vault is not None:
+            self.vault.keystore.engine.dispose()
         if isinstance(self.signing_key.private_key, TokenECPrivateKey):
             self.signing_key.private_key.token_session.close()
 
@@ -203,8 +209,17 @@ def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
     if not settings.terms_files:
         raise ConfigurationError("no terms file configured", hint="set GATEWAY_TERMS_FILES")
     terms = TermsRegistry.load(settings.terms_files, bundle, clock())
+    vault = open_vault(settings)
     engine = make_engine(settings.sqlalchemy_url())
-    return Node(settings, engine, make_sessionmaker(engine), signing_key, bundle, clock, terms)
+    return Node(settings, engine, make_sessionmaker(engine, vault), signing_key, bundle, clock, terms, vault=vault)
+
+
+def open_vault(settings: Settings) -> Vault:
+    """Return the vault of record bodies; raises KeyEncryptionKeyError (missing or wrong KEK) in one line."""
+    import gateway.records.at_rest  # noqa: F401 - registers the seal-on-flush and open-on-read hooks
+
+    kek = KeyEncryptionKey.from_file(settings.kek_file)
+    return Vault.open(kek, make_engine(settings.keystore_sqlalchemy_url()))
 
 
 def node_from(request: Request) -> Node:

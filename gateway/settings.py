@@ -119,6 +119,15 @@ class Settings(BaseSettings):
     totp_encryption_key_file: Path | None = Field(
         default=None, description="File holding the TOTP encryption key (instead of totp_encryption_key)"
     )
+    # Record bodies sealed at rest (gateway.vault): the key-encryption key wraps
+    # every record's data key; the key store holds the wrapped keys, apart from the database.
+    kek_file: Path | None = Field(
+        default=None,
+        description="File holding the key-encryption key (base64 of 32 bytes; `gateway keys new-kek`)",
+    )
+    keystore_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL of the key store; unset means SQLite keystore.sqlite3 in data_dir"
+    )
 
     # Officers' sign-in through the agency's OpenID Connect provider (gateway.console.sso).
     oidc_issuer: str | None = Field(
@@ -163,6 +172,12 @@ class Settings(BaseSettings):
     @property
     def origin(self) -> str:
         return self.node_name or f"{self.party}-gateway"
+
+    def keystore_sqlalchemy_url(self) -> str:
+        """Return the key store's URL, defaulting to an SQLite file in the data dir (never the records database)."""
+        if self.keystore_url is not None:
+            return self.keystore_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'keystore.sqlite3').resolve()}"
 
     def sqlalchemy_url(self) -> str:
         """Return the database URL, defaulting to an SQLite file in the data dir."""

@@ -75,9 +75,12 @@ def install_bundle(workdir: Path, party: str, bundle: TrustBundle) -> Path:
     return path
 
 
-def _demo_seed_key(data_dir: Path) -> Path:
-    """Return the demo node's TOTP encryption key file, made once (0600) so a kept demo restarts."""
-    path = data_dir / "totp-encryption.key"
+def _demo_key(data_dir: Path, name: str = "totp-encryption.key") -> Path:
+    """Return a demo node's key file (base64 of 32 random bytes), made once (0600) so a kept demo restarts.
+
+    The TOTP seeds' key, and the key-encryption key of record bodies (``kek.key``).
+    """
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -106,7 +109,8 @@ def start_nodes(
         settings = Settings(
             party=party,
             data_dir=workdir / party.lower(),
-            totp_encryption_key_file=_demo_seed_key(workdir / party.lower()),
+            totp_encryption_key_file=_demo_key(workdir / party.lower()),
+            kek_file=_demo_key(workdir / party.lower(), "kek.key"),
             partner_port=0,
             agency_port=0,
             tls_cert=pf.tls_cert,

@@ -52,7 +52,12 @@ class StoredRecord(Base):
     review_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    jws: Mapped[str] = mapped_column(Text)
+    # The signed JWS, sealed at rest (gateway/vault/): the column holds the
+    # sealed form and ``body_key`` names its data key in the key store; a row
+    # older than migration 0011 still holds the JWS in the clear (body_key NULL).
+    # Read and write it through ``jws`` (gateway/records/at_rest.py).
+    sealed_jws: Mapped[str] = mapped_column("jws", Text)
+    body_key: Mapped[str | None] = mapped_column(String(36))
     jws_sha256: Mapped[str] = mapped_column(String(64), index=True)  # receive lookup
     verification: Mapped[Verification] = mapped_column(enum_type(Verification, "verification", 8))
     verification_reason: Mapped[str | None] = mapped_column(String(64))
@@ -84,6 +89,22 @@ class StoredRecord(Base):
     legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
     legal_hold_by: Mapped[str | None] = mapped_column(String(100))
     legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def jws(self) -> str:
+        """The signed JWS ("" once its body was deleted or its data key destroyed).
+
+        Raises BodyTamperedError when the sealed body fails its GCM tag.
+        """
+        from gateway.records.at_rest import read_jws  # the one decrypting accessor
+
+        return read_jws(self)
+
+    @jws.setter
+    def jws(self, value: str) -> None:
+        from gateway.records.at_rest import write_jws
+
+        write_jws(self, value)
 
 
 class IdempotencyKey(Base):

@@ -19,6 +19,7 @@ from gateway.node import Clock, Node, build_node, utc_now
 from gateway.records.models import StoredRecord
 from gateway.server import NodeServer, bind
 from gateway.settings import Settings
+from gateway.vault.sealing import KeyEncryptionKey
 from tests.support.pki import TestPKI
 
 # The agency named in each party's example drafts (schemas/examples, tests/lifecycle):
@@ -35,6 +36,15 @@ OPERATIONS_HEADERS = {"Authorization": f"Bearer {OPERATIONS_TOKEN}"}
 # The key of officers' TOTP seeds on every test node, made at run time.
 TEST_TOTP_KEY = new_key()
 TEST_SEED_CIPHER = SeedCipher(base64.b64decode(TEST_TOTP_KEY))
+
+
+def test_kek_file(data_dir: Path) -> Path:
+    """A key-encryption key file for a test node in ``data_dir`` (made at run time, kept across restarts)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "kek.b64"
+    if not path.exists():
+        path.write_text(KeyEncryptionKey.generate().encoded() + "\n")
+    return path
 
 
 def node_settings(
@@ -63,6 +73,7 @@ def node_settings(
         "run_retention_scheduler": False,
         "operations_token": SecretStr(OPERATIONS_TOKEN),
         "totp_encryption_key": SecretStr(TEST_TOTP_KEY),
+        "kek_file": test_kek_file(data_dir),
     }
     values.update(extra)
     return Settings(**values)

@@ -1,0 +1,112 @@
+"""A stored record's JWS at rest: sealed when flushed, opened when read (the one decrypting accessor).
+
+``StoredRecord.jws`` reads and writes through here. Writing keeps the JWS in
+memory and marks the row; just before the session flushes, every marked row
+is sealed under a fresh data key by the vault the session was opened with
+(``make_sessionmaker(engine, vault)``), and its envelope (every field but the
+body: no person in it) is kept in the clear next to the digest, so a row whose
+key is later destroyed still shows what it was. Reading opens the sealed form
+with the row's originator, record id and digest as associated data; a row
+altered in the database fails the GCM tag and raises BodyTamperedError, never
+shows. A row whose data key was destroyed reads as "" (no body), like a
+deleted one.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, object_session
+
+from gateway.records.documents import unsafe_decode_payload
+from gateway.records.models import StoredRecord
+from gateway.vault.errors import VaultUnavailableError
+from gateway.vault.sealing import is_sealed
+from gateway.vault.vault import Vault
+
+_PLAIN = "_gateway_plain_jws"  # the opened (or just written) JWS, per instance
+_PENDING = "_gateway_pending_seal"
+_VAULT = "_gateway_vault"  # kept from the session that loaded the row, so a detached row still opens
+
+
+def associated_data(stored: StoredRecord) -> str:
+    """What a sealed body is bound to: moved onto another row, it no longer opens."""
+    return f"{stored.originator_party or '-'}|{stored.record_id or '-'}|{stored.jws_sha256}"
+
+
+def session_vault(session: Session | None) -> Vault | None:
+    vault = session.info.get("vault") if session is not None else None
+    return vault if isinstance(vault, Vault) else None
+
+
+def write_jws(stored: StoredRecord, value: str) -> None:
+    """Set the row's JWS; a non-empty one is sealed at the next flush (in the clear without a vault)."""
+    stored.__dict__[_PLAIN] = value
+    stored.sealed_jws = value
+    if value:
+        stored.body_key = None
+        stored.__dict__[_PENDING] = True
+    else:
+        stored.__dict__.pop(_PENDING, None)
+
+
+def read_jws(stored: StoredRecord) -> str:
+    """Return the row's JWS, "" when it has none (deleted body, destroyed key).
+
+    Raises BodyTamperedError (altered row) or VaultUnavailableError (a sealed
+    row read through a session opened without a vault).
+    """
+    cached = stored.__dict__.get(_PLAIN)
+    if cached is not None:
+        return str(cached)
+    value = stored.sealed_jws
+    if not value or not is_sealed(value):
+        return value  # deleted, or a row from before sealing (still in the clear)
+    vault = stored.__dict__.get(_VAULT) or session_vault(object_session(stored))
+    if vault is None:
+        raise VaultUnavailableError(f"the body of record {stored.record_id or stored.jws_sha256} is sealed")
+    opened = vault.open_body(stored.body_key or "", value, associated_data(stored)) or ""
+    stored.__dict__[_PLAIN] = opened
+    return opened
+
+
+def body_keys(stored: StoredRecord) -> list[str]:
+    """The data keys that open the row's body (none for a row in the clear)."""
+    return [stored.body_key] if stored.body_key else []
+
+
+def _kept_envelope(jws: str) -> str | None:
+    document = unsafe_decode_payload(jws)
+    if not isinstance(document, dict):
+        return None
+    return json.dumps({k: v for k, v in document.items() if k != "body"}, sort_keys=True)
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_pending(session: Session, _context: Any, _instances: Any) -> None:
+    vault = session_vault(session)
+    if vault is None:
+        return
+    pending = [
+        row for row in chain(session.new, session.dirty) if isinstance(row, StoredRecord) and row.__dict__.get(_PENDING)
+    ]
+    if not pending:
+        return
+    sealed = vault.seal_many([(row.__dict__[_PLAIN], associated_data(row)) for row in pending])
+    for row, body in zip(pending, sealed, strict=True):
+        if row.envelope_json is None:
+            row.envelope_json = _kept_envelope(row.__dict__[_PLAIN])
+        row.sealed_jws = body.sealed
+        row.body_key = body.key_ref
+        row.__dict__[_VAULT] = vault
+        del row.__dict__[_PENDING]
+
+
+@event.listens_for(StoredRecord, "load")
+def _remember_vault(row: StoredRecord, context: Any) -> None:
+    vault = session_vault(context.session)
+    if vault is not None:
+        row.__dict__[_VAULT] = vault

@@ -1,0 +1,30 @@
+"""Errors of sealing and of the key store."""
+
+from __future__ import annotations
+
+from gateway.errors import ConfigurationError, GatewayError
+
+
+class KeyEncryptionKeyError(ConfigurationError):
+    """The key-encryption key is missing, malformed, or not the one the key store was sealed under."""
+
+    slug = "key-encryption-key"
+    title = "Key-encryption key unusable"
+
+
+class BodyTamperedError(GatewayError):
+    """A sealed body (or its wrapped data key) failed its GCM tag: it was altered in the database."""
+
+    slug = "record-body-tampered"
+    title = "Stored record body failed its integrity check"
+    status = 500
+    hint = "the database row was altered outside the gateway; restore it from a backup and investigate"
+
+
+class VaultUnavailableError(GatewayError):
+    """A sealed body was read through a session that has no vault (no key-encryption key loaded)."""
+
+    slug = "vault-unavailable"
+    title = "Record bodies cannot be opened here"
+    status = 500
+    hint = "open the database through the node (kek_file configured) to read record bodies"
