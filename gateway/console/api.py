@@ -42,7 +42,7 @@ from gateway.console.rendering import (
     redirect,
     render,
 )
-from gateway.console.repository import ACTIONABLE_TYPES, LIFECYCLE_STATES
+from gateway.console.repository import ACTIONABLE_TYPES
 from gateway.console.schemas import InboxQuery
 from gateway.console.signin import LOGIN_PATH, public_router, session_router
 from gateway.console.sso.api import install_sso
@@ -51,6 +51,7 @@ from gateway.exchange.worker import retry_delivery
 from gateway.node import Node, node_from, node_of
 from gateway.problems import correlation_id
 from gateway.records.identity import OffenceCategory
+from gateway.records.repository import LIFECYCLE_STATES
 from gateway.records.schemas import RecordType
 from gateway.records.states import DeliveryStatus
 from gateway.terms.views import terms_flows, terms_summary

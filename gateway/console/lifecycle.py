@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from gateway.lifecycle.corrections import retract
 from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.onward import answer_onward, consent_for, forward_onward, request_onward
+from gateway.lifecycle.read_model import Dissemination, Laggard
 from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.kinds import SUBSTANTIVE_TYPES
@@ -129,7 +130,7 @@ def _outcomes(reported: StoredRecord | None) -> tuple[str, ...]:
     return tuple(outcomes)
 
 
-def _dissemination(session: Session, node: Node, stored: StoredRecord) -> dict[str, Any] | None:
+def _dissemination(session: Session, node: Node, stored: StoredRecord) -> Dissemination | None:
     if stored.direction != "out" or stored.verification != "valid" or stored.record_type not in SUBSTANTIVE:
         return None
     try:
@@ -138,17 +139,15 @@ def _dissemination(session: Session, node: Node, stored: StoredRecord) -> dict[s
         return None
 
 
-def _mentioned(stored: StoredRecord, spread: dict[str, Any] | None) -> set[str]:
+def _mentioned(stored: StoredRecord, spread: Dissemination | None) -> set[str]:
     """Every record id the page links to: later records, the lifecycle body's ids, the dissemination's."""
     ids = {stored.superseded_by, stored.retracted_by, stored.contested_by, stored.refers_to, stored.supersedes}
     ids |= {str(v) for k, v in body_of(stored).items() if k.endswith("_record_id") and v}
-    for holder in (spread or {}).get("holders", []):
-        ids.add(holder.get("holds"))
-        ids.add((holder.get("route") or {}).get("consent"))
-        ids.add(holder.get("deletion_notice"))
-        for version in holder.get("versions", []):
-            ids.add(version.get("record_id"))
-            ids.add((version.get("application") or {}).get("acknowledgement_id"))
+    for holder in spread.holders if spread is not None else []:
+        ids |= {holder.holds, holder.route.consent, holder.deletion_notice}
+        for version in holder.versions:
+            ids.add(version.record_id)
+            ids.add(version.application.acknowledgement_id if version.application is not None else None)
     return {i for i in ids if i}
 
 
@@ -360,7 +359,7 @@ def release_hold(session: Session, node: Node, officer: OfficerPrincipal, record
 
 @dataclass(frozen=True)
 class LifecyclePage:
-    laggards: list[dict[str, Any]]
+    laggards: list[Laggard]
     links: dict[str, int]
     contested: Sequence[StoredRecord]
     held: Sequence[StoredRecord]
@@ -372,7 +371,7 @@ def lifecycle_page(session: Session, node: Node, limit: int = 100) -> LifecycleP
     """Return the overdue applications of corrections/retractions and the records needing attention."""
     now = node.now()
     late = laggards(session, node)
-    mentioned = {i for row in late for i in (row.get("instruction_id"), row.get("record_id")) if i}
+    mentioned = {i for row in late for i in (row.instruction_id, row.record_id) if i}
     held = repository.valid_by_record_id(session, mentioned, [node.party])  # laggards are of own records
     return LifecyclePage(
         laggards=late,

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from gateway.lifecycle.read_model import Dissemination
 from gateway.records.documents import signed_document, unsafe_decode_payload
 from gateway.records.models import StoredRecord
+from gateway.records.read_model import LifecycleState, RetentionState
 from gateway.records.views import lifecycle_view
 
 # The badges of the inbox and outbox, in the order they are shown.
@@ -29,8 +31,8 @@ def lifecycle_badges(stored: StoredRecord, now: datetime) -> tuple[str, ...]:
         "superseded": stored.superseded_by is not None,
         "contested": stored.contested_by is not None,
         "onward": stored.received_via == "onward",
-        "review_due": state["retention"] == "review_due",
-        "expired": state["retention"] == "expired",
+        "review_due": state.retention == RetentionState.REVIEW_DUE,
+        "expired": state.retention == RetentionState.EXPIRED,
         "held": stored.legal_hold_at is not None,
         # a retraction already says the body went; retention deletion is worth its own badge
         "deleted": stored.body_deleted_at is not None and stored.retracted_by is None,
@@ -141,13 +143,13 @@ class LifecycleActions:
 class LifecyclePanel:
     """Everything the record page shows about the record's lifecycle."""
 
-    state: dict[str, Any]  # gateway.records.views.lifecycle_view
+    state: LifecycleState
     badges: tuple[str, ...]
     review_due: datetime | None
     expires_at: datetime | None
     retraction: Note | None
     contest: Note | None
     onward: OnwardReceipt | None
-    dissemination: dict[str, Any] | None  # gateway.lifecycle.dissemination for this node's own records
+    dissemination: Dissemination | None  # for this node's own records
     actions: LifecycleActions
     links: dict[str, int] = field(default_factory=dict)  # record id → pk of the copy held here

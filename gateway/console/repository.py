@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.console.models import ConsoleAction, ConsoleSession, LoginAttempt, Officer
@@ -14,6 +13,7 @@ from gateway.db import is_postgres
 from gateway.exchange.models import Delivery
 from gateway.records.kinds import kind_of
 from gateway.records.models import StoredRecord
+from gateway.records.repository import lifecycle_condition
 from gateway.records.schemas import RecordType
 
 # -- officers, sessions, login attempts -----------------------------------------
@@ -111,92 +111,6 @@ def recent_attempts(session: Session, username: str, limit: int) -> Sequence[Log
 
 
 # -- the inbox ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboxFilter:
-    record_type: str | None = None
-    partner: str | None = None
-    offence_category: str | None = None
-    status: str | None = None  # new | acknowledged | queried | rejected | invalid
-    received_from: date | None = None
-    received_until: date | None = None  # inclusive
-    search: str | None = None
-    lifecycle: str | None = None  # one of LIFECYCLE_STATES
-    now: datetime | None = None  # the node's clock, for review_due / expired
-
-
-# What later records and retention did to a record, as the inbox filters it.
-LIFECYCLE_STATES = ("superseded", "retracted", "contested", "review_due", "expired", "held", "deleted")
-
-
-def lifecycle_condition(state: str, now: datetime) -> ColumnElement[bool]:
-    """Return the SQL condition of a record in lifecycle ``state`` at ``now`` (as retention_state decides)."""
-    if state == "superseded":
-        return StoredRecord.superseded_by.is_not(None)
-    if state == "retracted":
-        return StoredRecord.retracted_by.is_not(None)
-    if state == "contested":
-        return StoredRecord.contested_by.is_not(None)
-    if state == "deleted":
-        return StoredRecord.body_deleted_at.is_not(None)
-    kept = StoredRecord.body_deleted_at.is_(None)
-    if state == "held":
-        return and_(kept, StoredRecord.legal_hold_at.is_not(None))
-    free = and_(kept, StoredRecord.legal_hold_at.is_(None))
-    expired = and_(StoredRecord.expires_at.is_not(None), StoredRecord.expires_at <= now)
-    if state == "expired":
-        return and_(free, expired)
-    if state == "review_due":
-        live = or_(StoredRecord.expires_at.is_(None), StoredRecord.expires_at > now)
-        return and_(free, live, StoredRecord.review_due.is_not(None), StoredRecord.review_due <= now)
-    raise ValueError(f"unknown lifecycle state {state!r}")
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _inbox_conditions(flt: InboxFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [StoredRecord.direction == "in"]
-    if flt.record_type:
-        conditions.append(StoredRecord.record_type == flt.record_type)
-    if flt.partner:
-        conditions.append((StoredRecord.originator_party == flt.partner) | (StoredRecord.peer_party == flt.partner))
-    if flt.offence_category:
-        conditions.append(StoredRecord.offence_category == flt.offence_category)
-    if flt.status == "invalid":
-        conditions.append(StoredRecord.verification == "invalid")
-    elif flt.status:
-        conditions += [StoredRecord.verification == "valid", StoredRecord.status == flt.status]
-    if flt.received_from:
-        conditions.append(StoredRecord.stored_at >= _day_start(flt.received_from))
-    if flt.received_until:
-        end = _day_start(flt.received_until + timedelta(days=1))
-        conditions.append(StoredRecord.stored_at < end)
-    if flt.search:
-        needle = flt.search.strip()
-        conditions.append(
-            StoredRecord.record_id.startswith(needle.lower(), autoescape=True)
-            | StoredRecord.flight_number.contains(needle.upper(), autoescape=True)
-        )
-    if flt.lifecycle:
-        conditions += [StoredRecord.verification == "valid", lifecycle_condition(flt.lifecycle, flt.now or _utc_now())]
-    return conditions
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def inbox_page(session: Session, flt: InboxFilter, offset: int, limit: int) -> tuple[Sequence[StoredRecord], int]:
-    """Return one page of received records matching ``flt`` (newest first) and the total."""
-    conditions = _inbox_conditions(flt)
-    total = session.scalar(select(func.count()).select_from(StoredRecord).where(*conditions))
-    rows = session.scalars(
-        select(StoredRecord).where(*conditions).order_by(StoredRecord.pk.desc()).offset(offset).limit(limit)
-    ).all()
-    return rows, int(total or 0)
 
 
 # Received types an officer answers; the other lifecycle notices are applied by the gateway itself.

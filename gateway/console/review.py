@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
@@ -39,7 +39,8 @@ from gateway.lifecycle.acknowledgements import acknowledge
 from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.models import Delivery, StoredRecord
-from gateway.records.states import ANSWERABLE_STATUSES, Decision
+from gateway.records.repository import RecordFilter
+from gateway.records.states import ANSWERABLE_STATUSES, Decision, Direction, RecordStatus, Verification
 
 PAGE_SIZE: Final = 25
 DECISIONS: Final = tuple(d.value for d in Decision)
@@ -63,20 +64,31 @@ def _pages(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
 
 
-def inbox(session: Session, query: InboxQuery, now: datetime) -> InboxPage:
-    """Return one page of received records for ``query`` with the action counts and lifecycle badges."""
-    flt = repository.InboxFilter(
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def inbox_filter(query: InboxQuery, now: datetime) -> RecordFilter:
+    """The record filter of the inbox query: received records; "invalid" means failed verification."""
+    status = None if query.status in (None, "invalid") else RecordStatus(query.status)
+    return RecordFilter(
+        direction=Direction.IN,
         record_type=query.record_type,
         partner=query.partner,
         offence_category=query.offence_category,
-        status=query.status,
-        received_from=query.received_from,
-        received_until=query.received_until,
+        status=status,
+        verification=Verification.INVALID if query.status == "invalid" else None,
+        since=_day_start(query.received_from) if query.received_from else None,
+        until=_day_start(query.received_until + timedelta(days=1)) if query.received_until else None,
         search=query.search,
         lifecycle=query.lifecycle,
         now=now,
     )
-    rows, total = repository.inbox_page(session, flt, (query.page - 1) * PAGE_SIZE, PAGE_SIZE)
+
+
+def inbox(session: Session, query: InboxQuery, now: datetime) -> InboxPage:
+    """Return one page of received records for ``query`` with the action counts and lifecycle badges."""
+    rows, total = records.numbered_page(session, inbox_filter(query, now), (query.page - 1) * PAGE_SIZE, PAGE_SIZE)
     return InboxPage(
         rows=rows,
         total=total,

@@ -26,6 +26,7 @@ from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepan
 from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.drafts import own_record
 from gateway.lifecycle.onward import answer_onward, forward_onward, request_onward
+from gateway.lifecycle.read_model import Dissemination, Forwarded, LaggardList
 from gateway.lifecycle.records_api import Originator, SubmissionResponse
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
@@ -212,7 +213,7 @@ def post_consent(principal: Writer, node: NodeDep, request_id: str, request: Con
 @router.post("/v1/records/{record_id}/onward", status_code=202)
 def post_forward(
     principal: Writer, node: NodeDep, record_id: str, request: ForwardRequest, originator: Originator = None
-) -> dict[str, Any]:
+) -> Forwarded:
     """Share a received record onward; only with the originator's granted consent."""
     with node.transaction() as session:
         delivery: Delivery = forward_onward(
@@ -220,7 +221,7 @@ def post_forward(
         )
         view = delivery_view(delivery)
     node.wake_delivery()
-    return {"record_id": record_id, "delivery": view}
+    return Forwarded(record_id=record_id, delivery=view)
 
 
 @router.post("/v1/records/{record_id}/discrepancies", status_code=202, response_model=SubmissionResponse)
@@ -267,14 +268,14 @@ def post_discrepancy_response(
 
 
 @router.get("/v1/records/{record_id}/dissemination")
-def get_dissemination(principal: Reader, node: NodeDep, record_id: str) -> dict[str, Any]:
+def get_dissemination(principal: Reader, node: NodeDep, record_id: str) -> Dissemination:
     """Every party this node's record went to, the version each holds, and who lags behind."""
     with node.transaction() as session:
         return dissemination(session, node, record_id)
 
 
 @router.get("/v1/lifecycle/laggards")
-def get_laggards(principal: Reader, node: NodeDep) -> dict[str, Any]:
+def get_laggards(principal: Reader, node: NodeDep) -> LaggardList:
     """Corrections and retractions a recipient has not acknowledged as applied within the deadline."""
     with node.transaction() as session:
-        return {"items": laggards(session, node)}
+        return LaggardList(items=laggards(session, node))

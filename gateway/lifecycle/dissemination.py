@@ -7,8 +7,7 @@ deletion notices partners signed — so it can never disagree with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,11 +15,20 @@ from sqlalchemy.orm import Session
 from gateway.exchange.models import Delivery
 from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import holders, lineage, own_record
+from gateway.lifecycle.read_model import (
+    Application,
+    Dissemination,
+    Holder,
+    HolderState,
+    Laggard,
+    Route,
+    VersionDelivery,
+)
 from gateway.node import Node
 from gateway.records.documents import signed_document
 from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
-from gateway.records.signing import rfc3339
+from gateway.records.states import DeliveryStatus
 
 
 def _body(row: StoredRecord) -> dict[str, Any]:
@@ -28,19 +36,8 @@ def _body(row: StoredRecord) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _time(value: datetime | None) -> str | None:
-    return rfc3339(value) if value is not None else None
-
-
 def _cancelled(delivery: Delivery | None) -> bool:
-    return delivery is not None and delivery.status == "cancelled"
-
-
-@dataclass(frozen=True)
-class Application:
-    outcome: str
-    applied_at: str | None
-    acknowledgement_id: str | None
+    return delivery is not None and delivery.status == DeliveryStatus.CANCELLED
 
 
 def applications(session: Session, instruction_ids: list[str]) -> dict[tuple[str, str], Application]:
@@ -49,11 +46,19 @@ def applications(session: Session, instruction_ids: list[str]) -> dict[tuple[str
     for ack in repository.about(session, "in", instruction_ids, ["application_acknowledgement"]):
         body = _body(ack)
         key = (ack.refers_to or "", ack.originator_party or "")
-        found[key] = Application(str(body.get("outcome", "applied")), body.get("applied_at"), ack.record_id)
+        found[key] = Application(
+            outcome=str(body.get("outcome", "applied")),
+            applied_at=_text(body.get("applied_at")),
+            acknowledgement_id=ack.record_id,
+        )
     return found
 
 
-def dissemination(session: Session, node: Node, record_id: str) -> dict[str, Any]:
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None
+
+
+def dissemination(session: Session, node: Node, record_id: str) -> Dissemination:
     """Return, for this node's record ``record_id``, every holder and what it holds.
 
     Raises NotOriginatorError / NotHeldError (only the originator tracks dissemination).
@@ -91,14 +96,14 @@ def dissemination(session: Session, node: Node, record_id: str) -> dict[str, Any
             )
             lagging = lagging or late
             version_rows.append(
-                {
-                    "record_id": version.record_id,
-                    "record_type": version.record_type,
-                    "delivery": delivery.status if delivery is not None else None,
-                    "delivered_at": _time(delivery.delivered_at) if delivery is not None else None,
-                    "application": application.__dict__ if application is not None else None,
-                    "lagging": late,
-                }
+                VersionDelivery(
+                    record_id=version.record_id,
+                    record_type=version.record_type,
+                    delivery=delivery.status if delivery is not None else None,
+                    delivered_at=delivery.delivered_at if delivery is not None else None,
+                    application=application,
+                    lagging=late,
+                )
             )
             delivered = delivery is not None and delivery.status == "delivered"
             if version.record_type != "retraction" and (
@@ -110,52 +115,50 @@ def dissemination(session: Session, node: Node, record_id: str) -> dict[str, Any
         retracted = any((r.record_id or "", party) in applied for r in retractions)
         notice = deletions.get(party)
         state = (
-            "retracted"
+            HolderState.RETRACTED
             if retracted
-            else "pending"
+            else HolderState.PENDING
             if retractions
-            else "deleted"
+            else HolderState.DELETED
             if notice is not None
-            else "current"
+            else HolderState.CURRENT
             if holds == versions[-1].record_id
-            else "outdated"
+            else HolderState.OUTDATED
             if holds is not None
-            else "pending"
+            else HolderState.PENDING
         )
         rows.append(
-            {
-                "party": party,
-                "route": onward.get(party, {"route": "direct"}),
-                "holds": holds,
-                "state": state,
-                "lagging": lagging,
-                "deletion_notice": notice.record_id if notice is not None else None,
-                "versions": version_rows,
-            }
+            Holder(
+                party=party,
+                route=onward.get(party, Route(route="direct")),
+                holds=holds,
+                state=state,
+                lagging=lagging,
+                deletion_notice=notice.record_id if notice is not None else None,
+                versions=version_rows,
+            )
         )
-    return {
-        "record_id": record_id,
-        "current_version": versions[-1].record_id,
-        "retracted_by": own.retracted_by,
-        "contested_by": own.contested_by,
-        "holders": rows,
-    }
+    return Dissemination(
+        record_id=record_id,
+        current_version=versions[-1].record_id,
+        retracted_by=own.retracted_by,
+        contested_by=own.contested_by,
+        holders=rows,
+    )
 
 
-def _onward_routes(session: Session, ids: list[str]) -> dict[str, dict[str, Any]]:
-    routes: dict[str, dict[str, Any]] = {}
+def _onward_routes(session: Session, ids: list[str]) -> dict[str, Route]:
+    routes: dict[str, Route] = {}
     for consent in repository.about(session, "out", ids, ["onward_sharing_consent"]):
         body = _body(consent)
         if body.get("decision") == "granted":
-            routes[str(body.get("third_party"))] = {
-                "route": "onward",
-                "via": body.get("requester"),
-                "consent": consent.record_id,
-            }
+            routes[str(body.get("third_party"))] = Route(
+                route="onward", via=_text(body.get("requester")), consent=consent.record_id
+            )
     return routes
 
 
-def laggards(session: Session, node: Node) -> list[dict[str, Any]]:
+def laggards(session: Session, node: Node) -> list[Laggard]:
     """Every (correction or retraction, recipient) not acknowledged as applied within the deadline."""
     deadline = timedelta(hours=node.settings.lifecycle_apply_deadline_hours)
     now = node.now()
@@ -171,14 +174,14 @@ def laggards(session: Session, node: Node) -> list[dict[str, Any]]:
                 continue  # a later retraction withdrew it before it went out: nothing to apply
             issued = instruction.created_at or now
             late.append(
-                {
-                    "instruction_id": instruction.record_id,
-                    "instruction_type": instruction.record_type,
-                    "record_id": instruction.refers_to,
-                    "party": party,
-                    "issued_at": _time(issued),
-                    "delivery": delivery.status if delivery is not None else None,
-                    "hours_overdue": round((now - issued - deadline).total_seconds() / 3600, 1),
-                }
+                Laggard(
+                    instruction_id=instruction.record_id,
+                    instruction_type=instruction.record_type,
+                    record_id=instruction.refers_to,
+                    party=party,
+                    issued_at=issued,
+                    delivery=delivery.status if delivery is not None else None,
+                    hours_overdue=round((now - issued - deadline).total_seconds() / 3600, 1),
+                )
             )
     return late

@@ -23,6 +23,7 @@ from gateway.records import repository
 from gateway.records.documents import effective_type
 from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord
+from gateway.records.read_model import DeliveryState, RecordDetail, RecordPage
 from gateway.records.schemas import RecordType
 from gateway.records.states import Decision, DeliveryStatus, Direction, RecordStatus
 from gateway.records.views import delivery_view, record_detail, record_summary
@@ -41,7 +42,7 @@ class SubmissionResponse(BaseModel):
     record_id: str
     status_url: str
     jws_sha256: str
-    deliveries: list[dict[str, Any]]
+    deliveries: list[DeliveryState]
 
 
 class AcknowledgementRequest(BaseModel):
@@ -54,7 +55,7 @@ class AcknowledgementRequest(BaseModel):
 
 def _submit_once_per_key(
     node: Node, draft: dict[str, Any], actor: str, idempotency_key: str | None
-) -> tuple[Submission, list[dict[str, Any]]]:
+) -> tuple[Submission, list[DeliveryState]]:
     """Run submit_draft in its own transaction; returns the submission and its deliveries.
 
     Two concurrent requests with one Idempotency-Key (or one chosen record_id)
@@ -63,7 +64,7 @@ def _submit_once_per_key(
     with a problem (never a 500 quoting the statement).
     """
 
-    def work(session: Session) -> tuple[Submission, list[dict[str, Any]]]:
+    def work(session: Session) -> tuple[Submission, list[DeliveryState]]:
         submission = submit_draft(session, node, draft, actor=actor, idempotency_key=idempotency_key)
         return submission, [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
 
@@ -125,7 +126,7 @@ def list_records(
     since: datetime | None = None,
     cursor: int | None = Query(default=None, ge=1, le=2**63 - 1),  # a primary key: BIGINT at most
     limit: int = Query(default=50, ge=1, le=200),
-) -> dict[str, Any]:
+) -> RecordPage:
     """List records newest first; ``next_cursor`` pages on."""
     if since is not None and since.tzinfo is None:
         raise InputError("since must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
@@ -144,7 +145,7 @@ def list_records(
         rows = repository.page(session, flt, limit + 1)
         items = [record_summary(r, node.now()) for r in rows[:limit]]
         next_cursor = rows[limit - 1].pk if len(rows) > limit else None
-    return {"items": items, "next_cursor": next_cursor}
+    return RecordPage(items=items, next_cursor=next_cursor)
 
 
 Originator = Annotated[
@@ -154,7 +155,7 @@ Originator = Annotated[
 
 
 @router.get("/{record_id}")
-def read_record(principal: Reader, node: NodeDep, record_id: str, originator: Originator = None) -> dict[str, Any]:
+def read_record(principal: Reader, node: NodeDep, record_id: str, originator: Originator = None) -> RecordDetail:
     """Return a record: envelope, body, JWS, verification, deliveries and receipts.
 
     A record is identified by its originator and its id; when several
@@ -163,9 +164,8 @@ def read_record(principal: Reader, node: NodeDep, record_id: str, originator: Or
     """
     with node.transaction() as session:
         stored = get_record(session, record_id, originator, actor=f"client:{principal.client_id}", now=node.now())
-        detail = record_detail(stored, repository.deliveries_of(session, stored.pk), node.now())
-    detail["actionable"] = is_actionable(node, stored)
-    return detail
+        deliveries = repository.deliveries_of(session, stored.pk)
+        return record_detail(stored, deliveries, node.now(), actionable=is_actionable(node, stored))
 
 
 def is_actionable(node: Node, stored: StoredRecord) -> bool:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, exists, insert, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from gateway.records.models import Delivery, IdempotencyKey, StoredRecord
+from gateway.records.schemas import RecordType
+from gateway.records.states import DeliveryStatus, Direction, RecordStatus, Verification
 
 
 def add(session: Session, record: StoredRecord) -> StoredRecord:
@@ -147,53 +149,106 @@ def add_idempotency_key(session: Session, entry: IdempotencyKey) -> None:
 
 @dataclass(frozen=True)
 class RecordFilter:
-    direction: str | None = None
-    record_type: str | None = None
-    party: str | None = None
-    delivery_status: str | None = None
-    status: str | None = None
-    since: datetime | None = None
-    verification: str | None = None
+    """The one filter of stored records: the agency API's list and the console's inbox both use it."""
+
+    direction: Direction | None = None
+    record_type: RecordType | str | None = None
+    party: str | None = None  # originator, mTLS peer or a recipient
+    partner: str | None = None  # the party that sent it: originator or mTLS peer
+    delivery_status: DeliveryStatus | None = None  # at least one delivery in this status
+    status: RecordStatus | None = None
+    verification: Verification | None = None
     offence_category: str | None = None
-    search: str | None = None
+    since: datetime | None = None  # stored at or after
+    until: datetime | None = None  # stored before
+    search: str | None = None  # a record id's start or part of a flight number
+    lifecycle: str | None = None  # one of LIFECYCLE_STATES (valid records only)
+    now: datetime | None = None  # the node's clock, for review_due / expired
     after_pk: int | None = None  # cursor: records older than this pk
 
 
-def _filtered(flt: RecordFilter) -> Select[StoredRecord]:
-    stmt = select(StoredRecord)
+# What later records and retention did to a record, as filters name it.
+LIFECYCLE_STATES = ("superseded", "retracted", "contested", "review_due", "expired", "held", "deleted")
+
+
+def lifecycle_condition(state: str, now: datetime) -> ColumnElement[bool]:
+    """Return the SQL condition of a record in lifecycle ``state`` at ``now`` (as retention_state decides)."""
+    if state == "superseded":
+        return StoredRecord.superseded_by.is_not(None)
+    if state == "retracted":
+        return StoredRecord.retracted_by.is_not(None)
+    if state == "contested":
+        return StoredRecord.contested_by.is_not(None)
+    if state == "deleted":
+        return StoredRecord.body_deleted_at.is_not(None)
+    kept = StoredRecord.body_deleted_at.is_(None)
+    if state == "held":
+        return and_(kept, StoredRecord.legal_hold_at.is_not(None))
+    free = and_(kept, StoredRecord.legal_hold_at.is_(None))
+    expired = and_(StoredRecord.expires_at.is_not(None), StoredRecord.expires_at <= now)
+    if state == "expired":
+        return and_(free, expired)
+    if state == "review_due":
+        live = or_(StoredRecord.expires_at.is_(None), StoredRecord.expires_at > now)
+        return and_(free, live, StoredRecord.review_due.is_not(None), StoredRecord.review_due <= now)
+    raise ValueError(f"unknown lifecycle state {state!r}")
+
+
+def record_conditions(flt: RecordFilter) -> list[ColumnElement[bool]]:
+    """Return the SQL conditions of ``flt`` (all must hold)."""
+    conditions: list[ColumnElement[bool]] = []
     if flt.direction:
-        stmt = stmt.where(StoredRecord.direction == flt.direction)
+        conditions.append(StoredRecord.direction == flt.direction)
     if flt.record_type:
-        stmt = stmt.where(StoredRecord.record_type == flt.record_type)
+        conditions.append(StoredRecord.record_type == flt.record_type)
+    if flt.status:
+        conditions.append(StoredRecord.status == flt.status)
+    if flt.verification:
+        conditions.append(StoredRecord.verification == flt.verification)
+    if flt.offence_category:
+        conditions.append(StoredRecord.offence_category == flt.offence_category)
+    if flt.since is not None:
+        conditions.append(StoredRecord.stored_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(StoredRecord.stored_at < flt.until)
+    if flt.after_pk is not None:
+        conditions.append(StoredRecord.pk < flt.after_pk)
     if flt.party:
-        stmt = stmt.where(
+        conditions.append(
             (StoredRecord.originator_party == flt.party)
             | (StoredRecord.peer_party == flt.party)
-            | StoredRecord.recipients.contains(flt.party)
+            | StoredRecord.recipients.contains(flt.party, autoescape=True)
         )
-    if flt.status:
-        stmt = stmt.where(StoredRecord.status == flt.status)
-    if flt.verification:
-        stmt = stmt.where(StoredRecord.verification == flt.verification)
-    if flt.offence_category:
-        stmt = stmt.where(StoredRecord.offence_category == flt.offence_category)
-    if flt.since:
-        stmt = stmt.where(StoredRecord.stored_at >= flt.since)
-    if flt.search:
+    if flt.partner:
+        conditions.append((StoredRecord.originator_party == flt.partner) | (StoredRecord.peer_party == flt.partner))
+    if flt.search and flt.search.strip():
         needle = flt.search.strip()
-        stmt = stmt.where(
-            StoredRecord.record_id.startswith(needle.lower()) | StoredRecord.flight_number.contains(needle.upper())
+        conditions.append(
+            StoredRecord.record_id.startswith(needle.lower(), autoescape=True)
+            | StoredRecord.flight_number.contains(needle.upper(), autoescape=True)
         )
     if flt.delivery_status:
-        stmt = stmt.where(exists().where(Delivery.record_pk == StoredRecord.pk, Delivery.status == flt.delivery_status))
-    if flt.after_pk is not None:
-        stmt = stmt.where(StoredRecord.pk < flt.after_pk)
-    return stmt
+        conditions.append(exists().where(Delivery.record_pk == StoredRecord.pk, Delivery.status == flt.delivery_status))
+    if flt.lifecycle:
+        now = flt.now or datetime.now(UTC)
+        conditions += [StoredRecord.verification == Verification.VALID, lifecycle_condition(flt.lifecycle, now)]
+    return conditions
 
 
 def page(session: Session, flt: RecordFilter, limit: int) -> Sequence[StoredRecord]:
     """Return up to ``limit`` records matching ``flt``, newest first (keyset paging on pk)."""
-    return session.scalars(_filtered(flt).order_by(StoredRecord.pk.desc()).limit(limit)).all()
+    stmt = select(StoredRecord).where(*record_conditions(flt)).order_by(StoredRecord.pk.desc()).limit(limit)
+    return session.scalars(stmt).all()
+
+
+def numbered_page(session: Session, flt: RecordFilter, offset: int, limit: int) -> tuple[Sequence[StoredRecord], int]:
+    """Return one page of records matching ``flt`` (newest first, from ``offset``) and how many match."""
+    conditions = record_conditions(flt)
+    total = session.scalar(select(func.count()).select_from(StoredRecord).where(*conditions))
+    rows = session.scalars(
+        select(StoredRecord).where(*conditions).order_by(StoredRecord.pk.desc()).offset(offset).limit(limit)
+    ).all()
+    return rows, int(total or 0)
 
 
 def deliveries_of(session: Session, record_pk: int) -> Sequence[Delivery]:
@@ -202,8 +257,6 @@ def deliveries_of(session: Session, record_pk: int) -> Sequence[Delivery]:
 
 def counts(session: Session) -> dict[tuple[str, str], int]:
     """Return record counts keyed by (direction, verification)."""
-    from sqlalchemy import func
-
     rows = session.execute(
         select(StoredRecord.direction, StoredRecord.verification, func.count()).group_by(
             StoredRecord.direction, StoredRecord.verification

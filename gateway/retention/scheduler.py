@@ -76,11 +76,11 @@ class RetentionScheduler:
             # The originator must chase a partner that has not applied a correction or retraction.
             log.warning(
                 "lifecycle: %s has not acknowledged applying %s %s of record %s (%.1f h overdue)",
-                late["party"],
-                late["instruction_type"],
-                late["instruction_id"],
-                late["record_id"],
-                late["hours_overdue"],
+                late.party,
+                late.instruction_type,
+                late.instruction_id,
+                late.record_id,
+                late.hours_overdue,
             )
         if counts.review_due or counts.expired_held:
             log.warning(

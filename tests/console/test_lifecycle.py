@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from gateway.console.i18n import LABELS
 from gateway.console.lifecycle_views import BADGES
-from gateway.console.repository import LIFECYCLE_STATES
 from gateway.console.schemas import Role
 from gateway.exchange.outgoing import submit_draft
 from gateway.ledger.events import AuditEvent
@@ -29,6 +28,7 @@ from gateway.lifecycle.erasure import delete_body
 from gateway.node import Node
 from gateway.records.lifecycle_bodies import DiscrepancyCategory, DiscrepancyOutcome, RetractionReason
 from gateway.records.models import Delivery, StoredRecord
+from gateway.records.repository import LIFECYCLE_STATES
 from gateway.records.signing import build_record, rfc3339, sign_record
 from tests.console.conftest import ManualClock, Received, example, signed_in, store_received
 from tests.support.pki import TestPKI
