@@ -37,7 +37,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def worker_endpoint_app(node: Node) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Return the WSGI app answering ``/metrics`` and ``/healthz``.
+    """Return the WSGI app answering ``/metrics``, ``/healthz`` and ``/readyz``.
 
     Raises ConfigurationError for an unusable operations token setting.
     """
@@ -59,6 +59,19 @@ def worker_endpoint_app(node: Node) -> Callable[[dict[str, Any], StartResponse],
         if path == "/healthz":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"status": "ok", "party": node.party, "role": "worker"}).encode()]
+        if path == "/readyz":
+            # Ready while no background job is failing (a database outage fails the delivery
+            # worker's rounds); the jobs' states and last errors only with the operations token.
+            ready = not node.jobs.failing()
+            report: dict[str, Any] = {"ready": ready}
+            try:
+                access.require_header(environ.get("HTTP_AUTHORIZATION"), path)
+            except GatewayError:
+                pass
+            else:
+                report["checks"] = {"jobs": node.jobs.snapshot()}
+            start_response("200 OK" if ready else "503 Service Unavailable", [("Content-Type", "application/json")])
+            return [json.dumps(report).encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
 

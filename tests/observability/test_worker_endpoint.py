@@ -38,3 +38,30 @@ def test_worker_endpoint_serves_the_nodes_metrics_and_health(build_test_node: Bu
     assert sample(metrics.text, "mou_gateway_delivery_attempts_total", partner="CO", outcome="delivered") == 0.0
     assert health.json() == {"status": "ok", "party": "PA", "role": "worker"}
     assert missing.status_code == 404
+
+
+def test_worker_readyz_shows_a_failing_job(build_test_node: BuildNode) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    node = build_test_node(worker_metrics_port=_free_port(), agency_host="127.0.0.1")
+    server = start_worker_endpoint(node)
+    assert server is not None
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert httpx.get(f"{base}/readyz", timeout=10).json() == {"ready": True}
+        job = node.jobs.job("delivery worker")
+        job.failed(OperationalError("SELECT 1", {}, ConnectionError("connection refused")))
+        bare = httpx.get(f"{base}/readyz", timeout=10)
+        detailed = httpx.get(f"{base}/readyz", headers=OPERATIONS_HEADERS, timeout=10)
+        job.succeeded()
+        again = httpx.get(f"{base}/readyz", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bare.status_code == 503
+    assert bare.json() == {"ready": False}  # no detail without the operations token
+    state = detailed.json()["checks"]["jobs"]["delivery worker"]
+    assert state["state"] == "failing"
+    assert state["failures"] == 1
+    assert state["last_error"].startswith("Database unavailable: the database did not answer (ConnectionError)")
+    assert again.status_code == 200

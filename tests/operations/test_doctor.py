@@ -162,3 +162,33 @@ def test_serve_logs_a_warning_line_at_start(pki: TestPKI, tmp_path: Path) -> Non
     assert len(lines) == 2
     assert lines[0].startswith(f"WARNING start-up check: tls validity: the tls certificate ({settings.tls_cert}) ")
     assert lines[1].startswith("WARNING start-up check: signing validity: the signing certificate (")
+
+
+def test_a_tls_key_of_another_certificate_names_the_files(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pa = pki.parties["PA"]
+    path = config(pki, tmp_path, tls_key=pa.signing_key)  # the signing key beside the TLS certificate
+    outcome = run_gateway(capsys, monkeypatch, "serve", "--config", path)
+    assert outcome.code == 1
+    assert len(outcome.error_lines) == 1
+    line = outcome.error_lines[0]
+    assert line.startswith(
+        f"error: Configuration error: TLS certificate: the TLS key {pa.signing_key} cannot be used with {pa.tls_cert} ("
+    )
+    assert line.endswith("— give the key that belongs to this certificate (PEM, unencrypted)")
+    assert "listener" not in outcome.stdout
+
+
+def test_terms_without_a_live_flow_are_a_warning(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unsigned = tmp_path / "pa-co.yaml"
+    assert run_gateway(capsys, monkeypatch, "terms", "new", "--parties", "PA,CO", "--out", str(unsigned)).code == 0
+    path = config(pki, tmp_path, terms_files=[unsigned])
+    outcome = run_gateway(capsys, monkeypatch, "doctor", "--config", path, "--output", "json")
+    assert outcome.code == 0
+    (row,) = doctor_rows(outcome.stdout)["terms"]
+    assert row["status"] == "warning"
+    assert row["detail"].endswith("v1 has no live flow to or from PA: a flow is live once every party to it signed")
+    assert row["fix"] == "sign the terms (`gateway terms sign`) and collect the partners' signatures"
