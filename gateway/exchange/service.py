@@ -253,26 +253,16 @@ def receive_record(
 ) -> Outcome:
     """Process one incoming compact JWS from ``peer_party`` and return the receipt.
 
-    Raises MalformedJWSError when ``raw`` is not a compact JWS at all (no
-    receipt can name it), RecordConflictError when an accepted record with the
-    same record_id but other bytes exists.
+    The one receive path: a batch of one item (single POSTs, grouped ones and
+    records shared onward all go through ``receive_batch``). Raises
+    MalformedJWSError when ``raw`` is not a compact JWS at all (no receipt can
+    name it), RecordConflictError when an accepted record with the same
+    record_id but other bytes exists.
     """
-    raw = raw.strip()
-    seen = repository.inbound_by_digest(session, sha256_hex(raw), peer_party)
-    if seen is not None and seen.receipt_jws is not None:
-        return _replay(seen)
-    decision = decide(session, node, raw, peer_party, policies)
-    originator, record_id = _originator(decision), decision.record_id
-    if decision.accepted and record_id is not None and originator is not None:
-        own = repository.own_copy(session, record_id)
-        decision = claim_check(decision, [record_id] if own is not None else [])
-        existing = repository.accepted_copy(session, originator, record_id) if decision.accepted else None
-        if existing is not None and existing.jws_sha256 == decision.digest and existing.receipt_jws is not None:
-            # The same bytes, committed by a concurrent request after our digest lookup.
-            return _replay(existing)
-        if existing is not None:
-            raise _conflict(record_id)
-    return record_decision(session, node, decision, peer_party, extra_columns=extra_columns)
+    [result] = receive_batch(session, node, [raw], peer_party, policies, extra_columns=extra_columns)
+    if isinstance(result, GatewayError):
+        raise result
+    return result
 
 
 BatchResult = Outcome | GatewayError
@@ -284,8 +274,13 @@ def receive_batch(
     items: list[bytes],
     peer_party: str,
     policies: tuple[ReceivePolicy, ...] = DEFAULT_POLICIES,
+    *,
+    extra_columns: Mapping[str, Any] | None = None,
 ) -> list[BatchResult]:
-    """Process a batch with the same rules as ``receive_record``, one result per item.
+    """Process a batch from ``peer_party``, one result (outcome or problem) per item.
+
+    Every stored row also gets ``extra_columns`` (how a record shared onward
+    arrived, and its consent).
 
     The outcome is the one of receiving the items one after another: an item
     repeated inside the batch is answered like a replay of its first copy, and
@@ -324,13 +319,13 @@ def receive_batch(
         record_id, refers_to = decision.record_id, _refers_to(decision)
         if (refers_to is not None and refers_to in written_ids) or (record_id is not None and record_id in referred):
             # Its lifecycle checks saw the database without the earlier items: write those, decide again.
-            _write_segment(session, node, peer_party, segment, results)
+            _write_segment(session, node, peer_party, segment, results, extra_columns)
             segment = []
             decision = decide(session, node, raws[index], peer_party, policies, result)
         segment.append((index, decision))
         written_ids.update([record_id] if record_id else [])
         referred.update([refers_to] if refers_to else [])
-    _write_segment(session, node, peer_party, segment, results)
+    _write_segment(session, node, peer_party, segment, results, extra_columns)
     for index, digest in enumerate(digests):
         if results[index] is None:
             first = results[first_of[digest]]
@@ -352,6 +347,7 @@ def _write_segment(
     peer_party: str,
     segment: list[tuple[int, Decision]],
     results: list[BatchResult | None],
+    extra_columns: Mapping[str, Any] | None,
 ) -> None:
     """Store the decided items of ``segment`` and put each one's outcome in ``results``."""
     if not segment:
@@ -392,13 +388,19 @@ def _write_segment(
             continue
         receipt_jws = issue_receipt(_signed_receipt(node, decision, peer_party, ledger_index, now), node.signing_key)
         columns = incoming_columns(node, decision, peer_party, now)
-        plain.append(columns | {"receipt_jws": receipt_jws, "ledger_index": ledger_index})
+        plain.append(columns | {"receipt_jws": receipt_jws, "ledger_index": ledger_index} | dict(extra_columns or {}))
         results[index] = _outcome(decision, receipt_jws)
     repository.add_many(session, plain)
     arrived: list[StoredRecord] = []
     for index, decision, ledger_index in rest:
         results[index] = record_decision(
-            session, node, decision, peer_party, ledger_index=ledger_index, late_arrivals=arrived
+            session,
+            node,
+            decision,
+            peer_party,
+            ledger_index=ledger_index,
+            extra_columns=extra_columns,
+            late_arrivals=arrived,
         )
     node.receive_rules.apply_late_arrivals(session, node, arrived)
 
