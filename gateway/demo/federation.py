@@ -33,6 +33,7 @@ from gateway.terms.document import (
     load_terms,
     parse_terms,
     sign_terms,
+    terms_for_parties,
     terms_json,
 )
 from gateway.terms.errors import TermsViolationError
@@ -87,27 +88,14 @@ def founding_terms(federation: Federation, out: Path, keys: dict[str, SigningKey
     terms = load_terms(EXAMPLE_TERMS)
     header = leading_comments(EXAMPLE_TERMS)
     if set(federation.founders) != set(terms.party_codes()):
-        terms = _narrowed(terms, federation.founders)
+        terms_id = "-".join(p.lower() for p in federation.founders) + "-removal-mou"
+        terms = terms_for_parties(terms, list(federation.founders), terms_id)
         header = f"# The example terms narrowed to {', '.join(federation.founders)} by `gateway demo`.\n"
     for party in federation.founders:
         terms = sign_terms(terms, party, keys[party])
     out.parent.mkdir(parents=True, exist_ok=True)
     dump_terms(terms, out, header=header)
     return terms
-
-
-def _narrowed(terms: Terms, founders: Sequence[str]) -> Terms:
-    document = terms_json(terms)
-    document["terms_id"] = "-".join(p.lower() for p in founders) + "-removal-mou"
-    document["title"] = f"{'-'.join(founders)} removal flight cooperation - data-sharing terms"
-    document["parties"] = [p for p in document["parties"] if p["code"] in founders]
-    flows = []
-    for flow in document["flows"]:
-        to = [party for party in flow["to"] if party in founders]
-        if flow["from"] in founders and to:
-            flows.append({**flow, "to": to})
-    document["flows"] = flows
-    return parse_terms(document, "narrowed example terms")
 
 
 def amendment(current: Terms, joiners: Sequence[str]) -> Terms:

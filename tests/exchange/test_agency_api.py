@@ -390,7 +390,10 @@ def test_acknowledgement_reaches_the_originator(pair: Pair, pa_api: httpx.Client
     assert [d["recipient"] for d in response.json()["deliveries"]] == ["PA"]
     answered = co_api.get(f"/v1/records/{record_id}").json()
     assert (answered["status"], answered["actionable"]) == ("acknowledged", True)
-    wait_for(lambda: pa_api.get(f"/v1/records/{record_id}").json()["status"] == "acknowledged:CO", timeout=20)
+    wait_for(lambda: pa_api.get(f"/v1/records/{record_id}").json()["status"] == "acknowledged", timeout=20)
+    assert (
+        pa_api.get(f"/v1/records/{record_id}").json()["answered_by"] == "CO"
+    )  # one value per field, not "acknowledged:CO"
     ack = pa_api.get(f"/v1/records/{ack_id}").json()
     assert (ack["direction"], ack["record_type"], ack["body"]["decision"]) == ("in", "acknowledgement", "accept")
     assert ack["body"]["acknowledges_record_id"] == record_id
