@@ -15,6 +15,7 @@ deleted one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -32,9 +33,13 @@ _PENDING = "_gateway_pending_seal"
 _VAULT = "_gateway_vault"  # kept from the session that loaded the row, so a detached row still opens
 
 
+def binding(originator: str | None, record_id: str | None, jws_sha256: str) -> str:
+    """What a sealed body is bound to (its associated data): moved onto another row, it no longer opens."""
+    return f"{originator or '-'}|{record_id or '-'}|{jws_sha256}"
+
+
 def associated_data(stored: StoredRecord) -> str:
-    """What a sealed body is bound to: moved onto another row, it no longer opens."""
-    return f"{stored.originator_party or '-'}|{stored.record_id or '-'}|{stored.jws_sha256}"
+    return binding(stored.originator_party, stored.record_id, stored.jws_sha256)
 
 
 def session_vault(session: Session | None) -> Vault | None:
@@ -71,6 +76,27 @@ def read_jws(stored: StoredRecord) -> str:
     opened = vault.open_body(stored.body_key or "", value, associated_data(stored)) or ""
     stored.__dict__[_PLAIN] = opened
     return opened
+
+
+def sealed_columns(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The column values of ``rows`` (Core inserts: ``jws`` in the clear) with every body sealed.
+
+    For bulk inserts that build no ORM object (the receive path's plain rows).
+    Without a vault in the session the rows are returned unchanged.
+    """
+    vault = session_vault(session)
+    out = [dict(row) for row in rows]
+    if vault is None:
+        return out
+    pending = [row for row in out if row.get("jws")]
+    associated = [binding(r.get("originator_party"), r.get("record_id"), r["jws_sha256"]) for r in pending]
+    sealed = vault.seal_many([(row["jws"], aad) for row, aad in zip(pending, associated, strict=True)])
+    for row, body in zip(pending, sealed, strict=True):
+        if row.get("envelope_json") is None:
+            row["envelope_json"] = _kept_envelope(row["jws"])
+        row["jws"] = body.sealed
+        row["body_key"] = body.key_ref
+    return out
 
 
 def body_keys(stored: StoredRecord) -> list[str]:

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, func, inse
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from gateway.records.at_rest import sealed_columns
 from gateway.records.models import Delivery, IdempotencyKey, StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.states import DeliveryStatus, Direction, RecordStatus, Verification
@@ -39,7 +40,8 @@ def add_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     record cost more than verifying it.
     """
     if rows:
-        session.connection().execute(_INSERT_RECORDS, [_ROW_DEFAULTS | dict(row) for row in rows])
+        sealed = sealed_columns(session, rows)  # bodies sealed at rest, like the ORM path's
+        session.connection().execute(_INSERT_RECORDS, [_ROW_DEFAULTS | row for row in sealed])
 
 
 class PriorCopy(NamedTuple):
