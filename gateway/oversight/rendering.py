@@ -127,6 +127,12 @@ def sections(report: OversightReport) -> list[Section]:
         ),
         Section("access", "Access to records (views)", ("actor kind", "views", "distinct records"), tuple(access)),
         Section(
+            "sign_ins",
+            "Console sign-ins by method (oidc: the agency's identity provider; password_totp: break-glass)",
+            ("method", "count"),
+            tuple((i.method, str(i.count)) for i in report.sign_ins),
+        ),
+        Section(
             "dead_deliveries",
             "Dead deliveries (given up) by recipient",
             ("to", "count"),
@@ -219,6 +225,7 @@ def csv_rows(report: OversightReport) -> list[tuple[str, str, str, str, str, str
         ("access", "", "", "all", "views", str(report.views)),
         ("access", "", "", "all", "distinct_records", str(report.records_viewed)),
     ]
+    rows += [("sign_ins", "", "", i.method, "count", str(i.count)) for i in report.sign_ins]
     rows += [("dead_deliveries", d.party, "", "", "count", str(d.count)) for d in report.dead_deliveries]
     rows += [("notices", n.party, "", n.notice, _DIRECTION[n.direction], str(n.count)) for n in report.notices]
     return rows

@@ -197,6 +197,23 @@ def distinct_records_viewed(session: Session, start: datetime, end: datetime) ->
     )
 
 
+# The ledger subject of a sign-in is signin:<method>:<who>; only the method leaves the database.
+_SIGN_IN_METHOD = case(
+    (LedgerEntry.subject.like("signin:oidc:%"), "oidc"),
+    (LedgerEntry.subject.like("signin:password_totp:%"), "password_totp"),
+    else_="other",
+)
+
+
+def sign_ins_by_method(session: Session, start: datetime, end: datetime) -> Sequence[tuple[str, int]]:
+    """(method, count) of console sign-ins (``console:officer:signed_in``) in the period."""
+    method = _SIGN_IN_METHOD.label("method")
+    rows = session.execute(
+        select(method, func.count()).where(_event_in(AuditEvent.OFFICER_SIGNED_IN, start, end)).group_by(method)
+    ).all()
+    return [(str(m), int(n)) for m, n in rows]
+
+
 def dead_deliveries(session: Session, start: datetime, end: datetime) -> Sequence[tuple[str, int]]:
     """(recipient, count) of deliveries given up (``dead``) whose last attempt falls in the period."""
     rows = session.execute(

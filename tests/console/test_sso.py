@@ -21,7 +21,7 @@ from gateway.console.models import ConsoleSession, Officer
 from gateway.console.schemas import Role
 from gateway.ledger.models import LedgerEntry
 from gateway.node import Node
-from tests.console.conftest import ManualClock, code_at, officer_on, sign_in
+from tests.console.conftest import ManualClock, add_officer, code_at, officer_on, sign_in
 from tests.console.sso_support import ASGI_BASE, REDIRECT_URI, sso_node, sso_settings, start_provider, user
 from tests.support.oidc_provider import Authorization, TestProvider, authorize, free_port
 from tests.support.pki import TestPKI
@@ -289,5 +289,136 @@ async def test_a_provider_that_is_down_shows_a_clear_page_and_break_glass_still_
             officer = officer_on(node, Role.ADMIN)
             assert (await sign_in(http, officer, code_at(officer, node.now()))).status_code == 303
             assert (await http.get("/console/inbox")).status_code == 200
+    finally:
+        node.close()
+
+
+# -- the oversight report ------------------------------------------------------------------
+
+
+async def test_the_oversight_report_counts_sign_ins_by_method(http: httpx.AsyncClient, node: Node) -> None:
+    from gateway.oversight.rendering import csv_text
+    from gateway.oversight.service import SignInCount, build_report
+
+    for _ in range(2):
+        http.cookies.clear()
+        answer = await provider_answer(http, "ana")
+        assert (await http.get(answer.callback)).status_code == 303
+    http.cookies.clear()
+    officer = officer_on(node, Role.ADMIN)
+    assert (await sign_in(http, officer, code_at(officer, node.now()))).status_code == 303
+    with node.transaction() as session:
+        report = build_report(session, node, node.now() - timedelta(hours=1), node.now() + timedelta(hours=1))
+    assert report.sign_ins == (SignInCount("oidc", 2), SignInCount("password_totp", 1))
+    text = csv_text(report)
+    assert "sign_ins,,,oidc,count,2" in text
+    assert "sign_ins,,,password_totp,count,1" in text
+    assert "ana@" not in text  # counts only: no officer names, no provider subjects
+    assert "u-ana" not in text
+
+
+# -- break-glass: local sign-in limited or off ----------------------------------------------
+
+
+async def local_node_client(
+    database_url: str, pki: TestPKI, clock: ManualClock, tmp_path: Path, provider: TestProvider, **extra: object
+) -> tuple[Node, AsyncIterator[httpx.AsyncClient]]:
+    node = sso_node(database_url, pki, clock, sso_settings(pki, provider.issuer, tmp_path / "secret", **extra))
+
+    async def client() -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=create_agency_app(node))
+        async with httpx.AsyncClient(transport=transport, base_url=ASGI_BASE) as opened:
+            yield opened
+
+    return node, client()
+
+
+async def test_local_sign_in_can_be_limited_to_named_break_glass_accounts(
+    database_url: str, pki: TestPKI, clock: ManualClock, tmp_path: Path, provider: TestProvider
+) -> None:
+    node, clients = await local_node_client(
+        database_url, pki, clock, tmp_path, provider, console_local_accounts=["breakglass-admin"]
+    )
+    try:
+        with node.transaction() as session:
+            named = add_officer(session, Role.ADMIN, node.now(), name="breakglass-admin")
+            other = add_officer(session, Role.ADMIN, node.now(), name="ordinary-admin")
+        async for http in clients:
+            login = await http.get("/console/login")
+            assert 'id="local-limited"' in login.text
+            refused = await sign_in(http, other, code_at(other, node.now()))
+            assert refused.status_code == 403
+            assert "Password sign-in is not allowed for this account on this node" in refused.text
+            assert (await sign_in(http, named, code_at(named, node.now()))).status_code == 303
+        assert sign_in_events(node) == [("officer:breakglass-admin", "signin:password_totp:breakglass-admin")]
+    finally:
+        node.close()
+
+
+async def test_local_sign_in_can_be_turned_off(
+    database_url: str, pki: TestPKI, clock: ManualClock, tmp_path: Path, provider: TestProvider
+) -> None:
+    node, clients = await local_node_client(database_url, pki, clock, tmp_path, provider, console_local_signin=False)
+    try:
+        officer = officer_on(node, Role.ADMIN)
+        async for http in clients:
+            login = await http.get("/console/login")
+            assert 'id="local-off"' in login.text
+            assert 'id="login-form"' not in login.text
+            assert 'id="sso-start"' in login.text
+            # A hand-made post (the page shows no form) is refused all the same.
+            refused = await http.post(
+                "/console/login",
+                data={
+                    "username": officer.username,
+                    "password": officer.password,
+                    "code": code_at(officer, node.now()),
+                    "login_token": http.cookies["mou_console_login"],
+                },
+            )
+            assert refused.status_code == 403
+            assert "Password sign-in is not allowed" in refused.text
+            assert sessions(node) == []
+            answer = await provider_answer(http, "ana")  # the agency's sign-in still works
+            assert (await http.get(answer.callback)).status_code == 303
+    finally:
+        node.close()
+
+
+async def test_multi_factor_proof_can_be_required(
+    database_url: str, pki: TestPKI, clock: ManualClock, tmp_path: Path, provider: TestProvider
+) -> None:
+    node, clients = await local_node_client(
+        database_url, pki, clock, tmp_path, provider, oidc_required_amr=["otp", "mfa"]
+    )
+    try:
+        async for http in clients:
+            weak = await provider_answer(http, "bruno")  # amr: pwd
+            assert_refused(await http.get(weak.callback), 403, "amr_insufficient")
+            strong = await provider_answer(http, "ana")  # amr: pwd, otp
+            assert (await http.get(strong.callback)).status_code == 303
+    finally:
+        node.close()
+
+
+async def test_a_local_account_of_the_same_name_is_never_taken_over(
+    database_url: str, pki: TestPKI, clock: ManualClock, tmp_path: Path, provider: TestProvider
+) -> None:
+    node, clients = await local_node_client(
+        database_url, pki, clock, tmp_path, provider, oidc_username_claim="preferred_username"
+    )
+    try:
+        with node.transaction() as session:
+            add_officer(session, Role.ADMIN, node.now(), name="bruno")  # a local admin named like the SSO user
+        async for http in clients:
+            answer = await provider_answer(http, "bruno")
+            response = await http.get(answer.callback)
+            assert_refused(response, 403, "name_taken")
+            assert "a local console account named &#39;bruno&#39; already exists" in response.text
+            assert sessions(node) == []
+            answer = await provider_answer(http, "ana")  # no such local name: created as "ana"
+            assert (await http.get(answer.callback)).status_code == 303
+        with node.transaction() as session:
+            assert session.scalars(select(Officer.username).where(Officer.oidc_subject == "u-ana")).one() == "ana"
     finally:
         node.close()

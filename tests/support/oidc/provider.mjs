@@ -64,7 +64,8 @@ const provider = new Provider(config.issuer, {
   jwks: { keys: [{ ...rsa, kid: randomUUID(), use: 'sig', alg: 'RS256' }] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   claims: {
-    openid: ['sub'],
+    // acr and amr say how the user signed in at the provider (pwd, otp): a node may require MFA proof.
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
     groups: ['groups'],
