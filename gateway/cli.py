@@ -55,6 +55,7 @@ COMMANDS: dict[str, Entry] = {
         "party", "app", "Admit a new party into the trust bundle (a signed admission; terms decide its flows)."
     ),
     "db": Entry("database", "app", "Database schema migrations."),
+    "keys": Entry("keys", "app", "Keys of record bodies at rest: new and rotated key-encryption keys."),
     "schemas": Entry("schemas", "app", "JSON Schemas of the record types, receipts and terms."),
     "clients": Entry("clients", "app", "Agency API clients (OAuth 2.0 client credentials)."),
     "officers": Entry("officers", "app", "Officer accounts for the web console (/console)."),

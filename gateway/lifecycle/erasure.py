@@ -40,6 +40,7 @@ def delete_body(session: Session, stored: StoredRecord, *, reason: str, actor: s
         vault.shred(body_keys(stored))
     stored.jws = ""
     stored.body_key = None
+    stored.body_facts = None
     stored.body_deleted_at = now
     stored.body_deleted_reason = reason
     append_event(

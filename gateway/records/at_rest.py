@@ -28,6 +28,9 @@ from gateway.vault.errors import VaultUnavailableError
 from gateway.vault.sealing import is_sealed
 from gateway.vault.vault import Vault
 
+# Body fields of lifecycle answers the oversight report counts: codes and
+# times, never a person; kept clear next to the sealed body.
+REPORT_FACTS = ("outcome", "applied_at", "decision")
 _PLAIN = "_gateway_plain_jws"  # the opened (or just written) JWS, per instance
 _PENDING = "_gateway_pending_seal"
 _VAULT = "_gateway_vault"  # kept from the session that loaded the row, so a detached row still opens
@@ -93,7 +96,8 @@ def sealed_columns(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[
     sealed = vault.seal_many([(row["jws"], aad) for row, aad in zip(pending, associated, strict=True)])
     for row, body in zip(pending, sealed, strict=True):
         if row.get("envelope_json") is None:
-            row["envelope_json"] = _kept_envelope(row["jws"])
+            row["envelope_json"] = kept_envelope(row["jws"])
+        row["body_facts"] = kept_facts(row["jws"])
         row["jws"] = body.sealed
         row["body_key"] = body.key_ref
     return out
@@ -104,7 +108,29 @@ def body_keys(stored: StoredRecord) -> list[str]:
     return [stored.body_key] if stored.body_key else []
 
 
-def _kept_envelope(jws: str) -> str | None:
+def kept_facts(jws: str) -> str | None:
+    """The REPORT_FACTS of the JWS's body (scalars only) as JSON, or None when it has none."""
+    document = unsafe_decode_payload(jws)
+    body = document.get("body") if isinstance(document, dict) else None
+    if not isinstance(body, dict):
+        return None
+    facts = {k: body[k] for k in REPORT_FACTS if isinstance(body.get(k), str) and len(body[k]) <= 40}
+    return json.dumps(facts, sort_keys=True) if facts else None
+
+
+def report_facts(stored: StoredRecord) -> dict[str, Any]:
+    """The REPORT_FACTS of a row's body without opening it ({} once the body is gone)."""
+    if stored.body_deleted_at is not None:
+        return {}
+    if stored.body_facts is not None:
+        facts = json.loads(stored.body_facts)
+        return facts if isinstance(facts, dict) else {}
+    if stored.sealed_jws and not is_sealed(stored.sealed_jws):  # a row from before sealing
+        return json.loads(kept_facts(stored.sealed_jws) or "{}")  # type: ignore[no-any-return]
+    return {}
+
+
+def kept_envelope(jws: str) -> str | None:
     document = unsafe_decode_payload(jws)
     if not isinstance(document, dict):
         return None
@@ -124,7 +150,8 @@ def _seal_pending(session: Session, _context: Any, _instances: Any) -> None:
     sealed = vault.seal_many([(row.__dict__[_PLAIN], associated_data(row)) for row in pending])
     for row, body in zip(pending, sealed, strict=True):
         if row.envelope_json is None:
-            row.envelope_json = _kept_envelope(row.__dict__[_PLAIN])
+            row.envelope_json = kept_envelope(row.__dict__[_PLAIN])
+        row.body_facts = kept_facts(row.__dict__[_PLAIN])
         row.sealed_jws = body.sealed
         row.body_key = body.key_ref
         row.__dict__[_VAULT] = vault

@@ -58,6 +58,8 @@ class StoredRecord(Base):
     # Read and write it through ``jws`` (gateway/records/at_rest.py).
     sealed_jws: Mapped[str] = mapped_column("jws", Text)
     body_key: Mapped[str | None] = mapped_column(String(36))
+    # The body fields the oversight report counts, kept clear so it needs no key (at_rest.REPORT_FACTS).
+    body_facts: Mapped[str | None] = mapped_column(String(200))
     jws_sha256: Mapped[str] = mapped_column(String(64), index=True)  # receive lookup
     verification: Mapped[Verification] = mapped_column(enum_type(Verification, "verification", 8))
     verification_reason: Mapped[str | None] = mapped_column(String(64))

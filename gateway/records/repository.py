@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -265,3 +265,45 @@ def counts(session: Session) -> dict[tuple[str, str], int]:
         )
     ).all()
     return {(str(d), str(v)): int(n) for d, v, n in rows}
+
+
+def clear_bodies(session: Session, after_pk: int, limit: int) -> list[tuple[int, str | None, str | None, str, str]]:
+    """Rows still holding their JWS in the clear (stored before sealing at rest), after ``after_pk``.
+
+    Returns (pk, originator_party, record_id, jws_sha256, jws) in pk order.
+    """
+    rows = session.execute(
+        select(
+            StoredRecord.pk,
+            StoredRecord.originator_party,
+            StoredRecord.record_id,
+            StoredRecord.jws_sha256,
+            StoredRecord.sealed_jws,
+        )
+        .where(StoredRecord.pk > after_pk, StoredRecord.body_key.is_(None), StoredRecord.sealed_jws != "")
+        .order_by(StoredRecord.pk)
+        .limit(limit)
+    ).all()
+    return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+def replace_clear_body(
+    session: Session, pk: int, clear: str, sealed: str, key_ref: str, envelope: str | None, facts: str | None
+) -> bool:
+    """Swap the clear JWS of row ``pk`` for its sealed form, only if it is still that clear JWS.
+
+    Compare-and-set: a node receiving and deleting meanwhile (a body deleted
+    between read and write) is never overwritten. Returns whether the row changed.
+    """
+    result = session.execute(
+        update(StoredRecord)
+        .where(StoredRecord.pk == pk, StoredRecord.sealed_jws == clear, StoredRecord.body_key.is_(None))
+        .values(
+            sealed_jws=sealed,
+            body_key=key_ref,
+            envelope_json=func.coalesce(StoredRecord.envelope_json, envelope),
+            body_facts=facts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
