@@ -65,7 +65,8 @@ BILATERAL = {
 def stored(workdir: Path, party: str) -> list[tuple[str, str, str, str | None, str, str | None]]:
     """Every record row of a demo node: (direction, type, verification, reason, status, peer).
 
-    A record that failed verification has no trusted type: it shows as "-".
+    A record that failed verification has no trusted type: it shows as "-". An
+    outgoing record a partner answered shows its status as "acknowledged by CO".
     """
     engine = make_engine(f"sqlite:///{workdir / party.lower() / 'gateway.sqlite3'}")
     try:
@@ -77,10 +78,11 @@ def stored(workdir: Path, party: str) -> list[tuple[str, str, str, str | None, s
                     StoredRecord.verification,
                     StoredRecord.verification_reason,
                     StoredRecord.status,
+                    StoredRecord.answered_by,
                     StoredRecord.peer_party,
                 )
             ).all()
-        return [(str(d), t or "-", str(v), r, str(s), p) for d, t, v, r, s, p in rows]
+        return [(str(d), t or "-", str(v), r, f"{s} by {a}" if a else str(s), p) for d, t, v, r, s, a, p in rows]
     finally:
         engine.dispose()
 
@@ -121,9 +123,9 @@ def test_demo_with_one_flight_and_a_fourth_party_joining(tmp_path: Path) -> None
         }
     )
     manifest_status = next(s for d, t, _v, _r, s, _p in pa if (d, t) == ("out", "removal_manifest"))
-    assert manifest_status == "acknowledged:CO"
+    assert manifest_status == "acknowledged by CO"
     assert sorted((t, v, r, s, p) for d, t, v, r, s, p in co if d == "in") == [
-        ("-", "invalid", "bad_signature", "rejected", "PA"),
+        ("-", "invalid", "bad_signature", "failed_verification", "PA"),
         ("correction", "valid", None, "new", "PA"),
         ("criminal_network_flag", "valid", None, "new", "PA"),  # US's flag, forwarded by PA with consent
         ("discrepancy_response", "valid", None, "new", "PA"),

@@ -260,7 +260,10 @@ def test_review_and_acknowledge_a_manifest(cluster: Cluster, page: Page, browser
     assert page.locator("#answer-form").count() == 0
     assert page.locator("#answers tbody tr").count() == 1
     # The acknowledgement reaches the originator, which marks its manifest acknowledged by CO.
-    wait_for(lambda: status_of(pa, "out", record_id) == "acknowledged:CO", timeout=30)
+    wait_for(lambda: status_of(pa, "out", record_id) == "acknowledged", timeout=30)
+    record = stored(pa, "out", record_id)
+    assert record is not None
+    assert record.answered_by == "CO"
     until(page, lambda: "PA: delivered" in page.inner_text("#answers"))
 
     pa_page = browser.new_context().new_page()
