@@ -161,3 +161,21 @@ def test_0009_downgrade_restores_the_old_values(empty_url: str) -> None:
         assert "answered_by" not in columns
     finally:
         engine.dispose()
+
+
+def test_typed_columns_keep_their_check_constraints_at_head(empty_url: str) -> None:
+    # A later migration that rebuilds ``records`` on SQLite must carry the constraints over.
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0008")
+        _rows_at_0008(engine)
+        upgrade(engine)
+        for statement in (
+            "UPDATE records SET status = 'acknowledged:CO' WHERE pk = 3",
+            "UPDATE records SET direction = 'up' WHERE pk = 3",
+            "UPDATE deliveries SET status = 'lost'",
+        ):
+            with pytest.raises(IntegrityError, match=r"(?i)check"), engine.begin() as connection:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
