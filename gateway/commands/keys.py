@@ -31,7 +31,7 @@ def new_kek(
     kek = KeyEncryptionKey.generate()
     with os.fdopen(descriptor, "w", encoding="ascii") as key_file:
         key_file.write(kek.encoded() + "\n")
-    stdout.print(f"wrote key-encryption key {kek.kek_id} to {out}")
+    stdout.print(f"wrote key-encryption key {kek.kek_id} to {out}", soft_wrap=True)
 
 
 @app.command("rotate-kek")
@@ -57,7 +57,8 @@ def rotate_kek(
         vault.keystore.engine.dispose()
     stdout.print(
         f"re-wrapped {count} data keys under key-encryption key {new_kek.kek_id}; "
-        f"set kek_file to {new} and restart, then destroy the old key file"
+        f"set kek_file to {new} and restart, then destroy the old key file",
+        soft_wrap=True,
     )
 
 
