@@ -191,7 +191,7 @@ def main() -> None:
         # A bad option or value: one line naming it and where the help is, not a usage panel.
         where = f" — see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
         _error(exc.format_message().rstrip(".") + where)
-        sys.exit(1)  # the house rule for every refusal, usage included
+        sys.exit(exc.exit_code)  # 2: the usual code of a usage error
     except TyperException as exc:
         show = getattr(exc, "show", None)
         if callable(show):

@@ -56,7 +56,7 @@ def test_pki_issue_needs_at_least_one_day(
 ) -> None:
     args = ["pki", "issue", "--ca-dir", str(tmp_path), "--kind", "tls", "--out-cert", str(tmp_path / "c.pem")]
     outcome = run_gateway(capsys, monkeypatch, *args, "--out-key", str(tmp_path / "c.key"), "--days", days)
-    assert outcome.code == 1
+    assert outcome.code == 2  # a usage error
     assert outcome.error_lines == [
         "error: Invalid value for '--days': Input should be greater than or equal to 1 — see `gateway pki issue --help`"
     ]
@@ -109,3 +109,20 @@ def test_list_output_json_is_whole_values(
     assert len(client["created"]) == len("2026-12-06T05:38:47Z")
     tsv = run_gateway(capsys, monkeypatch, "clients", "list", "--config", config, "--output", "tsv")
     assert tsv.stdout.splitlines()[1].split("\t")[-1] == name
+
+
+def test_brackets_in_printed_values_are_kept(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.exchange import write_settings_toml
+    from tests.support.nodes import node_settings
+
+    settings = node_settings(pki, "PA", f"sqlite:///{tmp_path / 'g.sqlite3'}", tmp_path / "var", {})
+    config = str(write_settings_toml(tmp_path / "gateway.toml", settings))
+    assert run_gateway(capsys, monkeypatch, "db", "upgrade", "--config", config).code == 0
+    added = run_gateway(capsys, monkeypatch, "clients", "add", "--name", "x", "--scope", "records:read", "-c", config)
+    client_id = added.stdout.split()[1]
+    agency = "[bold]SNM[/bold] [draft]"
+    done = run_gateway(capsys, monkeypatch, "clients", "set-agency", client_id, "--agency", agency, "-c", config)
+    assert done.code == 0, done.stderr
+    assert done.stdout.strip() == f"client {client_id} acts for {agency}"

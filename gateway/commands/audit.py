@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
@@ -111,7 +112,9 @@ def verify(config: ConfigOption = None, database: DatabaseOption = None) -> None
             fail(exc.cli_message())
             return
     if not report.signatures_checked:
-        stderr.print("[yellow]warning:[/yellow] no trust bundle configured: checkpoint signatures not checked")
+        stderr.print(
+            "[yellow]warning:[/yellow] no trust bundle configured: checkpoint signatures not checked", markup=True
+        )
     witnessed = ", ".join(f"{party}: {count}" for party, count in sorted(report.witnessed.items())) or "none"
     stdout.print(
         f"ledger verified: {report.entries} entries, root {report.root_hash}, {report.nodes} stored nodes, "
@@ -119,7 +122,7 @@ def verify(config: ConfigOption = None, database: DatabaseOption = None) -> None
         soft_wrap=True,
     )
     for fork in report.forks:
-        stderr.print(f"[red]partner fork on record:[/red] {fork}", soft_wrap=True, markup=True)
+        stderr.print(f"[red]partner fork on record:[/red] {escape(str(fork))}", soft_wrap=True, markup=True)
 
 
 @app.command("prove")
@@ -138,7 +141,9 @@ def prove(
     with ledger_session(settings, database) as session:
         proofs = prove_subject(session, record_id)
     if proofs.checkpoint is None:
-        stderr.print("[yellow]warning:[/yellow] no signed checkpoint covers these entries yet; root is unsigned")
+        stderr.print(
+            "[yellow]warning:[/yellow] no signed checkpoint covers these entries yet; root is unsigned", markup=True
+        )
     write_stdout_text(json.dumps(proofs.as_json(), indent=2) + "\n")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from gateway.clients import service
 from gateway.clients.schemas import VALID_SCOPES
@@ -41,11 +40,13 @@ def add(
             "[yellow]note:[/yellow] no --agency: this client may not correct or retract records"
             " (set one with `gateway clients set-agency`).",
             soft_wrap=True,
+            markup=True,
         )
     stderr.print(
         "[yellow]warning:[/yellow] copy the secret now: the gateway stores only an argon2id hash"
         " and cannot show it again.",
         soft_wrap=True,
+        markup=True,
     )
 
 
@@ -83,4 +84,4 @@ def set_agency(
     """Set the agency an existing API client acts for (clients created before agencies had none)."""
     with node_database(settings_from(config)) as session:
         stored = service.set_agency(session, client_id, agency, utc_now(), actor="cli")
-    stdout.print(f"client {escape(client_id)} acts for {escape(stored)}", soft_wrap=True)
+    stdout.print(f"client {client_id} acts for {stored}", soft_wrap=True)

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
     from gateway.settings import Settings
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+# Markup off: record ids, names and messages print as they are ("[draft].json" stays whole);
+# the few styled words ask for it with markup=True and escape what they interpolate.
+stdout = Console(highlight=False, markup=False)
+stderr = Console(stderr=True, highlight=False, markup=False)
 
 ConfigOption = Annotated[
     Path | None,
@@ -43,7 +45,9 @@ def settings_from(config: Path | None) -> Settings:
 
 def fail(message: str, hint: str = "") -> None:
     """Print a one-line error (and what to do) and exit 1."""
-    stderr.print(f"[red]error:[/red] {escape(message)}" + (f" — {escape(hint)}" if hint else ""), soft_wrap=True)
+    stderr.print(
+        f"[red]error:[/red] {escape(message)}" + (f" — {escape(hint)}" if hint else ""), soft_wrap=True, markup=True
+    )
     raise typer.Exit(1)
 
 

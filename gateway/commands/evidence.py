@@ -47,7 +47,8 @@ def export(
     out.write_text(evidence.to_json(), "utf-8")
     if evidence.ledger is None:
         stderr.print(
-            "[yellow]warning:[/yellow] no signed checkpoint covers the record yet; the bundle has no ledger proof"
+            "[yellow]warning:[/yellow] no signed checkpoint covers the record yet; the bundle has no ledger proof",
+            markup=True,
         )
     stdout.print(
         f"evidence of record {record_id}: {len(evidence.receipts)} receipt(s)"
@@ -77,6 +78,7 @@ def verify(
     stdout.print(
         f"[{colour}]{proven.standing.value.replace('_', ' ')}[/{colour}] {record.record_type} {record.record_id}",
         soft_wrap=True,
+        markup=True,
     )
     stdout.print(f"  signed by   {proven.signer_party}: {proven.signer_subject}", soft_wrap=True)
     bound = (

@@ -6,7 +6,6 @@ import io
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from gateway.commands.common import ConfigOption, node_database, settings_from, stderr, stdout
 from gateway.commands.output import OutputFormat, OutputOption, print_rows, rfc3339_utc
@@ -56,7 +55,7 @@ def add(
     stdout.print(f"officer:            {created.username} ({created.role.value})", soft_wrap=True)
     stdout.print(f"one-time password:  {created.password}", soft_wrap=True)
     stdout.print(f"totp secret:        {created.totp_secret}", soft_wrap=True)
-    stdout.print(f"totp enrolment uri: {escape(created.otpauth_uri)}", soft_wrap=True)
+    stdout.print(f"totp enrolment uri: {created.otpauth_uri}", soft_wrap=True)
     drawing = terminal_qr(created.otpauth_uri) if qr else None
     if drawing:
         stdout.print(drawing, markup=False, highlight=False, soft_wrap=True)
@@ -65,6 +64,7 @@ def add(
         "argon2id hash of the password, which must be changed at first sign-in, and the TOTP "
         "secret encrypted under totp_encryption_key.",
         soft_wrap=True,
+        markup=True,
     )
 
 
@@ -97,7 +97,7 @@ def unlock(
     """Lift the sign-in throttling of an officer's account, from every source address."""
     with node_database(settings_from(config)) as session:
         service.unlock_officer(session, name, utc_now())
-    stdout.print(f"officer {escape(name)} unlocked")
+    stdout.print(f"officer {name} unlocked")
 
 
 @app.command("disable")
@@ -108,7 +108,7 @@ def disable(
     """Disable an officer: their sessions end and they can no longer sign in."""
     with node_database(settings_from(config)) as session:
         service.set_disabled(session, name, True, utc_now())
-    stdout.print(f"officer {escape(service.normalised_username(name))} disabled")
+    stdout.print(f"officer {service.normalised_username(name)} disabled")
 
 
 @app.command("enable")
@@ -119,4 +119,4 @@ def enable(
     """Enable a disabled officer again (their password and TOTP seed are unchanged)."""
     with node_database(settings_from(config)) as session:
         service.set_disabled(session, name, False, utc_now())
-    stdout.print(f"officer {escape(service.normalised_username(name))} enabled")
+    stdout.print(f"officer {service.normalised_username(name)} enabled")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from gateway.commands.common import fail, stdout, write_stdout_text
 from gateway.errors import InputError
@@ -101,7 +102,11 @@ def verify(
             fail(f"{verdict.standing.value}: {verdict.reason}")
             return
         verified = verdict.verified
-        stdout.print(f"[green]{verdict.standing.value.replace('_', ' ')}[/green]: {verdict.reason}", soft_wrap=True)
+        stdout.print(
+            f"[green]{verdict.standing.value.replace('_', ' ')}[/green]: {escape(verdict.reason)}",
+            soft_wrap=True,
+            markup=True,
+        )
     else:
         try:
             verified = verify_record(data, bundle, parse_time(at))
@@ -110,7 +115,7 @@ def verify(
             return
     envelope = record_json(verified.payload)
     body = envelope.pop("body")
-    stdout.print(f"[green]valid[/green] {verified.payload.record_type} {verified.payload.record_id}")
+    stdout.print(f"[green]valid[/green] {verified.payload.record_type} {verified.payload.record_id}", markup=True)
     stdout.print(f"  signer   {verified.signer_party}: {verified.signer_subject}")
     stdout.print(f"  kid      {verified.kid} ({verified.algorithm})")
     stdout.print(f"  verified {rfc3339(verified.verified_at)}")

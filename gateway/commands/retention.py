@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.commands.common import ConfigOption, settings_from, stderr, stdout
@@ -55,7 +56,7 @@ def run(config: ConfigOption = None) -> None:
         if rows:
             stdout.print(table)
     for error in report.errors:
-        stderr.print(f"[yellow]warning:[/yellow] {error}", soft_wrap=True)
+        stderr.print(f"[yellow]warning:[/yellow] {escape(str(error))}", soft_wrap=True, markup=True)
     stdout.print(
         f"retention as of {rfc3339(report.as_of)}: {len(report.deleted)} bodies deleted, "
         f"{len(report.held)} kept under legal hold, {len(report.notices)} deletion notices queued",

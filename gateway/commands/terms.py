@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout, write_stdout_text
@@ -44,7 +45,7 @@ def _flows_table(terms: Terms, live: dict[str, bool] | None = None) -> Table:
             "all" if flow.fields is None else f"{len(flow.fields)} listed ({flow.outside_fields} others)",
         ]
         if live:
-            row.append("[green]yes[/green]" if live[flow.id] else "[red]no[/red]")
+            row.append("yes" if live[flow.id] else "no")
         table.add_row(*row)
     return table
 
@@ -60,7 +61,10 @@ def show(
         fail("no terms file given", "pass FILE or set GATEWAY_TERMS_FILES")
     for path in paths:
         terms = load_terms(path)
-        stdout.print(f"[bold]{terms.title}[/bold]  ({terms.terms_id} v{terms.version}, sha256 {terms_digest(terms)})")
+        stdout.print(
+            f"[bold]{escape(terms.title)}[/bold]  ({terms.terms_id} v{terms.version}, sha256 {terms_digest(terms)})",
+            markup=True,
+        )
         stdout.print(
             f"in force {terms.effective_from} … {terms.expires_on}; parties: "
             + "; ".join(f"{p.code} {p.authority}" for p in terms.parties)
@@ -138,7 +142,7 @@ def check(
         problems.append("no flow is live: every party to a flow must sign this exact version")
     if problems:
         fail("; ".join(problems))
-    stderr.print(f"[green]ok[/green]: {sum(live.values())} of {len(live)} flows live")
+    stderr.print(f"[green]ok[/green]: {sum(live.values())} of {len(live)} flows live", markup=True)
 
 
 @app.command("new")
