@@ -57,6 +57,10 @@ test: lint typecheck pytest
 # `make mutation` starts afresh (rm -rf mutants); MUTANTS="gateway.trust.path*" re-runs those mutants only
 # (mutmut always re-runs named ones). tests/mutation/report.py prints the per-module table and fails under
 # MUTATION_TARGET % of non-equivalent mutants killed; tests/mutation/equivalent.txt lists the equivalents.
+# Its pytest sessions keep their tmp_path directories under mutants/pytest-tmp, apart from other pytest runs
+# on the machine (pytest rotates the pytest-N directories of its temp root): a test that fails for a reason
+# other than the mutant counts the mutant as killed. A survivor judged equivalent is re-run by name to confirm.
+# Results, the per-module table and the run-by-run commands: tests/mutation/README.md.
 MUTMUT_VERSION := 3.8.1
 MUTATION_JOBS ?= 2
 MUTATION_TARGET ?= 95
@@ -65,7 +69,8 @@ MUTANTS ?=
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet mutmut==$(MUTMUT_VERSION)
 	$(if $(MUTANTS),,rm -rf mutants)
-	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
+	mkdir -p mutants/pytest-tmp
+	PYTEST_DEBUG_TEMPROOT=$(CURDIR)/mutants/pytest-tmp $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
 	$(BIN)/python tests/mutation/report.py --fail-under $(MUTATION_TARGET)
 
 clean:
