@@ -31,9 +31,8 @@ from gateway.records.kinds import INSTRUCTION_TYPES, PLAIN_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.repository import PriorCopy
 from gateway.records.schemas import Receipt, Record, Verdict, record_json
-from gateway.records.service import record_columns
+from gateway.records.service import received_columns, received_row, record_columns
 from gateway.records.signing import VerifiedRecord
-from gateway.records.states import Direction, RecordStatus, Verification
 from gateway.terms.errors import TermsViolationError
 from gateway.trust.canonical import sha256_hex
 from gateway.trust.errors import MalformedJWSError, TrustError
@@ -226,7 +225,7 @@ def record_decision(
     if index is None:
         [index] = append_events(session, [ledger_event(decision, peer_party, now)])
     receipt_jws = issue_receipt(_signed_receipt(node, decision, peer_party, index, now), node.signing_key)
-    stored = StoredRecord(**incoming_columns(node, decision, peer_party, now))
+    stored = received_row(incoming_columns(node, decision, peer_party, now))
     stored.receipt_jws = receipt_jws
     stored.ledger_index = index
     for column, value in (extra_columns or {}).items():
@@ -451,30 +450,15 @@ def _acts_on_others(decision: Decision, waiting: set[str]) -> bool:
 
 
 def incoming_columns(node: Node, decision: Decision, peer_party: str, now: datetime) -> dict[str, Any]:
-    """The record row for ``decision`` (without receipt and ledger index)."""
-    verified, record_id, accepted = decision.verified, decision.record_id, decision.accepted
-    reason_code, reason, digest = decision.reason_code, decision.reason, decision.digest
-    columns = record_columns(verified.payload) if verified is not None else {"record_id": record_id}
-    signer = (
-        {
-            "signer_kid": verified.kid,
-            "signer_subject": verified.signer_subject[:300],
-            "signer_fingerprint": verified.signer_fingerprint,
-        }
-        if verified is not None
-        else {}
+    """The record row for ``decision`` (without receipt and ledger index); the row is the records domain's."""
+    return received_columns(
+        decision.verified,
+        record_id=decision.record_id,
+        accepted=decision.accepted,
+        raw=decision.raw,
+        digest=decision.digest,
+        peer_party=peer_party,
+        now=now,
+        reason_code=decision.reason_code,
+        reason=decision.reason,
     )
-    return {
-        **columns,
-        **signer,
-        "accepted_record_id": record_id if accepted else None,
-        "direction": Direction.IN,
-        "peer_party": peer_party,
-        "stored_at": now,
-        "jws": decision.raw.decode("ascii"),
-        "jws_sha256": digest,
-        "verification": Verification.VALID if accepted else Verification.INVALID,
-        "verification_reason": reason_code,
-        "verification_detail": (reason or "")[:500] or None,
-        "status": RecordStatus.NEW if accepted else RecordStatus.FAILED_VERIFICATION,
-    }

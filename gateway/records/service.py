@@ -6,6 +6,7 @@ Submitting a draft (sign, store, queue deliveries) is exchange's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from gateway.records.errors import (
 from gateway.records.kinds import kind_of
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import Record, RecordType
-from gateway.records.signing import SignedRecord
+from gateway.records.signing import SignedRecord, VerifiedRecord
 from gateway.records.states import Direction, RecordStatus, Verification
 
 
@@ -96,3 +97,51 @@ def resolve_record(
     if len(copies) > 1:
         raise RecordIdAmbiguousError(record_id, (c.originator_party or "?" for c in copies))
     return copies[0]
+
+
+def received_columns(
+    verified: VerifiedRecord | None,
+    *,
+    record_id: str | None,
+    accepted: bool,
+    raw: bytes,
+    digest: str,
+    peer_party: str,
+    now: datetime,
+    reason_code: str | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    """Return the row of a record received from ``peer_party`` (without receipt and ledger index).
+
+    A record that failed verification (``verified`` None, or not ``accepted``)
+    is stored too, for audit, and never counts as valid.
+    """
+    columns = record_columns(verified.payload) if verified is not None else {"record_id": record_id}
+    signer = (
+        {
+            "signer_kid": verified.kid,
+            "signer_subject": verified.signer_subject[:300],
+            "signer_fingerprint": verified.signer_fingerprint,
+        }
+        if verified is not None
+        else {}
+    )
+    return {
+        **columns,
+        **signer,
+        "accepted_record_id": record_id if accepted else None,
+        "direction": Direction.IN,
+        "peer_party": peer_party,
+        "stored_at": now,
+        "jws": raw.decode("ascii"),
+        "jws_sha256": digest,
+        "verification": Verification.VALID if accepted else Verification.INVALID,
+        "verification_reason": reason_code,
+        "verification_detail": (reason or "")[:500] or None,
+        "status": RecordStatus.NEW if accepted else RecordStatus.FAILED_VERIFICATION,
+    }
+
+
+def received_row(columns: Mapping[str, Any]) -> StoredRecord:
+    """Return a row built from ``received_columns`` (not yet added to a session)."""
+    return StoredRecord(**columns)
