@@ -154,6 +154,13 @@ def install_security_headers(app: FastAPI) -> None:
         if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers[name] = value
+            # Sign-out of an SSO session is a form POST redirected on to the provider, and CSP's
+            # form-action governs that redirect too: the provider's origin is allowed (console.sso).
+            targets: tuple[str, ...] = getattr(request.app.state, "console_form_targets", ())
+            if targets:
+                response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+                    "form-action 'self'", "form-action 'self' " + " ".join(targets)
+                )
             if path.startswith(STATIC_PREFIX):  # the stylesheet may be cached
                 response.headers["Cache-Control"] = "public, max-age=3600"
         return response

@@ -124,9 +124,9 @@ class TestProvider:
     def _write_users(self) -> None:
         self.users_file.write_text(json.dumps([asdict(u) for u in self.users.values()]), "utf-8")
 
-    def disable(self, username: str) -> None:
-        """Disable a user at the provider (as a leaver process would)."""
-        self.users[username].disabled = True
+    def disable(self, username: str, disabled: bool = True) -> None:
+        """Disable (or enable again) a user at the provider, as a leaver process would."""
+        self.users[username].disabled = disabled
         self._write_users()
 
     def stop(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, Final
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
@@ -171,6 +171,9 @@ def install_sso(app: FastAPI) -> None:
     node: Node = app.state.node
     config = OidcConfig.from_settings(node.settings)
     app.state.oidc = OidcClient(config) if config is not None else None
+    if config is not None:
+        issuer = urlsplit(config.issuer)
+        app.state.console_form_targets = (f"{issuer.scheme}://{issuer.netloc}",)
     app.state.sso_policy = service.SsoPolicy.from_settings(node.settings)
     app.include_router(router)
     app.add_exception_handler(SsoError, _sso_refused)
