@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ from gateway.demo import runner
 
 
 def fake_run(seen: list[Path], fail: bool = False):  # type: ignore[no-untyped-def]
-    def run(
-        console: Console, workdir: Path, started: float, flights: int, serve: bool, stop: threading.Event | None
-    ) -> list[runner.PartySummary]:
+    def run(console: Console, workdir: Path, *_options: object) -> list[runner.PartySummary]:
         (workdir / "pki").mkdir()
         (workdir / "pki" / "root-ca.key").write_text("stands for a CA key", "utf-8")
         seen.append(workdir)
