@@ -25,11 +25,20 @@ def demo(
     pkcs11: Annotated[
         bool, typer.Option(help="PA's record-signing key in a SoftHSM2 token (PKCS#11) instead of a PEM file.")
     ] = False,
+    sso: Annotated[
+        bool,
+        typer.Option(
+            help="With --serve: start a test OpenID Connect provider and configure every node for it "
+            "(its URL and users go into nodes.json under sso)."
+        ),
+    ] = False,
 ) -> None:
     """Run the parties' nodes on loopback and replay a removal-flight scenario between them."""
     from gateway.demo.runner import run_demo
     from gateway.demo.scenario import ScenarioError
 
+    if sso and not serve:
+        fail("--sso needs --serve: the provider and the nodes must keep running for you to sign in")
     stop = threading.Event()
     try:
         run_demo(
@@ -40,6 +49,7 @@ def demo(
             stop_event=stop,
             parties=parties.split(","),
             pkcs11=pkcs11,
+            sso=sso,
         )
     except ScenarioError as exc:
         fail(f"demo step failed: {exc}")

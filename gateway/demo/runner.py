@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway.demo import federation, lifecycle, scenario, synthetic
+from gateway.demo import federation, lifecycle, scenario, sso, synthetic
 from gateway.demo.cluster import DemoNode, make_pki, start_nodes, stop_nodes, write_nodes_json
 from gateway.demo.token import move_signing_key_into_token
 from gateway.exchange import repository as outbox
@@ -167,8 +167,12 @@ def run_demo(
     stop_event: threading.Event | None = None,
     parties: Sequence[str] = ("PA", "CO", "US"),
     pkcs11: bool = False,
+    sso: bool = False,
 ) -> list[PartySummary]:
     """Run the demo with ``parties``; returns the per-party summary. Raises ScenarioError on a failed step.
+
+    ``sso`` starts the test OpenID Connect provider and configures every founding node for it
+    (gateway.demo.sso); raises ConfigurationError when it cannot run.
 
     Parties of the example terms found the federation; any other joins it
     once the founders' scenario ran (gateway.demo.federation).
@@ -180,13 +184,13 @@ def run_demo(
         temporary = Path(tempfile.mkdtemp(prefix="mou-demo-"))
         console.print(f"work directory: {temporary} (removed at the end; --workdir DIR keeps one)")
         try:
-            return _run_in(console, temporary, started, flights, serve, stop_event, members, pkcs11)
+            return _run_in(console, temporary, started, flights, serve, stop_event, members, pkcs11, sso)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
             console.print(f"removed the work directory {temporary} and the keys in it")
     workdir.mkdir(parents=True, exist_ok=True)
     console.print(f"work directory: {workdir} (kept: it holds every party's CA and private keys)")
-    return _run_in(console, workdir, started, flights, serve, stop_event, members, pkcs11)
+    return _run_in(console, workdir, started, flights, serve, stop_event, members, pkcs11, sso)
 
 
 def _run_in(
@@ -198,6 +202,7 @@ def _run_in(
     stop_event: threading.Event | None,
     members: federation.Federation,
     pkcs11: bool = False,
+    use_sso: bool = False,
 ) -> list[PartySummary]:
     files, _ = make_pki(workdir, members.founders)
     console.print(f"PKI: a root CA, TLS and record-signing certificates for {', '.join(members.founders)}")
@@ -217,8 +222,19 @@ def _run_in(
     for key in keys.values():
         if isinstance(key.private_key, TokenECPrivateKey):
             key.private_key.token_session.close()
-    nodes = start_nodes(workdir, files, [founding], overrides={p: t.settings() for p, t in tokens.items()})
+    provider = sso.reserve_provider(workdir, list(members.founders)) if use_sso else None
+    overrides = {
+        p: {**(tokens[p].settings() if p in tokens else {}), **(provider.node_settings(p) if provider else {})}
+        for p in files
+        if p in tokens or provider is not None
+    }
+    nodes = start_nodes(workdir, files, [founding], overrides=overrides)
     try:
+        if provider is not None:
+            provider.start([demo.agency_url for demo in nodes.values()])
+            for demo in nodes.values():
+                demo.extras["sso"] = provider.nodes_json_entry()
+            console.print(f"identity provider (OpenID Connect) {provider.issuer}: users in nodes.json under sso")
         for demo in nodes.values():
             console.print(f"  {demo.party}: partner {demo.partner_url} (mTLS)  agency {demo.agency_url}")
         tally = scenario.Tally()
@@ -271,3 +287,5 @@ def _run_in(
         return summaries
     finally:
         stop_nodes(nodes)
+        if provider is not None:
+            provider.stop()

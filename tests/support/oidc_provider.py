@@ -110,10 +110,11 @@ class TestProvider:
         self.process = subprocess.Popen(
             ["node", str(SCRIPT), str(config)],
             cwd=SUPPORT_DIR,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
-            env={**os.environ, "NODE_ENV": "test"},
+            env={**os.environ, "NODE_ENV": "test", "OIDC_PROVIDER_WATCH_STDIN": "1"},
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

@@ -158,3 +158,8 @@ server.listen(config.port, '127.0.0.1', () => {
   process.stdout.write(`ready ${config.issuer}\n`);
 });
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));
+// Started with a pipe on stdin: when the process that started it goes away, so does the provider.
+if (process.env.OIDC_PROVIDER_WATCH_STDIN === '1') {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
