@@ -96,7 +96,17 @@ def settings_for(pki: TestPKI, party: str, url: str, workdir: Path, partners: di
         delivery_poll_seconds=0.05,
         log_level="WARNING",
         totp_encryption_key=SecretStr(new_key()),  # the agency listener needs one; no officers here
+        kek_file=_kek_file(workdir / party.lower()),
     )
+
+
+def _kek_file(data_dir: Path) -> Path:
+    """A key-encryption key file for a bench node, made once (record bodies are sealed at rest)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "kek.key"
+    if not path.exists():
+        path.write_text(new_key() + "\n")
+    return path
 
 
 # What CO receives from PA in the demo, per flight (see the module docstring).

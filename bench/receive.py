@@ -23,6 +23,12 @@ flags signed by PA (signing is not measured):
 Times are CPU seconds of this process (``time.process_time``) next to the
 wall clock, so a busy machine does not bend the comparison.
 
+Each backend runs twice on fresh databases: with record bodies sealed at rest
+(the node as deployed: a data key per record, wrapped into the key store) and
+in the clear (the same node with a session that has no vault); ``sealed_vs_clear``
+gives the sealed run's single, group and batch throughput as a share of the
+clear run's (target ≥ 0.9).
+
 ``--profile`` prints the top functions of the batch run (cProfile). The last
 line printed is one JSON object with every figure.
 
@@ -53,7 +59,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from exchange import database_url, settings_for
 from sqlalchemy import Engine, text
 
-from gateway.db import make_engine
+from gateway.db import make_engine, make_sessionmaker
 from gateway.demo import synthetic
 from gateway.exchange.intake import receive_group
 from gateway.exchange.outgoing import prepare_outgoing
@@ -127,7 +133,7 @@ def per_second(count: int, seconds: float) -> float:
 
 
 def measure(
-    kind: str, pki: TestPKI, workdir: Path, records: int, group: int, batch: int, profile: bool
+    kind: str, pki: TestPKI, workdir: Path, records: int, group: int, batch: int, profile: bool, *, sealed: bool
 ) -> dict[str, float]:
     workdir.mkdir(parents=True, exist_ok=True)
     urls = {party: database_url(kind, workdir, party) for party in ("PA", "CO")}
@@ -135,6 +141,8 @@ def measure(
         upgrade(make_engine(url))
     pa = build_node(settings_for(pki, "PA", urls["PA"], workdir, {}))
     co = build_node(settings_for(pki, "CO", urls["CO"], workdir, {}))
+    if not sealed:  # the same node, its bodies stored in the clear (as before sealing at rest)
+        co.sessions, co.vault = make_sessionmaker(co.engine), None
     key = SigningKey.from_files(pki.parties["PA"].signing_key, pki.parties["PA"].signing_cert)
     warm, singles, batches = signed_flags(pa, key, 50), signed_flags(pa, key, records), signed_flags(pa, key, batch)
     grouped = signed_flags(pa, key, records)
@@ -210,7 +218,7 @@ def measure(
         "batch_vs_reference": round(batch_cpu / reference_cpu, 2) if reference_cpu > 0 else 0.0,
     }
     for name, value in figures.items():
-        print(f"{kind:>9} {name:>22}: {value}")
+        print(f"{kind:>9} {'sealed' if sealed else 'clear':>6} {name:>22}: {value}")
     return figures
 
 
@@ -224,10 +232,27 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-receive-"))
     pki = make_test_pki(workdir / "pki")
-    results = {
-        kind: measure(kind, pki, workdir / kind, args.records, args.group, args.batch, args.profile)
-        for kind in args.backends.split(",")
-    }
+    results: dict[str, dict[str, object]] = {}
+    for kind in args.backends.split(","):
+        runs = {
+            mode: measure(
+                kind,
+                pki,
+                workdir / f"{kind}-{mode}",
+                args.records,
+                args.group,
+                args.batch,
+                args.profile,
+                sealed=mode == "sealed",
+            )
+            for mode in ("clear", "sealed")
+        }
+        ratios = {
+            name: round(runs["sealed"][name] / runs["clear"][name], 3) if runs["clear"][name] else 0.0
+            for name in ("single_per_s", "group_per_s", "batch_per_s")
+        }
+        print(f"{kind:>9} sealed_vs_clear: {ratios}")
+        results[kind] = runs | {"sealed_vs_clear": ratios}
     summary = {"benchmark": "receive", "records": args.records, "group": args.group, "batch": args.batch}
     print(json.dumps(summary | {"results": results}))
 

@@ -66,13 +66,17 @@ def snapshot_engine(url: str) -> Engine:
 
 
 @contextmanager
-def ledger_session(settings: Settings, database: str | None) -> Iterator[Session]:
-    """Yield a read-only session on a migrated database; exits 1 on an unmigrated one."""
+def ledger_session(settings: Settings, database: str | None, vault: object | None = None) -> Iterator[Session]:
+    """Yield a read-only session on a migrated database; exits 1 on an unmigrated one.
+
+    With ``vault`` (gateway.vault.vault.Vault) the session opens sealed record bodies;
+    the ledger and the oversight report need none.
+    """
     engine = snapshot_engine(database or settings.sqlalchemy_url())
     try:
         if current_revision(engine) is None:
             fail("the database has no gateway schema", hint="run `gateway db upgrade` or check --database")
-        with db.make_sessionmaker(engine)() as session, session.begin():
+        with db.make_sessionmaker(engine, vault)() as session, session.begin():
             yield session
     finally:
         engine.dispose()

@@ -34,16 +34,22 @@ def export(
         fail("GATEWAY_TRUST_BUNDLE is not set")
         return
     bundle = TrustBundle.load(settings.trust_bundle)
-    with ledger_session(settings, None) as session:
-        evidence = export_evidence(
-            session,
-            party=settings.party,
-            record_id=record_id,
-            originator=originator.upper() if originator else None,
-            bundle=bundle,
-            terms_files=settings.terms_files,
-            now=datetime.now(UTC),
-        )
+    from gateway.node import open_vault
+
+    vault = open_vault(settings)  # the bundle carries the record's JWS: its body is opened
+    try:
+        with ledger_session(settings, None, vault) as session:
+            evidence = export_evidence(
+                session,
+                party=settings.party,
+                record_id=record_id,
+                originator=originator.upper() if originator else None,
+                bundle=bundle,
+                terms_files=settings.terms_files,
+                now=datetime.now(UTC),
+            )
+    finally:
+        vault.keystore.engine.dispose()
     out.write_text(evidence.to_json(), "utf-8")
     if evidence.ledger is None:
         stderr.print(

@@ -256,6 +256,9 @@ def test_the_cli_exports_and_verifies_offline(exchanged: Exchanged, tmp_path: Pa
                 f'trust_bundle = "{co.trust_bundle}"',
                 f"terms_files = {json.dumps([str(p) for p in co.terms_files])}",
                 f'data_dir = "{tmp_path}"',
+                # The bundle carries the record's JWS: the export opens its sealed body.
+                f'kek_file = "{co.kek_file}"',
+                f'keystore_url = "{co.keystore_sqlalchemy_url()}"',
             ]
         ),
         "utf-8",

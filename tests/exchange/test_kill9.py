@@ -145,9 +145,12 @@ def test_kill9_mid_delivery_loses_and_duplicates_nothing(
         assert delivery_statuses(sender) == {"delivered": RECORDS}
         assert copies_received(receiver.node) == dict.fromkeys(record_ids, 1), f"seed {seed}"
         with sender.transaction() as session:
-            rows = session.execute(
-                select(Delivery.receipt_jws, StoredRecord.jws).join(StoredRecord, StoredRecord.pk == Delivery.record_pk)
-            ).all()
+            rows = [
+                (receipt_jws, record.jws)  # the body opened from its sealed form
+                for receipt_jws, record in session.execute(
+                    select(Delivery.receipt_jws, StoredRecord).join(StoredRecord, StoredRecord.pk == Delivery.record_pk)
+                ).all()
+            ]
         now = datetime.now(UTC)
         for receipt_jws, jws in rows:
             assert receipt_jws is not None

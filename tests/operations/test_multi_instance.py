@@ -117,11 +117,14 @@ def test_two_servers_two_workers_deliver_each_record_once(
 
         assert copies_received(receiver.node) == dict.fromkeys(record_ids, 1)
         with sender.transaction() as session:
-            rows = session.execute(
-                select(StoredRecord.record_id, Delivery.receipt_jws, StoredRecord.jws, Delivery.attempts).join(
-                    StoredRecord, StoredRecord.pk == Delivery.record_pk
-                )
-            ).all()
+            rows = [
+                (record.record_id, receipt_jws, record.jws, attempts)  # the body opened from its sealed form
+                for receipt_jws, attempts, record in session.execute(
+                    select(Delivery.receipt_jws, Delivery.attempts, StoredRecord).join(
+                        StoredRecord, StoredRecord.pk == Delivery.record_pk
+                    )
+                ).all()
+            ]
         assert {str(row[0]) for row in rows} == record_ids
         # One POST per delivery: no two workers ever claimed the same row.
         assert {row[3] for row in rows} == {1}

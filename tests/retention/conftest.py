@@ -84,6 +84,8 @@ def rows_of(node: Node, record_id: str) -> list[StoredRecord]:
                 select(StoredRecord).where(StoredRecord.record_id == record_id).order_by(StoredRecord.direction.desc())
             )
         )
+        for row in rows:
+            _ = row.jws  # opened now, while its data key exists: a snapshot of the row as it is
         session.expunge_all()
     return rows
 

@@ -137,9 +137,13 @@ def record_rows(node: Node) -> int:
 def outgoing_jws(node: Node, record_id: str) -> str:
     """Return the JWS of the outgoing record ``record_id`` as the node stored (and sends) it."""
     with node.transaction() as session:
-        return session.scalars(
-            select(StoredRecord.jws).where(StoredRecord.record_id == record_id, StoredRecord.direction == "out")
-        ).one()
+        return (
+            session.scalars(
+                select(StoredRecord).where(StoredRecord.record_id == record_id, StoredRecord.direction == "out")
+            )
+            .one()
+            .jws
+        )  # opened from its sealed form
 
 
 def deliveries_of(node: Node, record_id: str) -> list[Delivery]:

@@ -74,7 +74,7 @@ def submit(node: RunningNode, document: dict[str, Any]) -> str:
 
 def stored_jws(node: RunningNode, record_id: str) -> list[str]:
     with node.node.transaction() as session:
-        return list(session.scalars(select(StoredRecord.jws).where(StoredRecord.record_id == record_id)))
+        return [row.jws for row in session.scalars(select(StoredRecord).where(StoredRecord.record_id == record_id))]
 
 
 # -- the sending node refuses -----------------------------------------------------
