@@ -7,11 +7,14 @@ database files) and PostgreSQL (a pg_dump).
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from gateway.db import make_engine, make_sessionmaker, transaction
+from gateway.ledger.verification import verify_ledger
+from gateway.oversight.service import build_report
 from gateway.records.documents import envelope_of
 from gateway.records.models import StoredRecord
 from gateway.records.states import Direction
@@ -118,3 +121,24 @@ def test_a_body_altered_in_the_database_is_refused_never_shown(cluster: Cluster,
         with node.transaction() as session:
             session.execute(update(StoredRecord).where(*where).values(sealed_jws=original))
     assert co.record(manifest_id)["body"]["people"]
+
+
+def test_the_oversight_report_and_ledger_verification_open_no_body(cluster: Cluster, pa: Agency) -> None:
+    """With a session that has no vault (no key at all), the report counts lifecycle answers; the ledger verifies."""
+    manifest_id = pa.submit(draft("removal_manifest"))
+    pa.wait_delivered(manifest_id, ("CO", "US"))
+    retraction_id = pa.issue(f"/v1/records/{manifest_id}/retractions", {"reason": "data_inaccurate"})
+    pa.wait_delivered(retraction_id, ("CO", "US"))
+    node = pa.running.node
+    wait_for(lambda: {row["state"] for row in pa.dissemination(manifest_id)["holders"]} == {"retracted"})
+    engine = make_engine(node.settings.sqlalchemy_url())
+    try:
+        with transaction(make_sessionmaker(engine)) as session:  # no vault: a sealed body would raise
+            start = datetime.now(UTC) - timedelta(days=1)
+            report = build_report(session, node, start, datetime.now(UTC) + timedelta(minutes=1))
+            issued = {(row.recipient, row.record_type): row for row in report.instructions_issued}
+            assert issued[("CO", "retraction")].applied >= 1
+            assert issued[("US", "retraction")].applied >= 1
+            assert verify_ledger(session, node.bundle).entries > 0
+    finally:
+        engine.dispose()
