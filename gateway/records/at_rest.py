@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from gateway.records.documents import unsafe_decode_payload
 from gateway.records.models import StoredRecord
+from gateway.trust.errors import MalformedJWSError
+from gateway.trust.jws import b64url_decode
 from gateway.vault.errors import VaultUnavailableError
 from gateway.vault.sealing import is_sealed
 from gateway.vault.vault import Vault
@@ -95,9 +96,9 @@ def sealed_columns(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[
     associated = [binding(r.get("originator_party"), r.get("record_id"), r["jws_sha256"]) for r in pending]
     sealed = vault.seal_many([(row["jws"], aad) for row, aad in zip(pending, associated, strict=True)])
     for row, body in zip(pending, sealed, strict=True):
+        envelope, row["body_facts"] = kept_clear(row["jws"])
         if row.get("envelope_json") is None:
-            row["envelope_json"] = kept_envelope(row["jws"])
-        row["body_facts"] = kept_facts(row["jws"])
+            row["envelope_json"] = envelope
         row["jws"] = body.sealed
         row["body_key"] = body.key_ref
     return out
@@ -108,14 +109,29 @@ def body_keys(stored: StoredRecord) -> list[str]:
     return [stored.body_key] if stored.body_key else []
 
 
-def kept_facts(jws: str) -> str | None:
-    """The REPORT_FACTS of the JWS's body (scalars only) as JSON, or None when it has none."""
-    document = unsafe_decode_payload(jws)
-    body = document.get("body") if isinstance(document, dict) else None
-    if not isinstance(body, dict):
+def _payload(jws: str) -> dict[str, Any] | None:
+    """The JWS payload as JSON (plain ``json``: it was verified, or is kept as claimed, when stored)."""
+    try:
+        document = json.loads(b64url_decode(jws.split(".")[1]))
+    except (IndexError, ValueError, MalformedJWSError):
         return None
+    return document if isinstance(document, dict) else None
+
+
+def kept_clear(jws: str) -> tuple[str | None, str | None]:
+    """What stays clear of a JWS: its envelope (every field but the body) and its REPORT_FACTS, as JSON.
+
+    One decode of the payload for both (this runs on the receive path).
+    """
+    document = _payload(jws)
+    if document is None:
+        return None, None
+    envelope = json.dumps({k: v for k, v in document.items() if k != "body"}, sort_keys=True)
+    body = document.get("body")
+    if not isinstance(body, dict):
+        return envelope, None
     facts = {k: body[k] for k in REPORT_FACTS if isinstance(body.get(k), str) and len(body[k]) <= 40}
-    return json.dumps(facts, sort_keys=True) if facts else None
+    return envelope, json.dumps(facts, sort_keys=True) if facts else None
 
 
 def report_facts(stored: StoredRecord) -> dict[str, Any]:
@@ -126,15 +142,8 @@ def report_facts(stored: StoredRecord) -> dict[str, Any]:
         facts = json.loads(stored.body_facts)
         return facts if isinstance(facts, dict) else {}
     if stored.sealed_jws and not is_sealed(stored.sealed_jws):  # a row from before sealing
-        return json.loads(kept_facts(stored.sealed_jws) or "{}")  # type: ignore[no-any-return]
+        return json.loads(kept_clear(stored.sealed_jws)[1] or "{}")  # type: ignore[no-any-return]
     return {}
-
-
-def kept_envelope(jws: str) -> str | None:
-    document = unsafe_decode_payload(jws)
-    if not isinstance(document, dict):
-        return None
-    return json.dumps({k: v for k, v in document.items() if k != "body"}, sort_keys=True)
 
 
 @event.listens_for(Session, "before_flush")
@@ -149,9 +158,9 @@ def _seal_pending(session: Session, _context: Any, _instances: Any) -> None:
         return
     sealed = vault.seal_many([(row.__dict__[_PLAIN], associated_data(row)) for row in pending])
     for row, body in zip(pending, sealed, strict=True):
+        envelope, row.body_facts = kept_clear(row.__dict__[_PLAIN])
         if row.envelope_json is None:
-            row.envelope_json = kept_envelope(row.__dict__[_PLAIN])
-        row.body_facts = kept_facts(row.__dict__[_PLAIN])
+            row.envelope_json = envelope
         row.sealed_jws = body.sealed
         row.body_key = body.key_ref
         row.__dict__[_VAULT] = vault

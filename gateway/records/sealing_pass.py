@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import transaction
-from gateway.records.at_rest import binding, kept_envelope, kept_facts, session_vault
+from gateway.records.at_rest import binding, kept_clear, session_vault
 from gateway.records.repository import clear_bodies, replace_clear_body
 from gateway.vault.errors import VaultUnavailableError
 
@@ -34,7 +34,7 @@ def seal_clear_rows(sessions: sessionmaker[Session], batch: int = 500) -> int:
             )
             lost: list[str] = []
             for (pk, _, _, _, jws), body in zip(rows, bodies, strict=True):
-                if replace_clear_body(session, pk, jws, body.sealed, body.key_ref, kept_envelope(jws), kept_facts(jws)):
+                if replace_clear_body(session, pk, jws, body.sealed, body.key_ref, *kept_clear(jws)):
                     sealed_count += 1
                 else:
                     lost.append(body.key_ref)
