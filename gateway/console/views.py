@@ -16,7 +16,9 @@ from typing import Any
 from gateway.exchange.models import Delivery
 from gateway.records.documents import envelope_of, signed_document, unsafe_decode_payload
 from gateway.records.models import StoredRecord
+from gateway.records.read_model import DeliveryState
 from gateway.records.standing import record_standing
+from gateway.records.views import delivery_view
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.errors import MalformedJWSError
 from gateway.trust.jws import RECORD_TYP, parse_compact, x5c_chain
@@ -51,25 +53,12 @@ class VerificationPanel:
 
 
 @dataclass(frozen=True)
-class DeliveryView:
-    pk: int
-    recipient: str
-    status: str
-    attempts: int
-    last_error: str | None
-    delivered_at: datetime | None
-    receipt_verdict: str | None
-    receipt_reason: str | None
-    receipt_ledger_index: int | None
-
-
-@dataclass(frozen=True)
 class RecordView:
     stored: StoredRecord
     envelope: dict[str, Any] | None
     body: dict[str, Any] | None
     panel: VerificationPanel
-    deliveries: tuple[DeliveryView, ...]
+    deliveries: tuple[DeliveryState, ...]
 
 
 @dataclass(frozen=True)
@@ -82,26 +71,12 @@ class AnswerView:
     comment: str | None
     acknowledgement_pk: int
     acknowledgement_id: str | None
-    deliveries: tuple[DeliveryView, ...]
+    deliveries: tuple[DeliveryState, ...]
 
 
 def ledger_subject(stored: StoredRecord) -> str:
     """Return the ledger subject of a record's events (as the exchange names them)."""
     return stored.record_id or f"jws:{stored.jws_sha256}"
-
-
-def delivery_view(delivery: Delivery) -> DeliveryView:
-    return DeliveryView(
-        pk=delivery.pk,
-        recipient=delivery.recipient,
-        status=delivery.status,
-        attempts=delivery.attempts,
-        last_error=delivery.last_error,
-        delivered_at=delivery.delivered_at,
-        receipt_verdict=delivery.receipt_verdict,
-        receipt_reason=delivery.receipt_reason,
-        receipt_ledger_index=delivery.receipt_ledger_index,
-    )
 
 
 @dataclass(frozen=True)

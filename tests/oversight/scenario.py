@@ -60,7 +60,7 @@ def settled(running: RunningNode, record_id: str) -> list[tuple[str, str, str | 
 
     def done() -> bool:
         rows = deliveries_of(running.node, record_id)
-        return bool(rows) and all(d.status not in ("pending", "sending") for d in rows)
+        return bool(rows) and all(d.status != "pending" for d in rows)
 
     wait_for(done)
     return [(d.recipient, d.status, d.receipt_reason) for d in deliveries_of(running.node, record_id)]
@@ -84,7 +84,7 @@ def incoming(running: RunningNode, record_type: str) -> int:
 def all_settled(running: RunningNode) -> bool:
     """Whether no delivery of the node is still on its way."""
     with running.node.transaction() as session:
-        waiting = session.scalar(select(func.count()).where(Delivery.status.in_(("pending", "sending"))))
+        waiting = session.scalar(select(func.count()).where(Delivery.status == "pending"))
     return not waiting
 
 

@@ -161,7 +161,7 @@ def build_january(session: Session) -> None:
     sending = add_record(
         session, direction="out", record_type="criminal_network_flag", stored_at=at(11), recipients="US"
     )
-    add_delivery(session, sending, "US", "sending")  # counted as pending
+    add_delivery(session, sending, "US", "pending")  # a worker may be sending it: still pending
     for outside in (at(31, 23, month=12), datetime(2026, 2, 1, tzinfo=UTC)):
         flag = add_record(
             session, direction="out", record_type="criminal_network_flag", stored_at=outside, recipients="CO"
