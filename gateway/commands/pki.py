@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography import x509
 
 from gateway.commands.common import ConfigOption, fail, settings_from, stderr, stdout, write_stdout_text
+from gateway.commands.records import parse_time
 from gateway.trust.bundle import MAX_SEQUENCE, TrustBundle
 from gateway.trust.bundle_update import (
     apply_trust_update,
@@ -45,6 +47,24 @@ def _module(option: Path | None) -> Path | None:
 
 def _pin(pin_file: Path | None) -> str:
     return read_pin(os.environ.get("GATEWAY_PKCS11_PIN"), pin_file or _env_path("GATEWAY_PKCS11_PIN_FILE"))
+
+
+_REASONS = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "cACompromise": x509.ReasonFlags.ca_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+
+
+def _reason(name: str) -> x509.ReasonFlags:
+    try:
+        return _REASONS[name]
+    except KeyError:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(_REASONS)}", param_hint="--reason") from None
 
 
 def _env_path(name: str) -> Path | None:
@@ -114,9 +134,24 @@ def issue(
 def revoke(
     ca_dir: Annotated[Path, typer.Option(help="Directory made by `pki init`.")],
     cert: Annotated[Path, typer.Argument(help="Certificate (PEM) to revoke.")],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="RFC 5280 reason: superseded, cessationOfOperation, affiliationChanged (records signed before "
+            "stay valid when received), keyCompromise (with --invalidity-date), privilegeWithdrawn, unspecified."
+        ),
+    ] = None,
+    invalidity_date: Annotated[
+        str | None,
+        typer.Option(help="keyCompromise: since when the key is known or suspected compromised (RFC 3339)."),
+    ] = None,
 ) -> None:
     """Revoke a certificate: add it to the party CRL and refresh the bundle entry."""
-    crl = revoke_in_dir(ca_dir, cert)
+    flag = _reason(reason) if reason is not None else None
+    since = parse_time(invalidity_date) if invalidity_date is not None else None
+    if since is not None and flag not in (x509.ReasonFlags.key_compromise, x509.ReasonFlags.ca_compromise):
+        fail("--invalidity-date goes with --reason keyCompromise (or cACompromise)")
+    crl = revoke_in_dir(ca_dir, cert, reason=flag, invalidity_date=since)
     stdout.print(f"CRL now lists {len(list(crl))} revoked certificate(s); redistribute the trust bundle")
 
 

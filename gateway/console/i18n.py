@@ -160,6 +160,17 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     ),
     "verification.withdrawn_on": ("on", "el"),
     "verification.invalid": ("INVALID", "INVÁLIDO"),
+    "standing.suspect": ("SUSPECT", "SOSPECHOSO"),
+    "standing.suspect_explained": (
+        "the signing key is held compromised since before this record was received; do not rely on it "
+        "without confirming it with the originator.",
+        "la clave de firma se considera comprometida desde antes de recibir este registro; no confíe en él "
+        "sin confirmarlo con el originador.",
+    ),
+    "standing.valid_when_received": (
+        "Valid when received; its signing certificate has since expired or been retired:",
+        "Válido al recibirse; su certificado de firma ha vencido o se ha retirado desde entonces:",
+    ),
     "verification.signature": ("Signature", "Firma"),
     "verification.signature_valid": (
         "valid: signed by a certificate of the trust bundle",
@@ -173,17 +184,6 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "verification.party": ("Party", "Parte"),
     "verification.ca_of": ("certificate issued by the CA of", "certificado emitido por la CA de"),
     "verification.peer": ("delivered over mTLS by", "entregado por mTLS por"),
-    "standing.suspect": ("SUSPECT", "SOSPECHOSO"),
-    "standing.suspect_explained": (
-        "the signing key is held compromised since before this record was received; do not rely on it "
-        "without confirming it with the originator.",
-        "la clave de firma se considera comprometida desde antes de recibir este registro; no confíe en él "
-        "sin confirmarlo con el originador.",
-    ),
-    "standing.valid_when_received": (
-        "Valid when received; its signing certificate has since expired or been retired:",
-        "Válido al recibirse; su certificado de firma ha vencido o se ha retirado desde entonces:",
-    ),
     "verification.chain": ("Certificate chain", "Cadena de certificados"),
     "verification.claimed_chain": ("Chain claimed in the header", "Cadena declarada en la cabecera"),
     "verification.terms": ("Terms", "Términos"),
