@@ -127,10 +127,18 @@ def test_pki_init_refuses_to_overwrite(workdir: Workdir) -> None:
     assert (workdir.party("PA") / "ca.key").read_bytes() == before
 
 
-def test_pki_init_refuses_an_unknown_party(tmp_path: Path) -> None:
-    run = gateway_cli("pki", "init", "--party", "MX", "--out", tmp_path / "mx")
+def test_pki_init_refuses_what_is_not_a_party_code(tmp_path: Path) -> None:
+    run = gateway_cli("pki", "init", "--party", "Panama", "--out", tmp_path / "pa")
     assert run.code == 1
-    assert "unknown party 'MX'" in run.error_line
+    assert "'PANAMA' is not a party code" in run.error_line
+    assert not (tmp_path / "pa").exists()
+
+
+def test_pki_init_makes_a_pki_for_a_party_that_joins_later(tmp_path: Path) -> None:
+    # Parties join by configuration (a signed admission), so the PKI tool knows no fixed list.
+    run = gateway_cli("pki", "init", "--party", "MX", "--out", tmp_path / "mx")
+    assert run.code == 0, run.stderr
+    assert TrustBundle.load(tmp_path / "mx" / "bundle-entry.json").parties.keys() == {"MX"}
 
 
 def test_pki_bundle_merges_the_parties(workdir: Workdir) -> None:

@@ -34,7 +34,10 @@ from gateway.trust.pki import PartyFiles, init_party
 from tests.support.mou_terms import draft
 from tests.support.pki import TestPKI
 
-NOW = datetime.now(UTC)
+def now() -> datetime:
+    # Taken per call, not at import: the newcomer's certificates are issued when its fixture runs,
+    # which in a long session is well after this module was collected.
+    return datetime.now(UTC)
 
 
 class _Named(BaseModel):
@@ -99,45 +102,45 @@ def key_of(files: PartyFiles) -> SigningKey:
 def cr_flag(cr: PartyFiles) -> str:
     document = draft("criminal_network_flag", "CO", ["PA"], terms={"id": "t", "version": 1, "sha256": "0" * 64})
     document["originator"] = {"party": "CR", "agency": "Migración Costa Rica", "officer_ref": "CR-LIAISON-01"}
-    return sign_record(build_record(document, NOW), key_of(cr)).jws
+    return sign_record(build_record(document, now()), key_of(cr)).jws
 
 
 def test_a_party_admits_a_newcomer_whose_records_then_verify(pki: TestPKI, cr: PartyFiles) -> None:
     bundle = pki.bundle()
     with pytest.raises(UntrustedChainError):
-        verify_record(cr_flag(cr), bundle, NOW)
+        verify_record(cr_flag(cr), bundle, now())
 
-    admission = verify_admission(sign_admission(entry_of(cr), "PA", pki.signing_key("PA"), NOW), bundle, NOW)
+    admission = verify_admission(sign_admission(entry_of(cr), "PA", pki.signing_key("PA"), now()), bundle, now())
     assert (admission.sponsor, admission.party) == ("PA", "CR")
     admitted = admit_party(bundle, admission)
 
     assert sorted(admitted.parties) == ["CO", "CR", "PA", "US"]
-    assert verify_record(cr_flag(cr), admitted, NOW).signer_party == "CR"
+    assert verify_record(cr_flag(cr), admitted, now()).signer_party == "CR"
     assert admit_party(admitted, admission) is admitted  # adopting it again changes nothing
 
 
 def test_a_newcomer_cannot_admit_itself(pki: TestPKI, cr: PartyFiles) -> None:
     # Signed by its own key: nothing in the bundle speaks for it yet.
     with pytest.raises(UntrustedChainError):
-        verify_admission(sign_admission(entry_of(cr), "CR", key_of(cr), NOW), pki.bundle(), NOW)
+        verify_admission(sign_admission(entry_of(cr), "CR", key_of(cr), now()), pki.bundle(), now())
 
 
 def test_a_party_cannot_admit_in_another_partys_name(pki: TestPKI, cr: PartyFiles) -> None:
     with pytest.raises(PartyMismatchError):
-        verify_admission(sign_admission(entry_of(cr), "CO", pki.signing_key("PA"), NOW), pki.bundle(), NOW)
+        verify_admission(sign_admission(entry_of(cr), "CO", pki.signing_key("PA"), now()), pki.bundle(), now())
 
 
 def test_a_party_cannot_admit_itself_again(pki: TestPKI) -> None:
     own = pki.bundle().parties["PA"]
     with pytest.raises(AdmissionError, match="PA cannot admit itself"):
-        verify_admission(sign_admission(own, "PA", pki.signing_key("PA"), NOW), pki.bundle(), NOW)
+        verify_admission(sign_admission(own, "PA", pki.signing_key("PA"), now()), pki.bundle(), now())
 
 
 def test_an_admission_cannot_replace_a_held_partys_entry(pki: TestPKI, cr: PartyFiles) -> None:
     # PA vouching for "CO" with CR's CA would hand CO's name to a stranger.
     bundle = pki.bundle()
     hijack = PartyTrust("CO", entry_of(cr).cas)
-    admission = verify_admission(sign_admission(hijack, "PA", pki.signing_key("PA"), NOW), bundle, NOW)
+    admission = verify_admission(sign_admission(hijack, "PA", pki.signing_key("PA"), now()), bundle, now())
     with pytest.raises(AdmissionError, match="CO is already a party") as refused:
         admit_party(bundle, admission)
     assert refused.value.hint.startswith("adopt CO's trust update instead")
@@ -146,13 +149,13 @@ def test_an_admission_cannot_replace_a_held_partys_entry(pki: TestPKI, cr: Party
 def test_an_admission_cannot_claim_another_partys_ca(pki: TestPKI) -> None:
     bundle = pki.bundle()
     stolen = PartyTrust("CR", bundle.parties["US"].cas)
-    admission = verify_admission(sign_admission(stolen, "PA", pki.signing_key("PA"), NOW), bundle, NOW)
+    admission = verify_admission(sign_admission(stolen, "PA", pki.signing_key("PA"), now()), bundle, now())
     with pytest.raises(CAClaimedByOtherPartyError, match="which belongs to US"):
         admit_party(bundle, admission)
 
 
 def test_a_trust_update_is_not_an_admission(pki: TestPKI) -> None:
     # Same signer, same payload shape, other typ: a party's own update cannot be replayed as an admission.
-    update = sign_trust_update(pki.bundle().parties["PA"], pki.signing_key("PA"), NOW)
+    update = sign_trust_update(pki.bundle().parties["PA"], pki.signing_key("PA"), now())
     with pytest.raises(MalformedJWSError, match="typ"):
-        verify_admission(update, pki.bundle(), NOW)
+        verify_admission(update, pki.bundle(), now())
