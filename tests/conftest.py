@@ -11,7 +11,7 @@ import gateway.models  # noqa: F401 - every table on Base.metadata
 from gateway.db import make_engine
 from tests.support.databases import DatabaseFactory, require_postgres
 from tests.support.pki import TestPKI, make_test_pki
-from tests.support.softhsm import SoftHSM, make_softhsm
+from tests.support.softhsm import SoftHSM, softhsm_session
 
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -26,9 +26,10 @@ _factories: dict[str, DatabaseFactory] = {}
 
 
 @pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHSM:
-    """SoftHSM2 tokens under a temporary directory, for PKCS#11 tests (tests/support/softhsm.py)."""
-    return make_softhsm(tmp_path_factory.mktemp("softhsm"))
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSM]:
+    """Fresh SoftHSM2 tokens under this session's temporary directory, for PKCS#11 tests (tests/support/softhsm.py)."""
+    with softhsm_session(tmp_path_factory.mktemp("softhsm")) as softhsm:
+        yield softhsm
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,13 @@
 """Throwaway SoftHSM2 tokens for PKCS#11 tests.
 
 SoftHSM2 reads its configuration (SOFTHSM2_CONF) and scans its token
-directory once, when the PKCS#11 library is initialized in the process. So the
-session makes one configuration under a temporary directory and initializes
-every token the tests need before anything loads the library; tests keep apart
-by key labels (``object=``) inside those tokens. Under CI=true a missing
-SoftHSM2 fails instead of skipping.
+directory once, when the PKCS#11 library is initialized in the process. So
+each pytest session makes its own configuration and tokens under a temporary
+directory, then (re)initializes the library on them, and finalizes it when the
+session ends: a second session in the same process (mutmut runs several)
+starts from fresh tokens, not from the keys and deleted tokens of the first.
+Tests keep apart by key labels (``object=``) inside those tokens. Under
+CI=true a missing SoftHSM2 fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pkcs11
 import pytest
+
+from gateway.trust import token_keys
 
 SOFTHSM_MODULE_CANDIDATES = (
     Path("/usr/lib/softhsm/libsofthsm2.so"),
@@ -76,3 +83,35 @@ def make_softhsm(root: Path) -> SoftHSM:
     pin_file.write_text(USER_PIN + "\n", "utf-8")
     pin_file.chmod(0o600)
     return SoftHSM(module, conf, pin_file)
+
+
+@contextmanager
+def softhsm_session(root: Path) -> Iterator[SoftHSM]:
+    """Yield fresh SoftHSM2 tokens under ``root`` for one pytest session, then finalize the library.
+
+    The library may still be initialized on an earlier session's tokens in this
+    process; it is finalized so that it reads the new SOFTHSM2_CONF, and again
+    at the end so that the next session (or a forked mutmut worker) starts clean.
+    """
+    previous = os.environ.get("SOFTHSM2_CONF")
+    softhsm = make_softhsm(root)
+    reset_module(softhsm.module)
+    try:
+        yield softhsm
+    finally:
+        reset_module(softhsm.module, initialize=False)
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
+
+
+def reset_module(module: Path, *, initialize: bool = True) -> None:
+    """Finalize the PKCS#11 library (closing every session and login) and optionally initialize it again."""
+    library = pkcs11.lib(str(module))  # the process's one instance, as gateway.trust.token_keys.open_token gets it
+    library.finalize()
+    # C_Finalize logged the process out of every token: forget the logins token_keys remembers.
+    with token_keys._LOGIN_LOCK:
+        token_keys._LOGGED_IN.clear()
+    if initialize:
+        library.initialize()
