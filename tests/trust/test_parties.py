@@ -34,6 +34,7 @@ from gateway.trust.pki import PartyFiles, init_party
 from tests.support.mou_terms import draft
 from tests.support.pki import TestPKI
 
+
 def now() -> datetime:
     # Taken per call, not at import: the newcomer's certificates are issued when its fixture runs,
     # which in a long session is well after this module was collected.
