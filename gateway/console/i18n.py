@@ -418,6 +418,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "event.clients:client:created": ("API client created", "cliente API creado"),
     "event.clients:client:agency_set": ("API client agency set", "agencia del cliente API fijada"),
     "event.console:officer:created": ("officer created", "oficial creado"),
+    "event.console:officer:signed_in": ("officer signed in", "oficial inició sesión"),
     "event.trust:key:added": ("key added", "clave añadida"),
     "event.trust:key:revoked": ("key revoked", "clave revocada"),
     "event.ledger:checkpoint:signed": ("checkpoint signed", "punto de control firmado"),

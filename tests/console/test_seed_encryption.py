@@ -127,6 +127,8 @@ def test_gateway_serve_without_the_key_exits_1_with_one_line(
     lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("{")]
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert lines[0].startswith(
-        "error: Configuration error: totp_encryption_key is not set (officers' TOTP seeds are encrypted with it)"
+    # serve runs the start checks (those of `gateway doctor`), which name the check and the fix.
+    assert lines[0] == (
+        "error: Configuration error: TOTP key: totp_encryption_key is not set: officers' TOTP seeds cannot be "
+        "encrypted — set GATEWAY_TOTP_ENCRYPTION_KEY_FILE to a file of base64 of 32 random bytes"
     )
