@@ -9,6 +9,7 @@ one.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,13 +67,21 @@ def snapshot_engine(url: str) -> Engine:
 
 
 @contextmanager
-def ledger_session(settings: Settings, database: str | None, vault: object | None = None) -> Iterator[Session]:
+def ledger_session(settings: Settings | None, database: str | None, vault: object | None = None) -> Iterator[Session]:
     """Yield a read-only session on a migrated database; exits 1 on an unmigrated one.
+
+    ``settings`` may be None when ``database`` names the database.
 
     With ``vault`` (gateway.vault.vault.Vault) the session opens sealed record bodies;
     the ledger and the oversight report need none.
     """
-    engine = snapshot_engine(database or settings.sqlalchemy_url())
+    if database is not None:
+        url = database
+    elif settings is not None:
+        url = settings.sqlalchemy_url()
+    else:
+        raise TypeError("ledger_session needs settings or a database URL")
+    engine = snapshot_engine(url)
     try:
         if current_revision(engine) is None:
             fail("the database has no gateway schema", hint="run `gateway db upgrade` or check --database")
@@ -82,8 +91,22 @@ def ledger_session(settings: Settings, database: str | None, vault: object | Non
         engine.dispose()
 
 
-def _bundle(settings: Settings) -> TrustBundle | None:
-    return TrustBundle.load(settings.trust_bundle) if settings.trust_bundle is not None else None
+def _bundle(settings: Settings | None) -> TrustBundle | None:
+    if settings is None or settings.trust_bundle is None:
+        return None
+    return TrustBundle.load(settings.trust_bundle)
+
+
+def _auditor_settings(config: Path | None, database: str | None) -> Settings | None:
+    """Settings for a command reading the ledger; None when ``--database`` alone says where it is.
+
+    An auditor may copy a node's database to a machine with no node configuration: a ledger
+    verifies without knowing which party ran it. A configuration given with ``--config`` is
+    still read (its trust bundle checks the checkpoints' signatures).
+    """
+    if database is not None and config is None and not os.environ.get("GATEWAY_PARTY"):
+        return None
+    return settings_from(config)
 
 
 @app.command("verify")
@@ -93,7 +116,7 @@ def verify(config: ConfigOption = None, database: DatabaseOption = None) -> None
     Exits 1 naming the first bad entry index when a row was changed, deleted
     or reordered.
     """
-    settings = settings_from(config)
+    settings = _auditor_settings(config, database)
     bundle = _bundle(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
@@ -141,7 +164,7 @@ def prove(
     whose signed JWS is included; a verifier recomputes each leaf hash from
     ``entry`` and checks the path against the checkpoint's root.
     """
-    settings = settings_from(config)
+    settings = _auditor_settings(config, database)
     with ledger_session(settings, database) as session:
         proofs = prove_subject(session, record_id)
     if proofs.checkpoint is None:
@@ -176,7 +199,7 @@ def checkpoints(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List own and witnessed checkpoints, newest last, then each partner's witness status."""
-    settings = settings_from(config)
+    settings = _auditor_settings(config, database)
     with ledger_session(settings, database) as session:
         rows = [_checkpoint_json(row) for row in repository.checkpoints(session, party=party, limit=limit)]
         witnesses = ledger_status(session)["witness"]
