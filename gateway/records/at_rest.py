@@ -110,10 +110,14 @@ def body_keys(stored: StoredRecord) -> list[str]:
 
 
 def _payload(jws: str) -> dict[str, Any] | None:
-    """The JWS payload as JSON (plain ``json``: it was verified, or is kept as claimed, when stored)."""
+    """The JWS payload as JSON (plain ``json``: it was verified, or is kept as claimed, when stored).
+
+    None for what does not decode, including a hostile payload nested too deep for the parser
+    (a refused record is kept as claimed, so this sees what verification refused).
+    """
     try:
         document = json.loads(b64url_decode(jws.split(".")[1]))
-    except (IndexError, ValueError, MalformedJWSError):
+    except (IndexError, ValueError, RecursionError, MalformedJWSError):
         return None
     return document if isinstance(document, dict) else None
 
