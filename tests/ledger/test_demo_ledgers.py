@@ -23,11 +23,11 @@ from gateway.trust.keys import SigningKey
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DemoNode]]:
     workdir = tmp_path_factory.mktemp("demo-ledgers")
-    files, bundle_path = make_pki(workdir)
+    files, _ = make_pki(workdir, ("PA", "CO", "US"))
     keys = {party: SigningKey.from_files(f.signing_key, f.signing_cert) for party, f in files.items()}
     terms = workdir / "terms" / EXAMPLE_TERMS.name
     signed_copy(EXAMPLE_TERMS, terms, keys)
-    started = start_nodes(workdir, files, bundle_path, terms)
+    started = start_nodes(workdir, files, [terms])
     yield started
     stop_nodes(started)
 
