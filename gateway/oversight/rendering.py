@@ -17,6 +17,7 @@ from typing import Final
 from jinja2 import Environment, FileSystemLoader
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gateway.oversight.service import DELIVERY_STATUSES, PERIOD_BASIS, OversightReport
 from gateway.records.signing import rfc3339
@@ -152,10 +153,12 @@ def sections(report: OversightReport) -> list[Section]:
 
 def print_report(report: OversightReport, console: Console) -> None:
     """Print the report as rich tables, then what each figure counts."""
-    console.print(f"[bold]Oversight report of {report.party}[/bold] — {period_label(report)}")
-    console.print(f"generated {rfc3339(report.generated_at)}; counts only, no personal data")
+    # Styled Text, not markup: the CLI's consoles read no markup (a value could carry brackets).
+    heading = Text(f"Oversight report of {report.party}", style="bold")
+    console.print(heading + f" — {period_label(report)}", soft_wrap=True)
+    console.print(f"generated {rfc3339(report.generated_at)}; counts only, no personal data", soft_wrap=True)
     for section in sections(report):
-        console.print(f"\n[bold]{section.title}[/bold]")
+        console.print(Text(f"\n{section.title}", style="bold"))
         if section.note:
             console.print(section.note, markup=False)
         if not section.rows:
@@ -165,7 +168,7 @@ def print_report(report: OversightReport, console: Console) -> None:
         for row in section.rows:
             table.add_row(*row)
         console.print(table)
-    console.print("\n[bold]Basis of each figure[/bold]")
+    console.print(Text("\nBasis of each figure", style="bold"))
     for topic, basis in PERIOD_BASIS:
         console.print(f"  {topic}: {basis}", soft_wrap=True, markup=False)
 
