@@ -21,6 +21,7 @@ import uvicorn
 
 from gateway.app import create_agency_app, create_partner_app
 from gateway.errors import ConfigurationError
+from gateway.evidence.standing_check import StandingWatcher
 from gateway.exchange.worker import DeliveryWorker
 from gateway.ledger.scheduler import LedgerScheduler
 from gateway.node import Node
@@ -69,6 +70,7 @@ class NodeServer:
     _retention: RetentionScheduler | None = None
     _retention_thread: threading.Thread | None = None
     _terms_watcher: TermsWatcher | None = None
+    _standing_watcher: StandingWatcher | None = None
     _loop_thread: threading.Thread | None = None
     _started: threading.Event = field(default_factory=threading.Event)
 
@@ -162,6 +164,11 @@ class NodeServer:
             threading.Thread(
                 target=self._terms_watcher.run_forever, name=f"{self.node.party}-terms", daemon=True
             ).start()
+        if self.node.settings.standing_check_seconds > 0:
+            self._standing_watcher = StandingWatcher(self.node)
+            threading.Thread(
+                target=self._standing_watcher.run_forever, name=f"{self.node.party}-standing", daemon=True
+            ).start()
         tasks = [
             asyncio.create_task(self._servers[0].serve(sockets=[self.partner_socket])),  # type: ignore[list-item]
             asyncio.create_task(self._servers[1].serve(sockets=[self.agency_socket])),  # type: ignore[list-item]
@@ -185,6 +192,8 @@ class NodeServer:
             self._retention.stop()
         if self._terms_watcher is not None:
             self._terms_watcher.stop()
+        if self._standing_watcher is not None:
+            self._standing_watcher.stop()
         for thread in self._worker_threads:
             thread.join(timeout=30)
         if self._ledger_thread is not None:

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     run_retention_scheduler: bool = Field(default=True, description="Run the retention job periodically in `serve`")
     retention_run_seconds: float = Field(default=3600.0, gt=0, description="How often `serve` runs the retention job")
 
+    standing_check_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often `serve` looks for records made suspect by a CRL (0 = never; docs/evidence.md)",
+    )
     terms_check_seconds: float = Field(
         default=300.0, ge=0, description="How often partners' terms are compared with ours (0 = never)"
     )

@@ -107,3 +107,35 @@ def verify(
     stdout.print(f"  anchored in {proven.anchors}", soft_wrap=True)
     if proven.standing is Standing.SUSPECT:
         raise typer.Exit(1)
+
+
+@app.command("check-standing")
+def check_standing(config: ConfigOption = None) -> None:
+    """Judge every stored record with the trust bundle's CRLs now; flag suspect ones and tell their reviewers.
+
+    Run it after adopting a new CRL or trust update (`serve` also runs it
+    every standing_check_seconds). Each newly suspect record gets a
+    records:record:suspected ledger event; officers who viewed or answered
+    it see a notice on the console inbox (docs/evidence.md).
+    """
+    from gateway.evidence.standing_check import run_standing_check
+    from gateway.node import build_node
+
+    node = build_node(settings_from(config))
+    try:
+        check = run_standing_check(node, actor="cli")
+    finally:
+        node.close()
+    for found in check.found:
+        told = ", ".join(found.reviewers) if found.reviewers else "no officer had reviewed it"
+        stdout.print(
+            f"SUSPECT {found.record_id} (from {found.originator}): {found.reason}", soft_wrap=True, markup=False
+        )
+        stdout.print(f"  notified: {told}", soft_wrap=True, markup=False)
+    for record_id in check.unreadable:
+        stderr.print(f"warning: the sealed body of record {record_id} failed its integrity check", soft_wrap=True)
+    stdout.print(
+        f"standing checked: {check.judged} record(s) judged, {len(check.found)} newly suspect, "
+        f"{check.notices} officer notice(s)",
+        soft_wrap=True,
+    )

@@ -46,6 +46,7 @@ from gateway.console.repository import ACTIONABLE_TYPES
 from gateway.console.schemas import InboxQuery
 from gateway.console.signin import LOGIN_PATH, public_router, session_router
 from gateway.console.sso.api import install_sso
+from gateway.evidence.suspicion import dismiss_suspect_notice, suspect_notices
 from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.worker import retry_delivery
 from gateway.node import Node, node_from, node_of
@@ -119,6 +120,7 @@ def inbox(
     )
     with node.transaction() as session:
         result = review.inbox(session, query, node.now())
+        notices = suspect_notices(session, officer.actor)
     return render(
         request,
         "inbox.html",
@@ -133,9 +135,18 @@ def inbox(
             "offence_categories": OFFENCE_CATEGORIES,
             "statuses": INBOX_STATUSES,
             "page_link": lambda n: link_with(request, page=n),
+            "suspect_notices": notices,
         },
         officer=officer,
     )
+
+
+@router.post("/notices/{record_id}/dismiss", response_model=None)
+def dismiss_notice(node: NodeDep, officer: CurrentOfficer, record_id: str) -> Response:
+    """Dismiss this officer's notice that a record they reviewed is now suspect (a ledger event)."""
+    with node.transaction() as session:
+        dismiss_suspect_notice(session, officer.actor, record_id[:64], node.now())
+    return redirect(f"{CONSOLE_PREFIX}/inbox")
 
 
 @router.get("/records/{record_ref}")

@@ -167,6 +167,15 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "la clave de firma se considera comprometida desde antes de recibir este registro; no confíe en él "
         "sin confirmarlo con el originador.",
     ),
+    "suspects.title": ("Records you reviewed are now suspect", "Registros que revisó ahora son sospechosos"),
+    "suspects.explained": (
+        "Their signing key is held compromised since before they were received. Check what you did with "
+        "them and confirm them with the originator before relying on them again.",
+        "Su clave de firma se considera comprometida desde antes de recibirlos. Revise lo que hizo con "
+        "ellos y confírmelos con el originador antes de volver a basarse en ellos.",
+    ),
+    "suspects.found": ("found suspect on", "marcado sospechoso el"),
+    "suspects.dismiss": ("Dismiss", "Descartar"),
     "standing.valid_when_received": (
         "Valid when received; its signing certificate has since expired or been retired:",
         "Válido al recibirse; su certificado de firma ha vencido o se ha retirado desde entonces:",
@@ -419,6 +428,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "event.clients:client:agency_set": ("API client agency set", "agencia del cliente API fijada"),
     "event.console:officer:created": ("officer created", "oficial creado"),
     "event.console:officer:signed_in": ("officer signed in", "oficial inició sesión"),
+    "event.records:record:suspected": (
+        "found suspect (signing key compromised before receipt)",
+        "marcado sospechoso (clave de firma comprometida antes de recibirlo)",
+    ),
+    "event.console:notice:dismissed": ("suspect notice dismissed", "aviso de sospecha descartado"),
     "event.trust:key:added": ("key added", "clave añadida"),
     "event.trust:key:revoked": ("key revoked", "clave revocada"),
     "event.ledger:checkpoint:signed": ("checkpoint signed", "punto de control firmado"),

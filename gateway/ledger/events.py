@@ -23,6 +23,9 @@ class AuditEvent(StrEnum):
     RECORD_CONTESTED = "records:record:contested"
     DISCREPANCY_ANSWERED = "records:discrepancy:answered"
     BODY_DELETED = "records:body:deleted"
+    # The standing check found the record suspect (its signing key compromised before the receipt);
+    # subject: the record id, as for views and acknowledgements.
+    RECORD_SUSPECTED = "records:record:suspected"
     LEGAL_HOLD_PLACED = "records:hold:placed"
     LEGAL_HOLD_RELEASED = "records:hold:released"
     ONWARD_REQUESTED = "records:onward:requested"
@@ -35,6 +38,7 @@ class AuditEvent(StrEnum):
     CLIENT_AGENCY_SET = "clients:client:agency_set"
     OFFICER_CREATED = "console:officer:created"
     OFFICER_SIGNED_IN = "console:officer:signed_in"  # subject: signin:<method>:<provider subject or name>
+    SUSPECT_NOTICE_DISMISSED = "console:notice:dismissed"  # subject: the suspect record's id; actor: the officer
     KEY_ADDED = "trust:key:added"
     KEY_REVOKED = "trust:key:revoked"
     CHECKPOINT_SIGNED = "ledger:checkpoint:signed"

@@ -25,6 +25,7 @@ from gateway.records.signing import rfc3339
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 CSV_COLUMNS: Final = ("section", "party", "record_type", "category", "metric", "value")
 _DIRECTION = {"in": "received", "out": "sent"}
+_OWN = {"in": "received", "out": "own"}
 _REJECTED_BY = {"in": "received, rejected here", "out": "sent, rejected by partner"}
 
 
@@ -64,6 +65,9 @@ def sections(report: OversightReport) -> list[Section]:
         accepted, rejected = sum(r.accepted for r in report.received), sum(r.rejected for r in report.received)
         received.append(("all", "all", str(accepted), str(rejected), str(accepted + rejected)))
     access = [(a.actor_kind, str(a.views), str(a.distinct_records)) for a in report.access]
+    suspects = [(_OWN[s.direction], s.originator, s.record_type, str(s.count)) for s in report.suspects]
+    if report.suspects:
+        suspects.append(("all", "all", "all", str(report.suspect_records)))
     if report.access:
         access.append(("all", str(report.views), str(report.records_viewed)))
     return [
@@ -132,6 +136,14 @@ def sections(report: OversightReport) -> list[Section]:
             "Console sign-ins by method (oidc: the agency's identity provider; password_totp: break-glass)",
             ("method", "count"),
             tuple((i.method, str(i.count)) for i in report.sign_ins),
+        ),
+        Section(
+            "suspect_records",
+            "Records found suspect: signing key compromised before receipt (standing check)",
+            ("records", "originator", "record type", "count"),
+            tuple(suspects),
+            f"Records flagged in the period: {report.suspect_records}; the officers who had reviewed them "
+            "were notified on the console.",
         ),
         Section(
             "dead_deliveries",
@@ -229,6 +241,11 @@ def csv_rows(report: OversightReport) -> list[tuple[str, str, str, str, str, str
         ("access", "", "", "all", "distinct_records", str(report.records_viewed)),
     ]
     rows += [("sign_ins", "", "", i.method, "count", str(i.count)) for i in report.sign_ins]
+    rows += [
+        ("suspect_records", s.originator, s.record_type, _OWN[s.direction], "count", str(s.count))
+        for s in report.suspects
+    ]
+    rows.append(("suspect_records", "", "", "all", "count", str(report.suspect_records)))
     rows += [("dead_deliveries", d.party, "", "", "count", str(d.count)) for d in report.dead_deliveries]
     rows += [("notices", n.party, "", n.notice, _DIRECTION[n.direction], str(n.count)) for n in report.notices]
     return rows

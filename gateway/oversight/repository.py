@@ -222,3 +222,26 @@ def dead_deliveries(session: Session, start: datetime, end: datetime) -> Sequenc
         .group_by(Delivery.recipient)
     ).all()
     return [(str(p), int(n)) for p, n in rows]
+
+
+def suspects_found(
+    session: Session, start: datetime, end: datetime
+) -> Sequence[tuple[str, str | None, str | None, int]]:
+    """(direction, originator, record type, distinct records) flagged ``records:record:suspected`` in the period.
+
+    The ledger subject is the record id; the valid stored copy under that id
+    gives the codes (a refused copy under the same id is not counted).
+    """
+    rows = session.execute(
+        select(
+            StoredRecord.direction,
+            StoredRecord.originator_party,
+            StoredRecord.record_type,
+            func.count(func.distinct(LedgerEntry.subject)),
+        )
+        .select_from(LedgerEntry)
+        .join(StoredRecord, (StoredRecord.record_id == LedgerEntry.subject) & (StoredRecord.verification == "valid"))
+        .where(_event_in(AuditEvent.RECORD_SUSPECTED, start, end))
+        .group_by(StoredRecord.direction, StoredRecord.originator_party, StoredRecord.record_type)
+    ).all()
+    return [(str(d), o, t, int(n)) for d, o, t, n in rows]

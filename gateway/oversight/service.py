@@ -44,6 +44,11 @@ PERIOD_BASIS: tuple[tuple[str, str], ...] = (
     ("dead deliveries", "time of the delivery's last attempt (last_attempt_at)"),
     ("onward forwards", "time the forward was queued (delivery created_at)"),
     ("console sign-ins", "time of the ledger event (console:officer:signed_in)"),
+    (
+        "suspect records",
+        "time the standing check flagged the record (records:record:suspected), whenever it was received: "
+        "its signing key was revoked for compromise since before its receipt (docs/evidence.md)",
+    ),
 )
 
 
@@ -158,6 +163,16 @@ class NoticeCount:
 
 
 @dataclass(frozen=True, slots=True)
+class SuspectCount:
+    """Records found suspect in the period; ``direction`` "out" for this node's own records, "in" for received."""
+
+    direction: str
+    originator: str
+    record_type: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class OversightReport:
     party: str
     start: datetime
@@ -178,10 +193,15 @@ class OversightReport:
     dead_deliveries: tuple[PartyCount, ...]
     notices: tuple[NoticeCount, ...]
     sign_ins: tuple[SignInCount, ...] = ()
+    suspects: tuple[SuspectCount, ...] = ()
 
     @property
     def views(self) -> int:
         return sum(a.views for a in self.access)
+
+    @property
+    def suspect_records(self) -> int:
+        return sum(s.count for s in self.suspects)
 
 
 def _code(value: str | None) -> str:
@@ -245,6 +265,12 @@ def build_report(session: Session, node: ReportingNode, start: datetime, end: da
         ),
         notices=_notices(session, start, end),
         sign_ins=tuple(SignInCount(m, n) for m, n in sorted(repository.sign_ins_by_method(session, start, end))),
+        suspects=tuple(
+            SuspectCount(direction, originator, kind, count)
+            for direction, originator, kind, count in sorted(
+                (d, _code(o), _code(t), n) for d, o, t, n in repository.suspects_found(session, start, end)
+            )
+        ),
     )
 
 

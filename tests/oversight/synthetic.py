@@ -301,4 +301,14 @@ def build_january(session: Session) -> None:
     )
     forward = add_delivery(session, forwarded, "US", "delivered", consent=granted)
     forward.created_at = at(27)
+
+    # Records the standing check found suspect (keyCompromise before receipt), whenever received;
+    # one flagged in February, and one flag whose subject no record here holds, do not count.
+    for subject, when in (
+        (manifest.record_id, at(28)),
+        (forwarded.record_id, at(29)),
+        (sending.record_id, at(2, month=2)),
+        ("0190f1f0-0000-7000-8000-00000000dead", at(29)),
+    ):
+        append_event(session, AuditEvent.RECORD_SUSPECTED, actor="standing-check", subject=subject or "", at=when)
     session.flush()

@@ -52,6 +52,7 @@ def test_csv_to_stdout_and_html_to_a_file(config: Path, tmp_path: Path) -> None:
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
     assert ["records_sent", "US", "removal_manifest", "", "rejected", "1"] in rows
+    assert ["suspect_records", "", "", "all", "count", "2"] in rows
 
     page = tmp_path / "report.html"
     code, out, err = report(config, *PERIOD, "--format", "html", "--out", str(page))
@@ -65,6 +66,8 @@ def test_csv_to_stdout_and_html_to_a_file(config: Path, tmp_path: Path) -> None:
     code, _, _ = report(config, *PERIOD, "--out", str(table))
     assert code == 0
     assert "Records sent: deliveries by recipient and record type" in table.read_text("utf-8")
+    assert "Records flagged in the period: 2;" in table.read_text("utf-8")
+    assert '<section id="suspect_records">' in html
 
 
 def test_a_single_day_is_a_narrower_period(config: Path) -> None:

@@ -63,7 +63,12 @@ def test_csv_has_one_row_per_figure(session: Session) -> None:
         ["notices", "US", "", "onward_sharing_consent_refused", "sent", "1"],
     ):
         assert expected in rows, expected
-    assert len(rows) == 1 + 3 + 5 * 4 + 11 * 2 + 4 + 2 + 3 * 6 + 2 * 4 + 2 + 2 + 2 * 2 + 2 + 1 + 7
+    assert [row for row in rows if row[0] == "suspect_records"] == [
+        ["suspect_records", "CO", "criminal_network_flag", "received", "count", "1"],
+        ["suspect_records", "PA", "removal_manifest", "own", "count", "1"],
+        ["suspect_records", "", "", "all", "count", "2"],
+    ]
+    assert len(rows) == 1 + 3 + 5 * 4 + 11 * 2 + 4 + 2 + 3 * 6 + 2 * 4 + 2 + 2 + 2 * 2 + 2 + 1 + 2 + 1 + 7
 
 
 def test_terminal_tables_show_the_figures_and_their_basis(session: Session) -> None:
@@ -76,6 +81,12 @@ def test_terminal_tables_show_the_figures_and_their_basis(session: Session) -> N
     assert "Records issued: 2 correction(s), 1 retraction(s); each row counts one recipient of them." in text
     assert "deletions: time the body was deleted" in text
     assert "Legal holds" in text
+    assert "Records found suspect: signing key compromised before receipt (standing check)" in text
+    assert re.search(r"received\s+│\s+CO\s+│\s+criminal_network_flag\s+│\s+1", text)
+    assert re.search(r"own\s+│\s+PA\s+│\s+removal_manifest\s+│\s+1", text)
+    assert re.search(r"all\s+│\s+all\s+│\s+all\s+│\s+2", text)
+    assert "Records flagged in the period: 2; the officers who had reviewed them were notified" in text
+    assert "suspect records: time the standing check flagged the record" in text
 
 
 def test_html_is_self_contained_with_charts(session: Session) -> None:
@@ -91,6 +102,9 @@ def test_html_is_self_contained_with_charts(session: Session) -> None:
     assert "Rejections by reason code" in page
     assert '<section id="instructions_issued">' in page
     assert "<td>terms_unknown</td>" in page
+    section = page.split('<section id="suspect_records">')[1].split("</section>")[0]
+    assert '<td>received</td><td>CO</td><td>criminal_network_flag</td><td class="n">1</td>' in section
+    assert '<td>all</td><td>all</td><td>all</td><td class="n">2</td>' in section
 
 
 def test_html_escapes_what_it_shows(session: Session) -> None:

@@ -18,6 +18,7 @@ from gateway.oversight.service import (
     ReceivedCount,
     RejectionCount,
     SentCount,
+    SuspectCount,
     build_report,
 )
 from tests.oversight.synthetic import END, GENERATED, START, FixedNode, build_january
@@ -77,6 +78,11 @@ def test_figures_of_a_known_january(session: Session) -> None:
         NoticeCount("onward_sharing_consent_refused", "out", "US", 1),
         NoticeCount("onward_sharing_request", "in", "CO", 1),
     )
+    assert report.suspects == (
+        SuspectCount("in", "CO", "criminal_network_flag", 1),
+        SuspectCount("out", "PA", "removal_manifest", 1),
+    )
+    assert report.suspect_records == 2
 
 
 def test_a_period_with_nothing_in_it_is_all_zero(session: Session) -> None:
@@ -86,6 +92,7 @@ def test_a_period_with_nothing_in_it_is_all_zero(session: Session) -> None:
     assert report.instructions_issued == report.instructions_received == report.deletions == ()
     assert (report.corrections_issued, report.retractions_issued) == (0, 0)
     assert (report.legal_holds_placed, report.views, report.records_viewed, report.dead_deliveries) == (0, 0, 0, ())
+    assert (report.suspects, report.suspect_records) == ((), 0)
 
 
 def test_an_empty_or_naive_period_is_refused(session: Session) -> None:

@@ -71,6 +71,8 @@ def node_settings(
         # Tests that move clocks run retention themselves; a background pass
         # 30 s after start would delete bodies under their feet.
         "run_retention_scheduler": False,
+        # Tests run the standing check themselves (a pass appends ledger events).
+        "standing_check_seconds": 0,
         "operations_token": SecretStr(OPERATIONS_TOKEN),
         "totp_encryption_key": SecretStr(TEST_TOTP_KEY),
         "kek_file": test_kek_file(data_dir),
