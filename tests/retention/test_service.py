@@ -230,7 +230,9 @@ def _file_under_another_originator(node: Node, record_id: str, party: str) -> No
     """Store a valid incoming copy of ``record_id`` as if ``party`` had also used the id (ids are per originator)."""
     with node.transaction() as session:
         own = session.scalars(select(StoredRecord).where(StoredRecord.record_id == record_id)).one()
-        columns = {c.key: getattr(own, c.key) for c in StoredRecord.__mapper__.column_attrs if c.key != "pk"}
+        # Not body_key: the copy's body is sealed afresh under its own data key and binding.
+        copied = [c.key for c in StoredRecord.__mapper__.column_attrs if c.key not in ("pk", "body_key")]
+        columns = {key: getattr(own, key) for key in copied}
         columns.update(originator_party=party, direction="in", jws_sha256="f" * 64)
         session.add(StoredRecord(**columns))
 

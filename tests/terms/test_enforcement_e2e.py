@@ -152,7 +152,7 @@ def test_receiver_answers_a_signed_rejection_naming_the_rule(cluster: Cluster, p
                 "in",
                 "invalid",
                 rule,
-                "rejected",
+                "failed_verification",  # refused on receipt, not rejected by an officer
             )
 
 
