@@ -28,7 +28,9 @@ from gateway.trust.errors import PKIError, TrustError
 from gateway.trust.keys import SigningKey, load_certificates
 from gateway.trust.path import Purpose, validate_path
 from gateway.trust.token_keys import TokenECPrivateKey, load_token_key, read_pin
-from gateway.vault.sealing import KeyEncryptionKey
+from gateway.vault.errors import KeyEncryptionKeyError
+from gateway.vault.sealing import KeyEncryptionKey, KeyWrapper
+from gateway.vault.token_kek import TokenKeyEncryptionKey, load_token_kek
 from gateway.vault.vault import Vault
 
 if TYPE_CHECKING:
@@ -155,6 +157,7 @@ class Node:
         self.engine.dispose()
         if self.vault is not None:
             self.vault.keystore.engine.dispose()
+            close_kek(self.vault.kek)
         if isinstance(self.signing_key.private_key, TokenECPrivateKey):
             self.signing_key.private_key.token_session.close()
 
@@ -214,12 +217,39 @@ def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
     return Node(settings, engine, make_sessionmaker(engine, vault), signing_key, bundle, clock, terms, vault=vault)
 
 
+def open_kek(settings: Settings) -> KeyWrapper:
+    """Return the key-encryption key: kek_file, or the AES key in the PKCS#11 token named by kek_uri.
+
+    Raises KeyEncryptionKeyError (missing file or key, absent token, wrong PIN) or PKIError (no PIN) in one line.
+    """
+    if settings.kek_uri is None:
+        return KeyEncryptionKey.from_file(settings.kek_file)
+    if settings.kek_file is not None:
+        raise KeyEncryptionKeyError(
+            "both kek_file and kek_uri are set", hint="keep the one the key store is wrapped under"
+        )
+    pin = read_pin(
+        settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin is not None else None, settings.pkcs11_pin_file
+    )
+    return load_token_kek(settings.kek_uri, settings.pkcs11_module, pin)
+
+
+def close_kek(kek: KeyWrapper) -> None:
+    """Close the token session of a token KEK (a file KEK holds nothing open)."""
+    if isinstance(kek, TokenKeyEncryptionKey):
+        kek.close()
+
+
 def open_vault(settings: Settings) -> Vault:
     """Return the vault of record bodies; raises KeyEncryptionKeyError (missing or wrong KEK) in one line."""
     import gateway.records.at_rest  # noqa: F401 - registers the seal-on-flush and open-on-read hooks
 
-    kek = KeyEncryptionKey.from_file(settings.kek_file)
-    return Vault.open(kek, make_engine(settings.keystore_sqlalchemy_url()))
+    kek = open_kek(settings)
+    try:
+        return Vault.open(kek, make_engine(settings.keystore_sqlalchemy_url()))
+    except Exception:
+        close_kek(kek)
+        raise
 
 
 def node_from(request: Request) -> Node:

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the key-encryption key (base64 of 32 bytes; `gateway keys new-kek`)",
     )
+    kek_uri: str | None = Field(
+        default=None,
+        description="RFC 7512 URI of an AES-256 key-encryption key in the PKCS#11 token (`gateway keys new-kek "
+        "--pkcs11 URI`), used instead of kek_file; module and PIN as for signing_key_uri",
+    )
     keystore_url: SecretStr | None = Field(
         default=None, description="SQLAlchemy URL of the key store; unset means SQLite keystore.sqlite3 in data_dir"
     )

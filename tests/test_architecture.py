@@ -28,8 +28,9 @@ GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 # domains sit where what they import and what imports them allows; entry
 # points (the command line, the demo, the conformance kit) sit on top.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"trust", "vault"}),  # libraries: no database, no HTTP
-    frozenset({"transport"}),  # mutual TLS and partner HTTP clients
+    frozenset({"trust"}),  # library: no database, no HTTP
+    # mutual TLS and partner HTTP clients; sealing at rest (its KEK may live in trust's PKCS#11 tokens)
+    frozenset({"transport", "vault"}),
     frozenset({"records"}),  # the record and its row
     frozenset({"terms"}),
     frozenset({"ledger"}),

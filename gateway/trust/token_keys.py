@@ -116,6 +116,15 @@ class TokenSession:
             else:
                 _LOGGED_IN[self._login] = (digest, sessions - 1)
 
+    @property
+    def handle(self) -> Any:
+        """The python-pkcs11 session, for key kinds other than signing keys (gateway/vault/token_kek.py)."""
+        return self._session
+
+    @property
+    def token_name(self) -> str:
+        return self._token_name()
+
     def _find(self, object_class: Any) -> Any:
         try:
             return self._session.get_key(object_class=object_class, label=self.uri.object, id=self.uri.id)
@@ -183,6 +192,11 @@ class TokenSession:
         except p11.PKCS11Error as exc:
             raise TokenError(f"token {self._token_name()} could not generate a P-256 key: {_describe(exc)}") from exc
         return self.private_key()
+
+
+def describe_error(exc: BaseException) -> str:
+    """A PKCS#11 exception in words (wrong PIN, token not present, …)."""
+    return _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,7 +26,18 @@ from gateway.vault.errors import BodyTamperedError, KeyEncryptionKeyError
 
 SEALED_PREFIX = "sealed.v1."  # a stored JWS never starts with this (JWS starts with "ey")
 _NONCE = 12
-_WRAP_LABEL = b"gateway-data-key-v1|"
+WRAP_LABEL = b"gateway-data-key-v1|"
+
+
+class KeyWrapper(Protocol):
+    """What the vault needs of a key-encryption key: a file key (below) or a token key (token_kek.py)."""
+
+    @property
+    def kek_id(self) -> str: ...
+
+    def wrap(self, key_ref: str, data_key: bytes) -> bytes: ...
+
+    def unwrap(self, key_ref: str, wrapped: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -70,12 +82,12 @@ class KeyEncryptionKey:
     def wrap(self, key_ref: str, data_key: bytes) -> bytes:
         """Return ``data_key`` wrapped under this KEK for reference ``key_ref`` (nonce ‖ ciphertext ‖ tag)."""
         nonce = os.urandom(_NONCE)
-        return nonce + AESGCM(self.key).encrypt(nonce, data_key, _WRAP_LABEL + key_ref.encode())
+        return nonce + AESGCM(self.key).encrypt(nonce, data_key, WRAP_LABEL + key_ref.encode())
 
     def unwrap(self, key_ref: str, wrapped: bytes) -> bytes:
         """Return the data key; raises BodyTamperedError when the wrapped key fails its tag."""
         try:
-            return AESGCM(self.key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _WRAP_LABEL + key_ref.encode())
+            return AESGCM(self.key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], WRAP_LABEL + key_ref.encode())
         except InvalidTag:
             raise BodyTamperedError(f"the data key {key_ref} does not open under this key-encryption key") from None
 

@@ -10,9 +10,13 @@ from sqlalchemy import Engine
 
 from gateway.vault.errors import KeyEncryptionKeyError
 from gateway.vault.keystore import CHECK_REF, KeyStore
-from gateway.vault.sealing import KeyEncryptionKey, new_data_key, open_sealed, seal
+from gateway.vault.sealing import KeyEncryptionKey, KeyWrapper, new_data_key, open_sealed, seal
 
 _CHECK_VALUE = b"\x00" * 32
+
+
+def _where(kek: KeyWrapper) -> str:
+    return "kek_file" if isinstance(kek, KeyEncryptionKey) else "kek_uri"
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,12 @@ class SealedBody:
 class Vault:
     """Seals and opens record bodies under per-record data keys kept (wrapped) in ``keystore``."""
 
-    def __init__(self, kek: KeyEncryptionKey, keystore: KeyStore) -> None:
+    def __init__(self, kek: KeyWrapper, keystore: KeyStore) -> None:
         self.kek = kek
         self.keystore = keystore
 
     @classmethod
-    def open(cls, kek: KeyEncryptionKey, keystore_engine: Engine) -> Vault:
+    def open(cls, kek: KeyWrapper, keystore_engine: Engine) -> Vault:
         """Return the vault; raises KeyEncryptionKeyError when ``kek`` is not the key store's KEK."""
         keystore = KeyStore(keystore_engine)
         check = keystore.check_row()
@@ -39,11 +43,12 @@ class Vault:
             kek_id, wrapped = check
             if kek_id != kek.kek_id:
                 raise KeyEncryptionKeyError(
-                    f"kek_file holds key {kek.kek_id}, but the key store is wrapped under key {kek_id}",
-                    hint="set GATEWAY_KEK_FILE to the key the key store was last wrapped (or rotated) under",
+                    f"{_where(kek)} holds key {kek.kek_id}, but the key store is wrapped under key {kek_id}",
+                    hint=f"set GATEWAY_{_where(kek).upper()} to the key the key store was last wrapped "
+                    "(or rotated) under",
                 )
             if kek.unwrap(CHECK_REF, wrapped) != _CHECK_VALUE:
-                raise KeyEncryptionKeyError("the key store's check value does not open under kek_file")
+                raise KeyEncryptionKeyError(f"the key store's check value does not open under {_where(kek)}")
         return cls(kek, keystore)
 
     def seal_many(self, items: Sequence[tuple[str, str]]) -> list[SealedBody]:
@@ -74,7 +79,7 @@ class Vault:
         """Destroy the data keys ``key_refs`` (committed at once); returns how many existed."""
         return self.keystore.delete(key_refs)
 
-    def rotate(self, new_kek: KeyEncryptionKey, *, batch: int = 500) -> int:
+    def rotate(self, new_kek: KeyWrapper, *, batch: int = 500) -> int:
         """Re-wrap every data key under ``new_kek`` (bodies untouched); returns how many were re-wrapped.
 
         Resumable: keys already under ``new_kek`` are left alone; the store's
