@@ -9,7 +9,7 @@ entry of that officer follows it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,12 +24,17 @@ from gateway.records.states import Verification
 REVIEWED = (AuditEvent.RECORD_VIEWED.value, AuditEvent.RECORD_ACKNOWLEDGED.value)
 
 
-def judgeable_records(session: Session, after_pk: int, limit: int) -> Sequence[StoredRecord]:
-    """Valid records with a body and a record id, ``pk`` above ``after_pk``, oldest first, at most ``limit``."""
+def judgeable_records(
+    session: Session, originators: Collection[str], after_pk: int, limit: int
+) -> Sequence[StoredRecord]:
+    """Valid records of ``originators`` with a body and a record id, ``pk`` above ``after_pk``, oldest first."""
+    if not originators:
+        return []
     return session.scalars(
         select(StoredRecord)
         .where(
             StoredRecord.pk > after_pk,
+            StoredRecord.originator_party.in_(sorted(originators)),
             StoredRecord.verification == Verification.VALID,
             StoredRecord.record_id.is_not(None),
             StoredRecord.body_deleted_at.is_(None),

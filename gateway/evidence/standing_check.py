@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from gateway.evidence.suspicion import BATCH_SIZE, StandingCheck, flag_suspects, may_make_suspect
+from gateway.evidence.suspicion import BATCH_SIZE, StandingCheck, doubted_parties, flag_suspects
 from gateway.node import Node
 
 log = logging.getLogger("gateway.evidence.standing")
@@ -28,12 +28,15 @@ def run_standing_check(
     """
     check = StandingCheck()
     bundle, now = node.bundle, node.now()
-    if not may_make_suspect(bundle):
+    parties = doubted_parties(bundle)
+    if not parties:
         return check
     check.exhausted = False
     while not check.exhausted and keep_going():
         with node.transaction() as session:
-            batch = flag_suspects(session, bundle, now, actor=actor, after_pk=check.last_pk, limit=batch_size)
+            batch = flag_suspects(
+                session, bundle, now, actor=actor, parties=parties, after_pk=check.last_pk, limit=batch_size
+            )
         check.merge(batch)
     return check
 

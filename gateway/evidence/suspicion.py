@@ -65,30 +65,44 @@ class StandingCheck:
         return sum(len(found.reviewers) for found in self.found)
 
 
-def may_make_suspect(bundle: TrustBundle) -> bool:
-    """Return whether any CRL of ``bundle`` lists a certificate for a reason that can leave a record suspect.
+def doubted_parties(bundle: TrustBundle) -> frozenset[str]:
+    """Return the parties whose CRLs list a certificate for a reason that can leave a record suspect.
 
-    Only superseded, cessationOfOperation and affiliationChanged never do: a
-    bundle whose CRLs list nothing else needs no pass over the records.
+    Only superseded, cessationOfOperation and affiliationChanged never do. A
+    record's chain is judged with its signer's party entry only, and the
+    signer's party is the record's originator: records of other parties need
+    no judging, and a bundle naming no such party needs no pass at all.
     """
-    return any(
-        revocation_entry(entry, "", entry.serial_number).reason not in RETIRED
-        for trust in bundle.parties.values()
-        for crl in trust.crls
-        for entry in crl
+    return frozenset(
+        code
+        for code, trust in bundle.parties.items()
+        if any(
+            revocation_entry(entry, "", entry.serial_number).reason not in RETIRED
+            for crl in trust.crls
+            for entry in crl
+        )
     )
 
 
 def flag_suspects(
-    session: Session, bundle: TrustBundle, now: datetime, *, actor: str, after_pk: int = 0, limit: int = BATCH_SIZE
+    session: Session,
+    bundle: TrustBundle,
+    now: datetime,
+    *,
+    actor: str,
+    parties: frozenset[str] | None = None,
+    after_pk: int = 0,
+    limit: int = BATCH_SIZE,
 ) -> StandingCheck:
     """Judge up to ``limit`` stored records after ``after_pk``; flag each newly suspect one in the ledger.
 
+    Only records originated by ``parties`` are judged (default: ``doubted_parties(bundle)``).
     Records already flagged are not judged again. Returns the batch's
     StandingCheck (``exhausted`` when no record is left). Raises
     VaultUnavailableError when the session cannot open sealed bodies.
     """
-    rows = repository.judgeable_records(session, after_pk, limit)
+    originators = doubted_parties(bundle) if parties is None else parties
+    rows = repository.judgeable_records(session, originators, after_pk, limit)
     check = StandingCheck(last_pk=rows[-1].pk if rows else after_pk, exhausted=len(rows) < limit)
     already = repository.flagged(session, [row.record_id for row in rows if row.record_id])
     for stored in rows:

@@ -36,6 +36,8 @@ async def test_a_reviewer_is_told_on_the_inbox_until_they_dismiss_it(
     with_real_receipt(node, received.pk)
     untouched = store_received(node, pki, example("criminal_network_flag"))
     with_real_receipt(node, untouched.pk)
+    from_us = store_received(node, pki, example("criminal_network_flag"), sender="US")
+    with_real_receipt(node, from_us.pk)  # US's CRL revokes nothing: not judged
     officer, _ = await signed_in(http, node, Role.REVIEWER)
     bystander = officer_on(node, Role.VIEWER)
     assert (await http.get(f"/console/records/{received.pk}")).status_code == 200
