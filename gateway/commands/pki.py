@@ -61,10 +61,12 @@ _REASONS = {
 
 
 def _reason(name: str) -> x509.ReasonFlags:
-    try:
-        return _REASONS[name]
-    except KeyError:
-        raise typer.BadParameter(f"{name!r} is not one of {', '.join(_REASONS)}", param_hint="--reason") from None
+    if name not in _REASONS:
+        fail(
+            f"Invalid value for --reason: {name!r} is not one of {', '.join(_REASONS)}",
+            hint="see `gateway pki revoke --help`",
+        )
+    return _REASONS[name]
 
 
 def _env_path(name: str) -> Path | None:
