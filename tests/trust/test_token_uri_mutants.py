@@ -105,6 +105,11 @@ def test_every_selector_is_read_and_decoded() -> None:
             "",
         ),
         ("pkcs11:token=%FF;object=b", "PKCS#11 URI 'pkcs11:token=%FF;object=b': token is not UTF-8", ""),
+        (  # a lone surrogate (from a badly decoded file or argument) cannot even be percent-decoded
+            "pkcs11:token=\udcff;object=b",
+            "PKCS#11 URI 'pkcs11:token=\\udcff;object=b': token is not percent-encoded correctly",
+            "",
+        ),
     ],
 )
 def test_each_malformed_uri_is_refused_with_its_detail_and_hint(text: str, detail: str, hint: str) -> None:
