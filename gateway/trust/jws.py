@@ -4,11 +4,13 @@ The gateway's JWS are ordinary compact serializations: any JOSE library can
 verify one with the public key of its ``x5c[0]`` certificate. The payload is
 always the RFC 8785 canonical JSON of the document.
 
-joserfc is the JWA layer (its algorithm objects sign and verify), but the
-compact serialization is assembled and split here: joserfc's
+The compact serialization is assembled and split here, and signatures are
+made and checked with ``cryptography`` directly: joserfc's
 ``serialize_compact``/``deserialize_compact`` re-import the key, rebuild the
-header and a registry, and re-parse the token on every call, which cost more
-than the signature itself on the hot path of receiving records.
+header and a registry, and re-parse the token on every call, and even its
+algorithm objects convert and check the key on each call, which cost more than
+the signature itself on the hot path of receiving records. joserfc still checks
+each signing key once (``_signer``) and signs with keys held in a token.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any, Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
-from joserfc.errors import JoseError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc.jwa import JWSAlgModel
 from joserfc.jws import JWSRegistry
 
@@ -36,6 +40,7 @@ from gateway.trust.errors import (
     NonCanonicalSignatureError,
 )
 from gateway.trust.keys import ALLOWED_ALGORITHMS, Algorithm, JoseKey, PublicKey, SigningKey, jose_key
+from gateway.trust.token_keys import TokenECPrivateKey
 
 RECORD_TYP: Final = "mou-record+jws"
 RECEIPT_TYP: Final = "mou-receipt+jws"
@@ -70,10 +75,14 @@ _B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 # spelling of the same bytes, i.e. a malleable token.
 _CANONICAL_LAST_CHAR: Final = {2: b"AQgw", 3: b"AEIMQUYcgkosw048"}
 
-# Used for what joserfc checks besides the signature: the header members'
-# types (a `cty` that is not a string, ...) and each key's type and curve.
+# Used to check a signing key (type and curve) and the header it signs once,
+# and to sign with keys held in a token.
 _JOSE_REGISTRY: Final = JWSRegistry(algorithms=list(ALLOWED_ALGORITHMS))
 _JWA: Final[dict[str, JWSAlgModel]] = {alg: _JOSE_REGISTRY.get_alg(alg) for alg in ALLOWED_ALGORITHMS}
+_ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
+# The types joserfc's header registry requires of the members the gateway
+# accepts (RFC 7515 4.1): strings, and x5c a list of strings; alg is required.
+_STRING_HEADER_PARAMS: Final = ("alg", "kid", "typ", "cty")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -122,6 +131,7 @@ class _Signer:
     header_segment: str
     algorithm: JWSAlgModel
     key: JoseKey
+    private: object  # the cryptography key signed with directly, or None (a token's: joserfc signs)
 
 
 # Keyed by the SigningKey (frozen and hashed by its private key object and
@@ -144,14 +154,26 @@ def _signer(key: SigningKey, typ: str) -> _Signer:
     # The same JSON as joserfc's serialize_compact wrote (member order above,
     # ASCII only, no whitespace), so tokens keep their exact header bytes.
     header_json = json.dumps(header, ensure_ascii=True, separators=(",", ":"))
-    return _Signer(b64url_encode(header_json.encode("ascii")), algorithm, private)
+    direct = key.private_key if not isinstance(key.private_key, TokenECPrivateKey) else None
+    return _Signer(b64url_encode(header_json.encode("ascii")), algorithm, private, direct)
+
+
+def _sign(signer: _Signer, data: bytes) -> bytes:
+    private = signer.private
+    if isinstance(private, ec.EllipticCurvePrivateKey):  # ES256 (P-256, checked in _signer)
+        r, s = decode_dss_signature(private.sign(data, _ECDSA_SHA256))
+        return r.to_bytes(_ES256_SIZE, "big") + s.to_bytes(_ES256_SIZE, "big")
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        return private.sign(data)
+    signature: bytes = signer.algorithm.sign(data, signer.key)
+    return signature
 
 
 def sign_compact(payload: bytes, key: SigningKey, typ: str = RECORD_TYP) -> str:
     """Return a compact JWS over ``payload`` with header alg, kid, typ and x5c (in that order)."""
     signer = _signer(key, typ)
     signing_input = f"{signer.header_segment}.{b64url_encode(payload)}"
-    signature: bytes = signer.algorithm.sign(signing_input.encode("ascii"), signer.key)
+    signature = _sign(signer, signing_input.encode("ascii"))
     if key.algorithm == "ES256":
         # OpenSSL's ECDSA leaves s as it comes (high half the time); verifiers refuse high S.
         signature = es256_low_s(signature)
@@ -302,41 +324,53 @@ def _check_segments(parsed: ParsedJWS) -> None:
         raise BadSignatureError("a JWS segment is not canonical base64url or is too long")
 
 
-# Keyed by the key material (DER SubjectPublicKeyInfo): cryptography's public
-# keys compare by value but are not hashable, and a claimed kid names no key.
-@lru_cache(maxsize=256)
-def _verification_key(spki_der: bytes) -> JoseKey:
-    public = load_der_public_key(spki_der)
-    if not isinstance(public, PublicKey):
-        raise BadSignatureError(f"{type(public).__name__} keys cannot verify gateway signatures")
-    return jose_key(public)
+def _check_header_types(header: dict[str, Any]) -> None:
+    # What joserfc's header registry checked (its check_header) for the members
+    # parse_compact lets through, refused as before: a bad signature with
+    # joserfc's error code.
+    if "alg" not in header:
+        raise BadSignatureError("signature does not verify with the x5c key (missing_header)")
+    x5c = header.get("x5c", [])
+    if any(name in header and not isinstance(header[name], str) for name in _STRING_HEADER_PARAMS) or not (
+        isinstance(x5c, list) and all(isinstance(entry, str) for entry in x5c)
+    ):
+        raise BadSignatureError("signature does not verify with the x5c key (invalid_header_value)")
 
 
 def verify_signature(parsed: ParsedJWS, public_key: PublicKey, alg: Algorithm) -> None:
     """Check the JWS signature with ``public_key``; raises BadSignatureError (only).
 
-    Verifies ``parsed.signing_input`` and ``parsed.signature`` with joserfc's
-    algorithm object rather than ``deserialize_compact``, which would split and
+    Verifies ``parsed.signing_input`` and ``parsed.signature`` with
+    ``cryptography`` rather than ``deserialize_compact``, which would split and
     decode the whole token again; the other checks deserialize_compact made
-    (segment encoding and size, header member types, alg, key type) are kept.
+    (segment encoding and size, header member types, alg, key type and curve)
+    are kept.
     """
-    algorithm = _JWA.get(alg)
-    if algorithm is None or parsed.header.get("alg") != alg:
+    if alg not in _JWA or parsed.header.get("alg") != alg:
         raise BadSignatureError(f"the header's alg is not {alg!r}")
     _check_segments(parsed)
+    _check_header_types(parsed.header)
+    signature = parsed.signature
     try:
-        _JOSE_REGISTRY.check_header(parsed.header)
-        key = _verification_key(public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
-        algorithm.check_key(key)
-        valid = algorithm.verify(parsed.signing_input, parsed.signature, key)
-    except JoseError as exc:
-        raise BadSignatureError(f"signature does not verify with the x5c key ({exc.error})") from exc
-    except (InvalidSignature, ValueError, TypeError, AttributeError) as exc:
-        # joserfc's verify() trusts its inputs' shapes; whatever it throws means "not verified".
+        if alg == "ES256":
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                raise BadSignatureError("signature does not verify with the x5c key (invalid_key_type)")
+            if not isinstance(public_key.curve, ec.SECP256R1):
+                raise BadSignatureError("signature does not verify with the x5c key (invalid_key_curve)")
+            if len(signature) != 2 * _ES256_SIZE:
+                raise BadSignatureError("signature does not verify with the x5c key (bad_signature)")
+            r = int.from_bytes(signature[:_ES256_SIZE], "big")
+            s = int.from_bytes(signature[_ES256_SIZE:], "big")
+            public_key.verify(encode_dss_signature(r, s), parsed.signing_input, _ECDSA_SHA256)
+        else:
+            if not isinstance(public_key, ed25519.Ed25519PublicKey):
+                raise BadSignatureError("signature does not verify with the x5c key (invalid_key_type)")
+            public_key.verify(signature, parsed.signing_input)
+    except InvalidSignature as exc:
+        raise BadSignatureError("signature does not verify with the x5c key (bad_signature)") from exc
+    except (ValueError, TypeError) as exc:
         raise BadSignatureError(f"signature does not verify: {exc}") from exc
-    if valid is not True:
-        raise BadSignatureError("signature does not verify with the x5c key (bad_signature)")
     # Checked after the signature verifies: what is refused here is a genuine
     # signature in its second spelling, not a forgery.
-    if alg == "ES256" and es256_is_high_s(parsed.signature):
+    if alg == "ES256" and es256_is_high_s(signature):
         raise NonCanonicalSignatureError("ES256 signature has s > n/2; only the low-S form is accepted")

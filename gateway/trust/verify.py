@@ -22,11 +22,13 @@ the function returns a frozen :class:`Verified` value.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -51,7 +53,8 @@ from gateway.trust.jws import (
     x5c_chain,
 )
 from gateway.trust.keys import Algorithm, PublicKey, algorithm_for, thumbprint
-from gateway.trust.path import Purpose, build_path, validate_path
+from gateway.trust.path import Purpose, build_path, candidate_paths, check_validity, validate_path
+from gateway.trust.revocation import check_revocation
 
 P = TypeVar("P")
 
@@ -154,6 +157,92 @@ def check_canonical(payload: bytes) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _KnownSigner:
+    """What one ``x5c`` header proved under one bundle, at any time, for any record.
+
+    Its only path to a bundle CA passed every step of trust.path (structure,
+    purpose, issuers' purposes, the reference verifier) and its leaf may sign
+    records; validity and revocation depend on the time (and are re-checked for
+    every record), the kid and alg on the record's header.
+    """
+
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    party: str
+    public: PublicKey
+    thumbprint: str
+
+
+class _KnownSigners:
+    """A bounded LRU of _KnownSigner, keyed by (bundle, x5c entries): the entries are the DER.
+
+    A partner signs thousands of records with one certificate: decoding it,
+    building its path and hashing certificates for the path's caches cost more
+    than the signature. Only successes are kept; bundles compare by identity,
+    so a new bundle (a CRL update, a new party) starts afresh.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[TrustBundle, tuple[str, ...]], _KnownSigner] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[TrustBundle, tuple[str, ...]]) -> _KnownSigner | None:
+        with self._lock:
+            known = self._entries.get(key)
+            if known is not None:
+                self._entries.move_to_end(key)
+            return known
+
+    def put(self, key: tuple[TrustBundle, tuple[str, ...]], known: _KnownSigner) -> None:
+        with self._lock:
+            self._entries[key] = known
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_KNOWN_SIGNERS: Final = _KnownSigners(256)
+
+
+def _x5c_key(header: dict[str, Any]) -> tuple[str, ...] | None:
+    x5c = header.get("x5c")
+    if isinstance(x5c, list) and all(isinstance(entry, str) for entry in x5c):
+        return tuple(x5c)
+    return None
+
+
+def _check_signer(
+    parsed: ParsedJWS, bundle: TrustBundle, at: datetime
+) -> tuple[x509.Certificate, tuple[x509.Certificate, ...], str, PublicKey]:
+    """Steps 3 to 6: return (leaf, chain, party, key) of the signer; raises the failing step's error."""
+    entries = _x5c_key(parsed.header)
+    known = _KNOWN_SIGNERS.get((bundle, entries)) if entries is not None else None
+    if known is not None:
+        # The one path passed every time-independent step before: what
+        # validate_path would do again is steps 4 and 5, in its order.
+        check_validity(known.chain, at)
+        check_revocation(known.chain, known.party, bundle)
+        if parsed.header.get("kid") != known.thumbprint:
+            raise UnknownKeyError("kid is not the RFC 7638 thumbprint of the x5c[0] key")
+        return known.leaf, known.chain, known.party, known.public
+    # 3. certificate chain to a bundle CA; the CA decides the signer's party
+    #    (RFC 5280 path validation, see trust.path: issuers are CAs, path
+    #    length, critical extensions; then 4. validity and 5. revocation of
+    #    every link, and the leaf's purpose, id-kp-documentSigning)
+    leaf, *intermediates = x5c_chain(parsed)
+    path = validate_path(leaf, intermediates, bundle, at, Purpose.DOCUMENT_SIGNING)
+    # 6. key usage and kid
+    public = check_key_usage(leaf, parsed.header.get("kid"))
+    if entries is not None and len(candidate_paths(leaf, tuple(intermediates), bundle)) == 1:
+        # With several candidate paths the first valid one may change with
+        # the time: such a signer is checked in full every time.
+        _KNOWN_SIGNERS.put(
+            (bundle, entries), _KnownSigner(leaf, path.chain, path.party, public, _signing_key_of(leaf)[1])
+        )
+    return leaf, path.chain, path.party, public
+
+
 def _header_parse(value: str | bytes, typ: str, parsed: ParsedJWS | None) -> ParsedJWS:
     # Reuse the caller's parse only when it is a parse of these very bytes with
     # this typ; otherwise parse again, so the result never depends on ``parsed``.
@@ -186,15 +275,9 @@ def verify_compact(
     parsed = _header_parse(value, typ, parsed)
     # 2. algorithm allow-list
     alg = check_algorithm(parsed)
-    # 3. certificate chain to a bundle CA; the CA decides the signer's party
-    #    (RFC 5280 path validation, see trust.path: issuers are CAs, path
-    #    length, critical extensions; then 4. validity and 5. revocation of
-    #    every link, and the leaf's purpose, id-kp-documentSigning)
-    leaf, *intermediates = x5c_chain(parsed)
-    path = validate_path(leaf, intermediates, bundle, at, Purpose.DOCUMENT_SIGNING)
-    party, chain = path.party, list(path.chain)
-    # 6. key usage and kid
-    public = check_key_usage(leaf, parsed.header.get("kid"))
+    # 3.-6. the signer: chain to a bundle CA (which decides the party),
+    #    validity, revocation, key usage and kid (see _check_signer)
+    leaf, chain, party, public = _check_signer(parsed, bundle, at)
     if algorithm_for(public) != alg:
         raise KeyUsageError(f"alg {alg} does not match the {type(public).__name__} key")
     # 7. signature
@@ -219,7 +302,7 @@ def verify_compact(
         kid=str(parsed.header["kid"]),
         signer_party=party,
         signer_certificate=leaf,
-        chain=tuple(chain),
+        chain=chain,
         jws=parsed.compact,
         jws_sha256=hashlib.sha256(raw.strip()).hexdigest(),
         verified_at=at,
