@@ -30,7 +30,7 @@ from gateway.records import repository
 from gateway.records.kinds import INSTRUCTION_TYPES, PLAIN_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.repository import PriorCopy
-from gateway.records.schemas import Receipt, Record, Verdict, record_json
+from gateway.records.schemas import Receipt, Record, Verdict
 from gateway.records.service import received_columns, received_row, record_columns
 from gateway.records.signing import VerifiedRecord
 from gateway.terms.errors import TermsViolationError
@@ -59,7 +59,9 @@ def within_terms(_session: Session, node: Node, record: Record, _peer_party: str
     if node.terms is None:
         raise PolicyRefusal("terms_unknown", "this node holds no MOU terms")
     try:
-        node.terms.check_incoming(record, record_json(record)["body"], node.party, node.now())
+        # The body's JSON alone (what the terms' field rules read), not the whole record's.
+        body = record.body.model_dump(mode="json")
+        node.terms.check_incoming(record, body, node.party, node.now())
     except TermsViolationError as exc:
         raise PolicyRefusal(exc.rule_code, exc.detail) from exc
 
@@ -92,6 +94,7 @@ class Decision:
     record_id: str | None
     reason_code: str | None
     reason: str | None
+    columns: dict[str, Any] | None = None  # record_columns of the verified record, computed once
 
     @property
     def accepted(self) -> bool:
@@ -105,12 +108,14 @@ def decide(
     peer_party: str,
     policies: tuple[ReceivePolicy, ...],
     checked: Checked | None = None,
+    digest: str | None = None,
 ) -> Decision:
     """Verify ``raw`` (unless ``checked`` already did) and apply the policies.
 
-    Raises MalformedJWSError when it is no JWS at all.
+    ``digest`` is ``sha256_hex(raw)`` when the caller has it. Raises
+    MalformedJWSError when it is no JWS at all.
     """
-    digest = sha256_hex(raw)
+    digest = digest if digest is not None else sha256_hex(raw)
     if checked is None:
         checked = check(raw, node.bundle, node.now())
     verified = checked.verified
@@ -127,7 +132,8 @@ def decide(
         except PolicyRefusal as exc:
             reason_code, reason = exc.reason_code, exc.detail
     record_id = str(verified.payload.record_id) if verified is not None else checked.claimed_record_id
-    return Decision(raw, digest, verified, record_id, reason_code, reason)
+    columns = record_columns(verified.payload) if verified is not None else None
+    return Decision(raw, digest, verified, record_id, reason_code, reason, columns)
 
 
 RECORD_ID_CONFLICT = "record_id_conflict"
@@ -311,7 +317,7 @@ def receive_batch(
             results[index] = result
             continue
         try:
-            decision = decide(session, node, raws[index], peer_party, policies, result)
+            decision = decide(session, node, raws[index], peer_party, policies, result, digests[index])
         except GatewayError as exc:
             results[index] = exc
             continue
@@ -320,7 +326,7 @@ def receive_batch(
             # Its lifecycle checks saw the database without the earlier items: write those, decide again.
             _write_segment(session, node, peer_party, segment, results, extra_columns)
             segment = []
-            decision = decide(session, node, raws[index], peer_party, policies, result)
+            decision = decide(session, node, raws[index], peer_party, policies, result, digests[index])
         segment.append((index, decision))
         written_ids.update([record_id] if record_id else [])
         referred.update([refers_to] if refers_to else [])
@@ -333,10 +339,9 @@ def receive_batch(
 
 
 def _refers_to(decision: Decision) -> str | None:
-    verified = decision.verified
-    if not decision.accepted or verified is None:
+    if not decision.accepted or decision.columns is None:
         return None
-    value = record_columns(verified.payload)["refers_to"]
+    value = decision.columns["refers_to"]
     return str(value) if value else None
 
 
@@ -461,4 +466,5 @@ def incoming_columns(node: Node, decision: Decision, peer_party: str, now: datet
         now=now,
         reason_code=decision.reason_code,
         reason=decision.reason,
+        columns=decision.columns,
     )

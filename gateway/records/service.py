@@ -110,13 +110,18 @@ def received_columns(
     now: datetime,
     reason_code: str | None,
     reason: str | None,
+    columns: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the row of a record received from ``peer_party`` (without receipt and ledger index).
 
     A record that failed verification (``verified`` None, or not ``accepted``)
-    is stored too, for audit, and never counts as valid.
+    is stored too, for audit, and never counts as valid. ``columns`` is
+    ``record_columns(verified.payload)`` when the caller already has it.
     """
-    columns = record_columns(verified.payload) if verified is not None else {"record_id": record_id}
+    if verified is not None:
+        columns = columns if columns is not None else record_columns(verified.payload)
+    else:
+        columns = {"record_id": record_id}
     signer = (
         {
             "signer_kid": verified.kid,

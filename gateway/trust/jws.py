@@ -226,10 +226,7 @@ def parse_compact(value: str | bytes, expected_typ: str) -> ParsedJWS:
     if len(parts) != 3 or not all(parts):
         raise MalformedJWSError("a compact JWS has three non-empty dot-separated parts")
     raw_header, raw_payload, raw_signature = parts
-    try:
-        header = parse_strict(b64url_decode(raw_header))
-    except CanonicalizationError as exc:
-        raise MalformedJWSError(f"protected header is not JSON: {exc.detail}") from exc
+    header = _header_copy(raw_header)
     if not isinstance(header, dict):
         raise MalformedJWSError("protected header is not a JSON object")
     unknown = set(header) - _ALLOWED_HEADER_PARAMS
@@ -244,6 +241,37 @@ def parse_compact(value: str | bytes, expected_typ: str) -> ParsedJWS:
         signature=b64url_decode(raw_signature),
         compact=value,
     )
+
+
+def _decode_header(raw_header: str) -> Any:
+    try:
+        return parse_strict(b64url_decode(raw_header))
+    except CanonicalizationError as exc:
+        raise MalformedJWSError(f"protected header is not JSON: {exc.detail}") from exc
+
+
+def _header_copy(raw_header: str) -> Any:
+    # The cached header when its members are strings and lists of strings (a
+    # real header's are), copied so that nothing changes it through a token;
+    # anything else is decoded afresh, as it is, and never copied deeply.
+    if len(raw_header) <= _MAX_HEADER_SEGMENT:
+        cached = _header_of(raw_header)
+        if isinstance(cached, dict) and all(_plain_member(member) for member in cached.values()):
+            return {name: member if isinstance(member, str) else list(member) for name, member in cached.items()}
+    return _decode_header(raw_header)
+
+
+def _plain_member(member: Any) -> bool:
+    return isinstance(member, str) or (isinstance(member, list) and all(isinstance(e, str) for e in member))
+
+
+# Keyed by the header segment: a signer's header (alg, kid, typ, x5c) is the
+# same on every record it signs, and decoding its certificates' base64 and JSON
+# cost as much as the rest of the token. Failures raise and are not cached;
+# parse_compact copies what it returns.
+@lru_cache(maxsize=256)
+def _header_of(raw_header: str) -> Any:
+    return _decode_header(raw_header)
 
 
 def check_algorithm(parsed: ParsedJWS) -> Algorithm:
