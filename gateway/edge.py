@@ -11,6 +11,7 @@ router, so no router depends on another one::
 - ``require_scope``: the agency caller (OAuth 2.0 bearer token) holding a scope;
 - ``peer_party_dependency`` / ``peer_party``: the partner on the other end of
   the mutual-TLS connection, from its verified client certificate only;
+- ``Originator``: the optional ``?originator=`` naming whose record an id means;
 - ``read_body``: a request body of one media type, bounded in size;
 - ``transact``: one unit of work, retried once when a concurrent request won
   a unique index (the retry then finds that request's rows).
@@ -24,7 +25,7 @@ from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from cryptography import x509
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +43,7 @@ from gateway.exchange.errors import (
 from gateway.node import Node, node_from, node_of
 from gateway.trust.bundle import TrustBundle
 from gateway.trust.errors import TrustError
+from gateway.trust.parties import PartyCode
 from gateway.trust.path import Purpose, validate_path
 
 T = TypeVar("T")
@@ -49,6 +51,13 @@ T = TypeVar("T")
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a password
 
 NodeDep = Annotated[Node, Depends(node_of)]
+
+# A record is identified by its originator and its id; routes about a record
+# another party sent take the originator as an optional query parameter.
+Originator = Annotated[
+    PartyCode | None,
+    Query(description="Party code of the record's originator; needed when several originators used this id here."),
+]
 
 
 # --- one unit of work -------------------------------------------------------

@@ -46,6 +46,7 @@ from gateway.console.repository import ACTIONABLE_TYPES
 from gateway.console.schemas import InboxQuery
 from gateway.console.signin import LOGIN_PATH, public_router, session_router
 from gateway.console.sso.api import install_sso
+from gateway.edge import transact
 from gateway.evidence.suspicion import dismiss_suspect_notice, suspect_notices
 from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.worker import retry_delivery
@@ -171,8 +172,7 @@ def answer(
 ) -> Response:
     """Acknowledge, query or reject a received record (reviewer or admin)."""
     pk = pk_of(record_pk)
-    with node.transaction() as session:
-        review.answer_record(session, node, officer, pk, decision, comment)
+    transact(node, lambda session: review.answer_record(session, node, officer, pk, decision, comment))
     node.wake_delivery()
     return redirect(f"{CONSOLE_PREFIX}/records/{pk}?done={decision}")
 

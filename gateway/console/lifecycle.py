@@ -8,9 +8,9 @@ and never commit. Errors are GatewayErrors; the page shows them to the officer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -26,14 +26,31 @@ from gateway.console.lifecycle_views import (
     onward_receipt,
     retraction_note,
 )
-from gateway.console.schemas import OfficerPrincipal
+from gateway.console.schemas import ActionForm, OfficerPrincipal, Role
 from gateway.errors import GatewayError
 from gateway.lifecycle import repository as lifecycle_records
-from gateway.lifecycle.corrections import retract
-from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
-from gateway.lifecycle.onward import answer_onward, consent_for, forward_onward, request_onward
+from gateway.lifecycle.issuing import Issuer, Operation, issue
+from gateway.lifecycle.onward import consent_for, forward_onward
+from gateway.lifecycle.operations import (
+    DISCREPANCY_REPORT,
+    DISCREPANCY_RESPONSE,
+    ONWARD_CONSENT,
+    ONWARD_REQUEST,
+    RETRACTION,
+)
 from gateway.lifecycle.read_model import Dissemination, Laggard
+from gateway.lifecycle.schemas import (
+    ConsentDecision,
+    ConsentRequest,
+    DiscrepancyAnswer,
+    DiscrepancyCategoryCode,
+    DiscrepancyOutcomeCode,
+    DiscrepancyRequest,
+    OnwardRequest,
+    RetractionReasonCode,
+    RetractionRequest,
+)
 from gateway.node import Node
 from gateway.records import repository as records
 from gateway.records.kinds import SUBSTANTIVE_TYPES
@@ -199,159 +216,130 @@ def _choice(value: str, allowed: Sequence[str], what: str) -> str:
     return value
 
 
-def retract_record(
-    session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, reason: str, comment: str
-) -> StoredRecord:
-    """Retract this node's record everywhere it went; returns the retraction. Raises GatewayError."""
-    chosen = _choice(reason, RETRACTION_REASONS, "a reason")
-    text = _text(comment, "the comment", required=False)
-    _, record_id = _record(session, record_pk)
-    submission = retract(
-        session,
-        node,
-        record_id,
-        reason=chosen,
-        comment=text,
-        actor=officer.actor,
-        officer_ref=officer.officer_ref,
-        agency=node.settings.agency,
-    )
-    return submission.record
+Args = TypeVar("Args")
+Parse = Callable[[Node, ActionForm], Args]
+Complete = Callable[[Session, StoredRecord, Args], Args]
 
 
-def report(
-    session: Session,
-    node: Node,
-    officer: OfficerPrincipal,
-    record_pk: int,
-    *,
-    category: str,
-    person_ref: str,
-    details: str,
-) -> StoredRecord:
-    """Report a discrepancy in a received record to its originator; returns the report. Raises GatewayError."""
-    chosen = _choice(category, DISCREPANCY_CATEGORIES, "a category")
-    text = _text(details, "the details", required=True)
-    person = _text(person_ref, "the person reference", required=False, limit=64)
-    stored, record_id = _record(session, record_pk)
-    submission = report_discrepancy(
-        session,
-        node,
-        record_id,
-        originator=stored.originator_party,
-        category=chosen,
-        person_ref=person,
-        details=text or "",
-        actor=officer.actor,
-        officer_ref=officer.officer_ref,
-        agency=node.settings.agency,
-    )
-    return submission.record
+@dataclass(frozen=True)
+class OfficerAction:
+    """One action of the record page's lifecycle panel: who may take it, what it does, the notice after."""
+
+    role: Role
+    run: Callable[[Session, Node, OfficerPrincipal, int, ActionForm], object]
+    done: Callable[[ActionForm], str]
 
 
-def ask_onward(
-    session: Session,
-    node: Node,
-    officer: OfficerPrincipal,
-    record_pk: int,
-    *,
-    third_party: str,
-    purpose: str,
-    justification: str,
-) -> StoredRecord:
-    """Ask the originator's consent to share a received record with ``third_party``. Raises GatewayError."""
-    party = _choice(third_party, sorted(node.bundle.parties), "a third party")
-    text = _text(justification, "the justification", required=True)
-    stored, record_id = _record(session, record_pk)
-    submission = request_onward(
-        session,
-        node,
-        record_id,
-        originator=stored.originator_party,
-        third_party=party,
-        purpose=purpose.strip(),
-        justification=text or "",
-        actor=officer.actor,
-        officer_ref=officer.officer_ref,
-        agency=node.settings.agency,
-    )
-    return submission.record
+def _issuing(
+    operation: Operation[Args],
+    parse: Parse[Args],
+    done: str | Callable[[ActionForm], str],
+    complete: Complete[Args] | None = None,
+) -> OfficerAction:
+    """The console action of a lifecycle operation: check the form, find the record, issue.
 
-
-def answer_request(
-    session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, decision: str, comment: str
-) -> StoredRecord:
-    """Grant or refuse a received onward-sharing request (a refusal needs its reason). Raises GatewayError."""
-    chosen = _choice(decision, ("granted", "refused"), "granted or refused")
-    text = _text(comment, "the reason of a refusal", required=chosen == "refused")
-    _, request_id = _record(session, record_pk)
-    submission = answer_onward(
-        session,
-        node,
-        request_id,
-        granted=chosen == "granted",
-        comment=text,
-        actor=officer.actor,
-        officer_ref=officer.officer_ref,
-        agency=node.settings.agency,
-    )
-    return submission.record
-
-
-def answer_report(
-    session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, outcome: str, comment: str
-) -> StoredRecord:
-    """Answer a received discrepancy report; corrected / retracted name this node's follow-up.
-
-    Raises GatewayError (FormInvalid when the outcome was not reached yet).
+    The form is checked first (FormInvalid), then the record (PageNotFound,
+    ActionRefused), then ``complete`` fills in what the record decides; the
+    operation raises the rest. Issued in the node's agency, by the officer.
     """
-    chosen = _choice(outcome, tuple(o.value for o in DiscrepancyOutcome), "an outcome")
-    text = _text(comment, "the comment", required=True)
-    report_row, report_id = _record(session, record_pk)
+
+    def run(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, form: ActionForm) -> None:
+        args = parse(node, form)
+        stored, record_id = _record(session, record_pk)
+        if complete is not None:
+            args = complete(session, stored, args)
+        # the page's record, never another originator's under its id
+        originator = stored.originator_party if operation.names_originator else None
+        issuer = Issuer(officer.actor, officer.officer_ref, node.settings.agency)
+        issue(session, node, operation, record_id, args, issuer, originator=originator)
+
+    return OfficerAction(Role(operation.role), run, done if callable(done) else lambda form: done)
+
+
+def _retraction(node: Node, form: ActionForm) -> RetractionRequest:
+    reason = _choice(form.reason, RETRACTION_REASONS, "a reason")
+    comment = _text(form.comment, "the comment", required=False)
+    return RetractionRequest.model_construct(reason=cast(RetractionReasonCode, reason), comment=comment)
+
+
+def _report(node: Node, form: ActionForm) -> DiscrepancyRequest:
+    category = _choice(form.category, DISCREPANCY_CATEGORIES, "a category")
+    details = _text(form.details, "the details", required=True)
+    person = _text(form.person_ref, "the person reference", required=False, limit=64)
+    return DiscrepancyRequest.model_construct(
+        category=cast(DiscrepancyCategoryCode, category), person_ref=person, details=details or ""
+    )
+
+
+def _onward_request(node: Node, form: ActionForm) -> OnwardRequest:
+    party = _choice(form.third_party, sorted(node.bundle.parties), "a third party")
+    text = _text(form.justification, "the justification", required=True)
+    return OnwardRequest.model_construct(third_party=party, purpose=form.purpose.strip(), justification=text or "")
+
+
+def _consent(node: Node, form: ActionForm) -> ConsentRequest:
+    decision = _choice(form.decision, ("granted", "refused"), "granted or refused")
+    text = _text(form.comment, "the reason of a refusal", required=decision == "refused")
+    return ConsentRequest.model_construct(decision=cast(ConsentDecision, decision), comment=text)
+
+
+def _report_answer(node: Node, form: ActionForm) -> DiscrepancyAnswer:
+    outcome = _choice(form.outcome, tuple(o.value for o in DiscrepancyOutcome), "an outcome")
+    text = _text(form.comment, "the comment", required=True)
+    return DiscrepancyAnswer.model_construct(
+        outcome=cast(DiscrepancyOutcomeCode, outcome), follow_up_record_id=None, comment=text or ""
+    )
+
+
+def _follow_up(session: Session, report_row: StoredRecord, args: DiscrepancyAnswer) -> DiscrepancyAnswer:
+    """Corrected / retracted name this node's follow-up; raises FormInvalid when it was not done yet."""
     reported = lifecycle_records.valid_copy(session, "out", report_row.refers_to or "")
     follow_up = None
-    if chosen == DiscrepancyOutcome.CORRECTED.value:
+    if args.outcome == DiscrepancyOutcome.CORRECTED.value:
         follow_up = reported.superseded_by if reported is not None else None
-    elif chosen == DiscrepancyOutcome.RETRACTED.value:
+    elif args.outcome == DiscrepancyOutcome.RETRACTED.value:
         follow_up = reported.retracted_by if reported is not None else None
-    if chosen != DiscrepancyOutcome.CONFIRMED_CORRECT.value and follow_up is None:
-        raise FormInvalid(f"the reported record was not {chosen} yet; correct or retract it first")
-    submission = answer_discrepancy(
-        session,
-        node,
-        report_id,
-        outcome=chosen,
-        follow_up_record_id=follow_up,
-        comment=text or "",
-        actor=officer.actor,
-        officer_ref=officer.officer_ref,
-        agency=node.settings.agency,
-    )
-    return submission.record
+    if args.outcome != DiscrepancyOutcome.CONFIRMED_CORRECT.value and follow_up is None:
+        raise FormInvalid(f"the reported record was not {args.outcome} yet; correct or retract it first")
+    return args.model_copy(update={"follow_up_record_id": follow_up})
 
 
-def share_onward(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, third_party: str) -> None:
+def share_onward(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, form: ActionForm) -> None:
     """Forward a received record to a third party the originator consented to. Raises GatewayError."""
-    party = _choice(third_party, sorted(node.bundle.parties), "a third party")
+    party = _choice(form.third_party, sorted(node.bundle.parties), "a third party")
     stored, record_id = _record(session, record_pk)
     forward_onward(session, node, record_id, originator=stored.originator_party, third_party=party, actor=officer.actor)
 
 
-def place_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, *, reason: str) -> None:
+def place_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, form: ActionForm) -> None:
     """Put the record on legal hold: retention will not delete its body. Raises GatewayError."""
     from gateway.retention.service import place_legal_hold  # written alongside; imported when used
 
-    text = _text(reason, "the reason of a legal hold", required=True, limit=MAX_HOLD_REASON)
+    text = _text(form.reason, "the reason of a legal hold", required=True, limit=MAX_HOLD_REASON)
     _, record_id = _record(session, record_pk)
     place_legal_hold(session, node, record_id, reason=text or "", actor=officer.actor)
 
 
-def release_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int) -> None:
+def release_hold(session: Session, node: Node, officer: OfficerPrincipal, record_pk: int, form: ActionForm) -> None:
     """Release the record's legal hold. Raises GatewayError."""
     from gateway.retention.service import release_legal_hold
 
     _, record_id = _record(session, record_pk)
     release_legal_hold(session, node, record_id, actor=officer.actor)
+
+
+# The record page's lifecycle actions, by the last segment of their URL
+# (POST /console/records/{pk}/{action}); each is one transaction.
+ACTIONS: Final[dict[str, OfficerAction]] = {
+    "retract": _issuing(RETRACTION, _retraction, "retracted"),
+    "discrepancy": _issuing(DISCREPANCY_REPORT, _report, "reported"),
+    "onward-request": _issuing(ONWARD_REQUEST, _onward_request, "onward_requested"),
+    "consent": _issuing(ONWARD_CONSENT, _consent, lambda form: "granted" if form.decision == "granted" else "refused"),
+    "discrepancy-answer": _issuing(DISCREPANCY_RESPONSE, _report_answer, "answered", _follow_up),
+    "share-onward": OfficerAction(Role.REVIEWER, share_onward, lambda form: "forwarded"),
+    "hold": OfficerAction(Role.ADMIN, place_hold, lambda form: "held"),
+    "release": OfficerAction(Role.ADMIN, release_hold, lambda form: "released"),
+}
 
 
 # -- the lifecycle page ------------------------------------------------------------------

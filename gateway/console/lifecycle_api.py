@@ -17,17 +17,17 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from gateway.console import lifecycle
-from gateway.console.errors import PageNotFound
-from gateway.console.guards import Admin, CurrentOfficer, Reviewer, csrf_checked
+from gateway.console.errors import ForbiddenAction, PageNotFound
+from gateway.console.guards import CurrentOfficer, csrf_checked
 from gateway.console.record_page import pk_of, record_response
 from gateway.console.rendering import CONSOLE_PREFIX, redirect, render
-from gateway.console.schemas import OfficerPrincipal
+from gateway.console.schemas import ActionForm, OfficerPrincipal
+from gateway.edge import transact
 from gateway.errors import GatewayError
 from gateway.node import Node, node_of
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False, dependencies=[Depends(csrf_checked)])
 NodeDep = Annotated[Node, Depends(node_of)]
-Field = Annotated[str, Form()]
 
 Action = Callable[[Session, int], object]
 
@@ -38,8 +38,7 @@ def _act(
     """Run ``action`` on the record in one transaction; on success go back to the record with a notice."""
     pk = pk_of(record_pk)
     try:
-        with node.transaction() as session:
-            action(session, pk)
+        transact(node, lambda session: action(session, pk))
     except PageNotFound:
         raise
     except GatewayError as exc:  # refused by the console, the lifecycle rules or the terms: shown on the page
@@ -48,128 +47,25 @@ def _act(
     return redirect(f"{CONSOLE_PREFIX}/records/{pk}?done={done}")
 
 
-@router.post("/records/{record_pk}/retract", response_model=None)
-def retract(
-    request: Request, node: NodeDep, officer: Reviewer, record_pk: str, reason: Field = "", comment: Field = ""
-) -> Response:
-    """Retract this node's record everywhere it went (reviewer or admin)."""
-    return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "retracted",
-        lambda s, pk: lifecycle.retract_record(s, node, officer, pk, reason=reason, comment=comment),
-    )
-
-
-@router.post("/records/{record_pk}/discrepancy", response_model=None)
-def report_discrepancy(
+@router.post("/records/{record_pk}/{action}", response_model=None)
+def act(
     request: Request,
     node: NodeDep,
-    officer: Reviewer,
+    officer: CurrentOfficer,
     record_pk: str,
-    category: Field = "",
-    person_ref: Field = "",
-    details: Field = "",
+    action: str,
+    form: Annotated[ActionForm, Form()],
 ) -> Response:
-    """Tell the originator a received record looks wrong; it is contested until answered."""
+    """Take one lifecycle action of the record page (``lifecycle.ACTIONS``): retract, report a
+    discrepancy, ask or answer onward sharing, answer a discrepancy, share onward (reviewer or
+    admin); place or release a legal hold (admin)."""
+    chosen = lifecycle.ACTIONS.get(action)
+    if chosen is None:
+        raise PageNotFound(f"no action {action[:40]!r} on records")
+    if not officer.can(chosen.role):
+        raise ForbiddenAction(f"this needs the {chosen.role.value} role; you are {officer.role.value}")
     return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "reported",
-        lambda s, pk: lifecycle.report(s, node, officer, pk, category=category, person_ref=person_ref, details=details),
-    )
-
-
-@router.post("/records/{record_pk}/onward-request", response_model=None)
-def request_onward(
-    request: Request,
-    node: NodeDep,
-    officer: Reviewer,
-    record_pk: str,
-    third_party: Field = "",
-    purpose: Field = "",
-    justification: Field = "",
-) -> Response:
-    """Ask the originator's consent to share a received record with a third party."""
-    return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "onward_requested",
-        lambda s, pk: lifecycle.ask_onward(
-            s, node, officer, pk, third_party=third_party, purpose=purpose, justification=justification
-        ),
-    )
-
-
-@router.post("/records/{record_pk}/consent", response_model=None)
-def answer_onward_request(
-    request: Request, node: NodeDep, officer: Reviewer, record_pk: str, decision: Field = "", comment: Field = ""
-) -> Response:
-    """Grant or refuse a received onward-sharing request (a refusal needs its reason)."""
-    return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "granted" if decision == "granted" else "refused",
-        lambda s, pk: lifecycle.answer_request(s, node, officer, pk, decision=decision, comment=comment),
-    )
-
-
-@router.post("/records/{record_pk}/discrepancy-answer", response_model=None)
-def answer_discrepancy(
-    request: Request, node: NodeDep, officer: Reviewer, record_pk: str, outcome: Field = "", comment: Field = ""
-) -> Response:
-    """Answer a received discrepancy report; the reported record is no longer contested."""
-    return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "answered",
-        lambda s, pk: lifecycle.answer_report(s, node, officer, pk, outcome=outcome, comment=comment),
-    )
-
-
-@router.post("/records/{record_pk}/share-onward", response_model=None)
-def share_onward(
-    request: Request, node: NodeDep, officer: Reviewer, record_pk: str, third_party: Field = ""
-) -> Response:
-    """Forward a received record to a third party the originator consented to."""
-    return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "forwarded",
-        lambda s, pk: lifecycle.share_onward(s, node, officer, pk, third_party=third_party),
-    )
-
-
-@router.post("/records/{record_pk}/hold", response_model=None)
-def place_hold(request: Request, node: NodeDep, officer: Admin, record_pk: str, reason: Field = "") -> Response:
-    """Put a record on legal hold: retention keeps its body until released (admin)."""
-    return _act(
-        request,
-        node,
-        officer,
-        record_pk,
-        "held",
-        lambda s, pk: lifecycle.place_hold(s, node, officer, pk, reason=reason),
-    )
-
-
-@router.post("/records/{record_pk}/release", response_model=None)
-def release_hold(request: Request, node: NodeDep, officer: Admin, record_pk: str) -> Response:
-    """Release a record's legal hold (admin)."""
-    return _act(
-        request, node, officer, record_pk, "released", lambda s, pk: lifecycle.release_hold(s, node, officer, pk)
+        request, node, officer, record_pk, chosen.done(form), lambda s, pk: chosen.run(s, node, officer, pk, form)
     )
 
 

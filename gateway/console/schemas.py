@@ -107,3 +107,22 @@ class InboxQuery(Frozen):
     search: str | None = None
     lifecycle: str | None = None  # superseded | retracted | contested | review_due | expired | held | deleted
     page: int = 1
+
+
+class ActionForm(BaseModel):
+    """The fields of every lifecycle action form on the record page; each action reads its own.
+
+    All are optional text here: the action checks them and says what is
+    missing in the officer's terms (``FormInvalid``), not pydantic's.
+    """
+
+    reason: str = ""
+    comment: str = ""
+    category: str = ""
+    person_ref: str = ""
+    details: str = ""
+    third_party: str = ""
+    purpose: str = ""
+    justification: str = ""
+    decision: str = ""
+    outcome: str = ""

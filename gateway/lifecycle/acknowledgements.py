@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from gateway.exchange.outgoing import Submission, submit_draft
+from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
-from gateway.ledger.service import append_event
+from gateway.lifecycle.issuing import Issuer, Operation, Plan, issue
+from gateway.lifecycle.schemas import AcknowledgementRequest
 from gateway.node import Node
 from gateway.records import repository
 from gateway.records.documents import signed_document
@@ -17,8 +18,72 @@ from gateway.records.errors import NotAcknowledgeableError, RecordNotFoundError
 from gateway.records.models import StoredRecord
 from gateway.records.schemas import RecordType
 from gateway.records.service import resolve_record
-from gateway.records.signing import rfc3339
 from gateway.records.states import STATUS_BY_DECISION, Decision, Direction
+
+
+def _received(session: Session, record_id: str, originator: str | None) -> StoredRecord:
+    """Return the received record to acknowledge.
+
+    Raises RecordNotFoundError, RecordIdAmbiguousError (several originators'
+    records under that id and none named), NotAcknowledgeableError (it failed verification).
+    """
+    try:
+        return resolve_record(session, record_id, originator, direction="in")
+    except RecordNotFoundError:
+        if any(
+            c.direction == Direction.IN and originator in (None, c.originator_party)
+            for c in repository.by_record_id(session, record_id)
+        ):
+            raise NotAcknowledgeableError(
+                f"record {record_id} failed verification; it cannot be acknowledged"
+            ) from None
+        raise RecordNotFoundError(f"no received record {record_id} at this node") from None
+
+
+def _plan(session: Session, node: Node, received: StoredRecord, args: AcknowledgementRequest) -> Plan:
+    """An acknowledgement goes back to the originator under the terms the record was shared under.
+
+    Raises NotAcknowledgeableError (retracted, body deleted, itself an acknowledgement).
+    """
+    record_id = received.record_id or ""
+    document = signed_document(received)
+    if document is None:
+        raise NotAcknowledgeableError(f"record {record_id} was retracted or its body deleted; nothing to acknowledge")
+    if received.record_type == RecordType.ACKNOWLEDGEMENT:
+        raise NotAcknowledgeableError("acknowledgements are not themselves acknowledged")
+    now = node.now()
+    expires = max(received.expires_at or now, now + timedelta(days=365))
+    return Plan(
+        held=received,
+        about=received,
+        recipients=[received.originator_party or ""],
+        body={
+            "acknowledges_record_id": record_id,
+            "acknowledged_jws_sha256": received.jws_sha256,
+            "decision": args.decision.value,
+            **({"comment": args.comment} if args.comment else {}),
+        },
+        subject=record_id,
+        detail={"decision": args.decision.value, "originator": received.originator_party},
+        expires_at=expires,
+        review_due=expires,
+        envelope={"terms": document["terms"]},
+    )
+
+
+def _answered(session: Session, node: Node, plan: Plan, args: AcknowledgementRequest, issued: str, actor: str) -> None:
+    plan.held.status = STATUS_BY_DECISION[args.decision]
+
+
+ACKNOWLEDGEMENT: Final = Operation[AcknowledgementRequest](
+    issues=RecordType.ACKNOWLEDGEMENT,
+    find=_received,
+    plan=_plan,
+    effect=_answered,
+    event=AuditEvent.RECORD_ACKNOWLEDGED,
+    issued_as="acknowledgement",
+    names_originator=True,
+)
 
 
 def acknowledge(
@@ -40,56 +105,10 @@ def acknowledge(
     under that id and none named), NotAcknowledgeableError (not a valid
     incoming record, or itself an acknowledgement), and the errors of submit_draft.
     """
-    try:
-        received = resolve_record(session, record_id, originator, direction="in")
-    except RecordNotFoundError:
-        if any(
-            c.direction == Direction.IN and originator in (None, c.originator_party)
-            for c in repository.by_record_id(session, record_id)
-        ):
-            raise NotAcknowledgeableError(
-                f"record {record_id} failed verification; it cannot be acknowledged"
-            ) from None
-        raise RecordNotFoundError(f"no received record {record_id} at this node") from None
-    document = signed_document(received)
-    if document is None:
-        raise NotAcknowledgeableError(f"record {record_id} was retracted or its body deleted; nothing to acknowledge")
-    if received.record_type == RecordType.ACKNOWLEDGEMENT:
-        raise NotAcknowledgeableError("acknowledgements are not themselves acknowledged")
-    now = node.now()
-    expires = max(received.expires_at or now, now + timedelta(days=365))
-    draft: dict[str, Any] = {
-        "record_type": "acknowledgement",
-        "originator": {"party": node.party, "agency": agency, "officer_ref": officer_ref},
-        "recipients": [received.originator_party],
-        "purpose": document["purpose"],
-        "legal_basis": document["legal_basis"],
-        "handling": document["handling"],
-        "terms": document["terms"],
-        "expires_at": rfc3339(expires),
-        "review_due": rfc3339(expires),
-        "body": {
-            "acknowledges_record_id": record_id,
-            "acknowledged_jws_sha256": received.jws_sha256,
-            "decision": decision.value,
-            **({"comment": comment} if comment else {}),
-        },
-    }
-    submission = submit_draft(session, node, draft, actor=actor)
-    received.status = STATUS_BY_DECISION[decision]
-    append_event(
-        session,
-        AuditEvent.RECORD_ACKNOWLEDGED,
-        actor=actor,
-        subject=record_id,
-        at=now,
-        detail={
-            "decision": decision.value,
-            "acknowledgement": submission.record.record_id,
-            "originator": received.originator_party,
-        },
+    args = AcknowledgementRequest.model_construct(decision=decision, comment=comment, officer_ref=officer_ref)
+    return issue(
+        session, node, ACKNOWLEDGEMENT, record_id, args, Issuer(actor, officer_ref, agency), originator=originator
     )
-    return submission
 
 
 def apply_incoming_acknowledgement(session: Session, stored: StoredRecord, body: dict[str, Any]) -> None:

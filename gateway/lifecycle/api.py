@@ -9,103 +9,56 @@ admin scope (retention API).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+import inspect
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from gateway.clients.errors import NotIssuingAgency
 from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.clients.service import same_agency
-from gateway.edge import require_scope
+from gateway.edge import NodeDep, Originator, require_scope, transact
 from gateway.exchange.outgoing import Submission
-from gateway.lifecycle.corrections import correct, retract
-from gateway.lifecycle.discrepancies import answer_discrepancy, report_discrepancy
 from gateway.lifecycle.dissemination import dissemination, laggards
 from gateway.lifecycle.drafts import own_record
-from gateway.lifecycle.onward import answer_onward, forward_onward, request_onward
+from gateway.lifecycle.issuing import Issuer, Operation, issue
+from gateway.lifecycle.onward import forward_onward
+from gateway.lifecycle.operations import (
+    ACKNOWLEDGEMENT,
+    CORRECTION,
+    DISCREPANCY_REPORT,
+    DISCREPANCY_RESPONSE,
+    ONWARD_CONSENT,
+    ONWARD_REQUEST,
+    RETRACTION,
+)
 from gateway.lifecycle.read_model import Dissemination, Forwarded, LaggardList
-from gateway.lifecycle.records_api import Originator, SubmissionResponse
-from gateway.node import Node, node_of
+from gateway.lifecycle.schemas import (
+    AcknowledgementRequest,
+    ConsentRequest,
+    CorrectionRequest,
+    DiscrepancyAnswer,
+    DiscrepancyRequest,
+    ForwardRequest,
+    OnwardRequest,
+    RetractionRequest,
+    SubmissionResponse,
+)
+from gateway.node import Node
 from gateway.problems import problem_responses
 from gateway.records import repository
 from gateway.records.documents import envelope_of
-from gateway.records.identity import PartyCode
-from gateway.records.models import Delivery
+from gateway.records.read_model import DeliveryState
 from gateway.records.views import delivery_view
 
-router = APIRouter(tags=["record lifecycle"], responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
+LIFECYCLE_TAG = "record lifecycle"
+router = APIRouter(responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
 
 Writer = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_WRITE))]
 Reader = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_READ))]
-NodeDep = Annotated[Node, Depends(node_of)]
-OfficerRef = Annotated[str, Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CorrectionRequest(Strict):
-    reason: Text
-    body: dict[str, Any] = Field(description="The full corrected body, of the corrected record's type.")
-    officer_ref: OfficerRef = "api"
-
-
-class RetractionRequest(Strict):
-    reason: Literal["wrong_person", "acquitted", "data_inaccurate", "legal_basis_ended"]
-    comment: Text | None = None
-    officer_ref: OfficerRef = "api"
-
-
-class OnwardRequest(Strict):
-    third_party: PartyCode
-    purpose: str = Field(pattern=r"^[a-z][a-z_]{2,63}$")
-    justification: Text
-    officer_ref: OfficerRef = "api"
-
-
-class ConsentRequest(Strict):
-    decision: Literal["granted", "refused"]
-    comment: Text | None = None
-    officer_ref: OfficerRef = "api"
-
-
-class ForwardRequest(Strict):
-    third_party: PartyCode
-
-
-class DiscrepancyRequest(Strict):
-    category: Literal["identity_mismatch", "person_not_on_flight", "data_inaccurate", "other"]
-    person_ref: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
-    details: Text
-    officer_ref: OfficerRef = "api"
-
-
-class DiscrepancyAnswer(Strict):
-    outcome: Literal["confirmed_correct", "corrected", "retracted"]
-    follow_up_record_id: str | None = Field(default=None, max_length=36)
-    comment: Text
-    officer_ref: OfficerRef = "api"
-
-
-def _issue(node: Node, operation: Callable[[Session], Submission]) -> SubmissionResponse:
-    """Run one lifecycle operation in its own transaction and shape the 202 answer."""
-    with node.transaction() as session:
-        submission = operation(session)
-        record = submission.record
-        deliveries = [delivery_view(d) for d in repository.deliveries_of(session, record.pk)]
-    node.wake_delivery()
-    node.telemetry.signed(node, record.record_type, replayed=False)
-    return SubmissionResponse(
-        record_id=record.record_id or "",
-        status_url=f"/v1/records/{record.record_id}",
-        jws_sha256=record.jws_sha256,
-        deliveries=deliveries,
-    )
 
 
 def _who(principal: ApiPrincipal) -> str:
@@ -130,151 +83,168 @@ def authorize_amendment(session: Session, principal: ApiPrincipal, record_id: st
     return issuer if isinstance(issuer, str) and issuer.strip() else fallback
 
 
-@router.post("/v1/records/{record_id}/corrections", status_code=202, response_model=SubmissionResponse)
-def post_correction(principal: Writer, node: NodeDep, record_id: str, request: CorrectionRequest) -> SubmissionResponse:
-    """Correct this node's record: a signed correction goes to every party that holds it."""
-
-    def operation(session: Session) -> Submission:
-        issuer = authorize_amendment(session, principal, record_id, node.settings.agency)
-        return correct(
-            session,
-            node,
-            record_id,
-            replacement=request.body,
-            reason=request.reason,
-            actor=_who(principal),
-            officer_ref=request.officer_ref,
-            agency=issuer,
-        )
-
-    return _issue(node, operation)
+# -- one route serves every operation of the table --------------------------------
 
 
-@router.post("/v1/records/{record_id}/retractions", status_code=202, response_model=SubmissionResponse)
-def post_retraction(principal: Writer, node: NodeDep, record_id: str, request: RetractionRequest) -> SubmissionResponse:
-    """Retract this node's record everywhere it went; every holder deletes its body."""
+@dataclass(frozen=True)
+class Route:
+    """Where the agency API serves one lifecycle operation (202 with the issued record)."""
 
-    def operation(session: Session) -> Submission:
-        issuer = authorize_amendment(session, principal, record_id, node.settings.agency)
-        return retract(
-            session,
-            node,
-            record_id,
-            reason=request.reason,
-            comment=request.comment,
-            actor=_who(principal),
-            officer_ref=request.officer_ref,
-            agency=issuer,
-        )
-
-    return _issue(node, operation)
+    path: str
+    operation: Operation[Any]
+    request: type[BaseModel]
+    name: str  # the route's name, hence its OpenAPI operationId and summary
+    doc: str
+    id_name: str = "record_id"  # the path parameter naming the held record
+    tag: str = LIFECYCLE_TAG
 
 
-@router.post("/v1/records/{record_id}/onward-requests", status_code=202, response_model=SubmissionResponse)
-def post_onward_request(
-    principal: Writer, node: NodeDep, record_id: str, request: OnwardRequest, originator: Originator = None
+ROUTES = (
+    Route(
+        "/v1/records/{record_id}/acknowledgements",
+        ACKNOWLEDGEMENT,
+        AcknowledgementRequest,
+        "post_acknowledgement",
+        "Accept, query or reject a received record: signs an acknowledgement back to its originator.",
+        tag="records",
+    ),
+    Route(
+        "/v1/records/{record_id}/corrections",
+        CORRECTION,
+        CorrectionRequest,
+        "post_correction",
+        "Correct this node's record: a signed correction goes to every party that holds it.",
+    ),
+    Route(
+        "/v1/records/{record_id}/retractions",
+        RETRACTION,
+        RetractionRequest,
+        "post_retraction",
+        "Retract this node's record everywhere it went; every holder deletes its body.",
+    ),
+    Route(
+        "/v1/records/{record_id}/onward-requests",
+        ONWARD_REQUEST,
+        OnwardRequest,
+        "post_onward_request",
+        "Ask the originator of a received record for consent to share it with a third party.",
+    ),
+    Route(
+        "/v1/records/{request_id}/consent",
+        ONWARD_CONSENT,
+        ConsentRequest,
+        "post_consent",
+        "As originator, grant or refuse a received onward-sharing request.",
+        id_name="request_id",
+    ),
+    Route(
+        "/v1/records/{record_id}/discrepancies",
+        DISCREPANCY_REPORT,
+        DiscrepancyRequest,
+        "post_discrepancy",
+        "Report that a received record looks wrong; it is contested until the originator answers.",
+    ),
+    Route(
+        "/v1/records/{report_id}/discrepancy-response",
+        DISCREPANCY_RESPONSE,
+        DiscrepancyAnswer,
+        "post_discrepancy_response",
+        "As originator, answer a discrepancy report.",
+        id_name="report_id",
+    ),
+)
+
+
+def run_operation(
+    node: Node,
+    principal: ApiPrincipal,
+    operation: Operation[Any],
+    record_id: str,
+    request: Any,
+    originator: str | None = None,
 ) -> SubmissionResponse:
-    """Ask the originator of a received record for consent to share it with a third party."""
-    return _issue(
-        node,
-        lambda session: request_onward(
-            session,
-            node,
-            record_id,
-            originator=originator,
-            third_party=request.third_party,
-            purpose=request.purpose,
-            justification=request.justification,
-            actor=_who(principal),
-            officer_ref=request.officer_ref,
-            agency=node.settings.agency,
+    """Issue ``operation`` for an agency client in one transaction and shape the 202 answer.
+
+    Raises NotIssuingAgency (an amendment by another agency's client) and the
+    errors of the operation.
+    """
+
+    def work(session: Session) -> tuple[Submission, list[DeliveryState]]:
+        agency = node.settings.agency
+        if operation.issuing_agency_only:
+            agency = authorize_amendment(session, principal, record_id, agency)
+        issuer = Issuer(_who(principal), request.officer_ref, agency)
+        submission = issue(session, node, operation, record_id, request, issuer, originator=originator)
+        return submission, [delivery_view(d) for d in repository.deliveries_of(session, submission.record.pk)]
+
+    submission, deliveries = transact(node, work)
+    record = submission.record
+    node.wake_delivery()
+    node.telemetry.signed(node, record.record_type, replayed=submission.replayed)
+    return SubmissionResponse.of(record, deliveries)
+
+
+def _serve(route: Route) -> None:
+    """Add ``route`` to the router: its path parameter, body model and scope declared, as if written out."""
+    operation = route.operation
+
+    def endpoint(principal: ApiPrincipal, node: Node, request: BaseModel, **named: str | None) -> SubmissionResponse:
+        record_id = named[route.id_name] or ""
+        return run_operation(node, principal, operation, record_id, request, named.get("originator"))
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter(
+            "principal", keyword, annotation=Annotated[ApiPrincipal, Depends(require_scope(operation.scope))]
         ),
+        inspect.Parameter("node", keyword, annotation=NodeDep),
+        inspect.Parameter(route.id_name, keyword, annotation=str),
+        inspect.Parameter("request", keyword, annotation=route.request),
+    ]
+    if operation.names_originator:
+        parameters.append(inspect.Parameter("originator", keyword, annotation=Originator, default=None))
+    endpoint.__signature__ = inspect.Signature(parameters, return_annotation=SubmissionResponse)  # type: ignore[attr-defined]
+    router.add_api_route(
+        route.path,
+        endpoint,
+        methods=["POST"],
+        status_code=202,
+        response_model=SubmissionResponse,
+        name=route.name,
+        description=route.doc,
+        tags=[route.tag],
     )
 
 
-@router.post("/v1/records/{request_id}/consent", status_code=202, response_model=SubmissionResponse)
-def post_consent(principal: Writer, node: NodeDep, request_id: str, request: ConsentRequest) -> SubmissionResponse:
-    """As originator, grant or refuse a received onward-sharing request."""
-    return _issue(
-        node,
-        lambda session: answer_onward(
-            session,
-            node,
-            request_id,
-            granted=request.decision == "granted",
-            comment=request.comment,
-            actor=_who(principal),
-            officer_ref=request.officer_ref,
-            agency=node.settings.agency,
-        ),
-    )
+for _route in ROUTES:
+    _serve(_route)
 
 
-@router.post("/v1/records/{record_id}/onward", status_code=202)
+@router.post("/v1/records/{record_id}/onward", status_code=202, tags=[LIFECYCLE_TAG])
 def post_forward(
     principal: Writer, node: NodeDep, record_id: str, request: ForwardRequest, originator: Originator = None
 ) -> Forwarded:
     """Share a received record onward; only with the originator's granted consent."""
-    with node.transaction() as session:
-        delivery: Delivery = forward_onward(
-            session, node, record_id, originator=originator, third_party=request.third_party, actor=_who(principal)
-        )
-        view = delivery_view(delivery)
+    view = transact(
+        node,
+        lambda session: delivery_view(
+            forward_onward(
+                session, node, record_id, originator=originator, third_party=request.third_party, actor=_who(principal)
+            )
+        ),
+    )
     node.wake_delivery()
     return Forwarded(record_id=record_id, delivery=view)
 
 
-@router.post("/v1/records/{record_id}/discrepancies", status_code=202, response_model=SubmissionResponse)
-def post_discrepancy(
-    principal: Writer, node: NodeDep, record_id: str, request: DiscrepancyRequest, originator: Originator = None
-) -> SubmissionResponse:
-    """Report that a received record looks wrong; it is contested until the originator answers."""
-    return _issue(
-        node,
-        lambda session: report_discrepancy(
-            session,
-            node,
-            record_id,
-            originator=originator,
-            category=request.category,
-            person_ref=request.person_ref,
-            details=request.details,
-            actor=_who(principal),
-            officer_ref=request.officer_ref,
-            agency=node.settings.agency,
-        ),
-    )
-
-
-@router.post("/v1/records/{report_id}/discrepancy-response", status_code=202, response_model=SubmissionResponse)
-def post_discrepancy_response(
-    principal: Writer, node: NodeDep, report_id: str, request: DiscrepancyAnswer
-) -> SubmissionResponse:
-    """As originator, answer a discrepancy report."""
-    return _issue(
-        node,
-        lambda session: answer_discrepancy(
-            session,
-            node,
-            report_id,
-            outcome=request.outcome,
-            follow_up_record_id=request.follow_up_record_id,
-            comment=request.comment,
-            actor=_who(principal),
-            officer_ref=request.officer_ref,
-            agency=node.settings.agency,
-        ),
-    )
-
-
-@router.get("/v1/records/{record_id}/dissemination")
+@router.get("/v1/records/{record_id}/dissemination", tags=[LIFECYCLE_TAG])
 def get_dissemination(principal: Reader, node: NodeDep, record_id: str) -> Dissemination:
     """Every party this node's record went to, the version each holds, and who lags behind."""
     with node.transaction() as session:
         return dissemination(session, node, record_id)
 
 
-@router.get("/v1/lifecycle/laggards")
+@router.get("/v1/lifecycle/laggards", tags=[LIFECYCLE_TAG])
 def get_laggards(principal: Reader, node: NodeDep) -> LaggardList:
     """Corrections and retractions a recipient has not acknowledged as applied within the deadline."""
     with node.transaction() as session:

@@ -10,7 +10,7 @@ signed ``application_acknowledgement``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final, cast
 
 from sqlalchemy.orm import Session
 
@@ -18,9 +18,11 @@ from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
-from gateway.lifecycle.drafts import draft_about, holders, lineage, own_record, require_body, submit, submit_automatic
+from gateway.lifecycle.drafts import draft_about, find_own, holders, lineage, require_body, submit_automatic
 from gateway.lifecycle.erasure import delete_body
 from gateway.lifecycle.errors import AlreadySupersededError, RecordWithdrawnError, WrongRecordTypeError
+from gateway.lifecycle.issuing import Issuer, Operation, Plan, issue
+from gateway.lifecycle.schemas import CorrectionRequest, RetractionReasonCode, RetractionRequest
 from gateway.node import Node
 from gateway.records.bodies import SubjectStatus
 from gateway.records.documents import effective_type
@@ -30,6 +32,56 @@ from gateway.records.schemas import RecordType
 from gateway.records.signing import parse_rfc3339, rfc3339
 from gateway.records.states import DeliveryStatus
 from gateway.terms.errors import TermsViolationError
+
+
+def _plan_correction(session: Session, node: Node, target: StoredRecord, args: CorrectionRequest) -> Plan:
+    """A correction replaces the whole body and goes to every party that holds the record.
+
+    Raises RecordWithdrawnError, AlreadySupersededError, WrongRecordTypeError,
+    TermsViolationError (retention_exceeded).
+    """
+    record_id = target.record_id or ""
+    document = require_body(target)
+    if target.superseded_by is not None:
+        raise AlreadySupersededError(
+            f"record {record_id} was already corrected by {target.superseded_by}",
+            hint=f"correct the latest version, {target.superseded_by}",
+        )
+    replaced = effective_type(target)
+    replaced_type = replaced.value if replaced is not None else str(target.record_type)
+    if replaced_type not in CORRECTABLE_TYPES:
+        raise WrongRecordTypeError(f"a {target.record_type} cannot be corrected; only flags, manifests, confirmations")
+    recipients = holders(session, target)
+    return Plan(
+        held=target,
+        about=target,
+        recipients=recipients,
+        body={
+            "corrected_jws_sha256": target.jws_sha256,
+            "reason": args.reason,
+            "replacement": {"record_type": replaced_type, "body": args.body},
+        },
+        subject=record_id,
+        detail={"recipients": recipients},
+        expires_at=_corrected_expiry(session, node, target, replaced_type, args.body, document),
+        review_due=parse_rfc3339(document["review_due"]),
+        supersedes=record_id,
+    )
+
+
+def _superseded(session: Session, node: Node, plan: Plan, args: CorrectionRequest, issued: str, actor: str) -> None:
+    plan.held.superseded_by = issued
+
+
+CORRECTION: Final = Operation[CorrectionRequest](
+    issues=RecordType.CORRECTION,
+    find=find_own,
+    plan=_plan_correction,
+    effect=_superseded,
+    event=AuditEvent.RECORD_CORRECTED,
+    issued_as="correction",
+    issuing_agency_only=True,
+)
 
 
 def correct(
@@ -49,44 +101,8 @@ def correct(
     submission. Raises NotOriginatorError, NotHeldError, RecordWithdrawnError,
     AlreadySupersededError, WrongRecordTypeError and the errors of submit_draft.
     """
-    target = own_record(session, record_id)
-    document = require_body(target)
-    if target.superseded_by is not None:
-        raise AlreadySupersededError(
-            f"record {record_id} was already corrected by {target.superseded_by}",
-            hint=f"correct the latest version, {target.superseded_by}",
-        )
-    replaced = effective_type(target)
-    replaced_type = replaced.value if replaced is not None else str(target.record_type)
-    if replaced_type not in CORRECTABLE_TYPES:
-        raise WrongRecordTypeError(f"a {target.record_type} cannot be corrected; only flags, manifests, confirmations")
-    draft = draft_about(
-        node,
-        target,
-        RecordType.CORRECTION,
-        holders(session, target),
-        {
-            "corrected_jws_sha256": target.jws_sha256,
-            "reason": reason,
-            "replacement": {"record_type": replaced_type, "body": replacement},
-        },
-        officer_ref=officer_ref,
-        agency=agency,
-        expires_at=_corrected_expiry(session, node, target, replaced_type, replacement, document),
-        review_due=parse_rfc3339(document["review_due"]),
-        supersedes=record_id,
-    )
-    submission = submit(session, node, draft, actor=actor)
-    target.superseded_by = submission.record.record_id
-    append_event(
-        session,
-        AuditEvent.RECORD_CORRECTED,
-        actor=actor,
-        subject=record_id,
-        at=node.now(),
-        detail={"correction": submission.record.record_id, "recipients": draft["recipients"]},
-    )
-    return submission
+    args = CorrectionRequest.model_construct(reason=reason, body=replacement, officer_ref=officer_ref)
+    return issue(session, node, CORRECTION, record_id, args, Issuer(actor, officer_ref, agency))
 
 
 def _corrected_expiry(
@@ -142,6 +158,55 @@ def cancel_pending(session: Session, row: StoredRecord, *, actor: str, now: date
             )
 
 
+def _plan_retraction(session: Session, node: Node, target: StoredRecord, args: RetractionRequest) -> Plan:
+    """A retraction withdraws every version of the record from every party any version went to.
+
+    Raises RecordWithdrawnError (already retracted).
+    """
+    record_id = target.record_id or ""
+    if target.retracted_by is not None:
+        raise RecordWithdrawnError(f"record {record_id} was already retracted by {target.retracted_by}")
+    versions = lineage(session, "out", target)
+    recipients: list[str] = []
+    for version in versions:
+        recipients += [p for p in holders(session, version) if p not in recipients]
+    body: dict[str, Any] = {
+        "retracted_record_id": record_id,
+        "retracted_jws_sha256": target.jws_sha256,
+        "reason": args.reason,
+        **({"comment": args.comment} if args.comment else {}),
+    }
+    return Plan(
+        held=target,
+        about=target,
+        recipients=recipients,
+        body=body,
+        subject=record_id,
+        detail={"reason": args.reason, "recipients": recipients},
+        rows=tuple(versions),
+    )
+
+
+def _withdrawn(session: Session, node: Node, plan: Plan, args: RetractionRequest, issued: str, actor: str) -> None:
+    """Every local version loses its body (unless on legal hold) and its pending deliveries."""
+    now = node.now()
+    for version in plan.rows:
+        version.retracted_by = issued
+        cancel_pending(session, version, actor=actor, now=now)
+        delete_body(session, version, reason="retraction", actor=actor, now=now)
+
+
+RETRACTION: Final = Operation[RetractionRequest](
+    issues=RecordType.RETRACTION,
+    find=find_own,
+    plan=_plan_retraction,
+    effect=_withdrawn,
+    event=AuditEvent.RECORD_RETRACTED,
+    issued_as="retraction",
+    issuing_agency_only=True,
+)
+
+
 def retract(
     session: Session,
     node: Node,
@@ -159,35 +224,10 @@ def retract(
     deliveries are cancelled. Returns the retraction's submission. Raises
     NotOriginatorError, NotHeldError, RecordWithdrawnError and the errors of submit_draft.
     """
-    target = own_record(session, record_id)
-    if target.retracted_by is not None:
-        raise RecordWithdrawnError(f"record {record_id} was already retracted by {target.retracted_by}")
-    versions = lineage(session, "out", target)
-    recipients: list[str] = []
-    for version in versions:
-        recipients += [p for p in holders(session, version) if p not in recipients]
-    body: dict[str, Any] = {
-        "retracted_record_id": record_id,
-        "retracted_jws_sha256": target.jws_sha256,
-        "reason": reason,
-        **({"comment": comment} if comment else {}),
-    }
-    draft = draft_about(node, target, RecordType.RETRACTION, recipients, body, officer_ref=officer_ref, agency=agency)
-    submission = submit(session, node, draft, actor=actor)
-    now = node.now()
-    for version in versions:
-        version.retracted_by = submission.record.record_id
-        cancel_pending(session, version, actor=actor, now=now)
-        delete_body(session, version, reason="retraction", actor=actor, now=now)
-    append_event(
-        session,
-        AuditEvent.RECORD_RETRACTED,
-        actor=actor,
-        subject=record_id,
-        at=now,
-        detail={"retraction": submission.record.record_id, "reason": reason, "recipients": recipients},
+    args = RetractionRequest.model_construct(
+        reason=cast(RetractionReasonCode, reason), comment=comment, officer_ref=officer_ref
     )
-    return submission
+    return issue(session, node, RETRACTION, record_id, args, Issuer(actor, officer_ref, agency))
 
 
 # -- at a recipient ------------------------------------------------------------

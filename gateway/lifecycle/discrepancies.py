@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from gateway.errors import InputError
-from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
-from gateway.lifecycle.drafts import draft_about, own_record, received_record, require_body, submit
+from gateway.lifecycle.drafts import own_record, received_record, require_body
 from gateway.lifecycle.errors import WrongRecordTypeError
+from gateway.lifecycle.issuing import Operation, Plan
+from gateway.lifecycle.schemas import DiscrepancyAnswer, DiscrepancyRequest
 from gateway.node import Node
 from gateway.records.kinds import INSTRUCTION_TYPES
 from gateway.records.models import StoredRecord
@@ -20,106 +21,86 @@ from gateway.records.schemas import RecordType
 from gateway.records.states import RecordStatus
 
 
-def report_discrepancy(
-    session: Session,
-    node: Node,
-    record_id: str,
-    *,
-    originator: str | None = None,
-    category: str,
-    person_ref: str | None,
-    details: str,
-    actor: str,
-    officer_ref: str,
-    agency: str,
-) -> Submission:
-    """Tell the originator that the received record ``record_id`` looks wrong; marks it contested.
-
-    Raises NotHeldError, RecordIdAmbiguousError and the errors of submit_draft.
-    """
-    held = received_record(session, record_id, originator)
+def _plan_report(session: Session, node: Node, held: StoredRecord, args: DiscrepancyRequest) -> Plan:
+    """A discrepancy report tells the originator that the received record looks wrong."""
+    record_id = held.record_id or ""
     body: dict[str, Any] = {
         "reported_record_id": record_id,
         "reported_jws_sha256": held.jws_sha256,
-        "category": category,
-        "details": details,
-        **({"person_ref": person_ref} if person_ref else {}),
+        "category": args.category,
+        "details": args.details,
+        **({"person_ref": args.person_ref} if args.person_ref else {}),
     }
-    draft = draft_about(
-        node,
-        held,
-        RecordType.DISCREPANCY_REPORT,
-        [held.originator_party or ""],
-        body,
-        officer_ref=officer_ref,
-        agency=agency,
-    )
-    submission = submit(session, node, draft, actor=actor)
-    held.contested_by = submission.record.record_id
-    append_event(
-        session,
-        AuditEvent.RECORD_CONTESTED,
-        actor=actor,
+    return Plan(
+        held=held,
+        about=held,
+        recipients=[held.originator_party or ""],
+        body=body,
         subject=record_id,
-        at=node.now(),
-        detail={"report": submission.record.record_id, "category": category},
+        detail={"category": args.category},
     )
-    return submission
 
 
-def answer_discrepancy(
-    session: Session,
-    node: Node,
-    report_id: str,
-    *,
-    outcome: str,
-    follow_up_record_id: str | None,
-    comment: str,
-    actor: str,
-    officer_ref: str,
-    agency: str,
-) -> Submission:
-    """As originator, answer the discrepancy report ``report_id``; the record is no longer contested.
+def _contested(session: Session, node: Node, plan: Plan, args: DiscrepancyRequest, issued: str, actor: str) -> None:
+    plan.held.contested_by = issued
 
-    Raises NotHeldError, WrongRecordTypeError, NotOriginatorError, InputError
-    (a follow-up that is not this node's correction or retraction of the record).
+
+DISCREPANCY_REPORT: Final = Operation[DiscrepancyRequest](
+    issues=RecordType.DISCREPANCY_REPORT,
+    find=received_record,
+    plan=_plan_report,
+    effect=_contested,
+    event=AuditEvent.RECORD_CONTESTED,
+    issued_as="report",
+    names_originator=True,
+)
+
+
+def _plan_answer(session: Session, node: Node, report: StoredRecord, args: DiscrepancyAnswer) -> Plan:
+    """As originator, answer a received discrepancy report about this node's record.
+
+    Raises WrongRecordTypeError, NotOriginatorError, InputError (a follow-up
+    that is not this node's correction or retraction of the record).
     """
-    report = received_record(session, report_id)
+    report_id = report.record_id or ""
     if report.record_type != RecordType.DISCREPANCY_REPORT.value:
         raise WrongRecordTypeError(f"record {report_id} is a {report.record_type}, not a discrepancy_report")
     reported = str(require_body(report)["body"]["reported_record_id"])
     target = own_record(session, reported)
-    if follow_up_record_id is not None:
-        _check_follow_up(session, target, follow_up_record_id)
+    if args.follow_up_record_id is not None:
+        _check_follow_up(session, target, args.follow_up_record_id)
     body: dict[str, Any] = {
         "report_record_id": report_id,
         "reported_record_id": reported,
-        "outcome": outcome,
-        "comment": comment,
-        **({"follow_up_record_id": follow_up_record_id} if follow_up_record_id else {}),
+        "outcome": args.outcome,
+        "comment": args.comment,
+        **({"follow_up_record_id": args.follow_up_record_id} if args.follow_up_record_id else {}),
     }
-    draft = draft_about(
-        node,
-        target,
-        RecordType.DISCREPANCY_RESPONSE,
-        [report.originator_party or ""],
-        body,
-        officer_ref=officer_ref,
-        agency=agency,
-    )
-    submission = submit(session, node, draft, actor=actor)
-    if target.contested_by == report_id:
-        target.contested_by = None
-    report.status = RecordStatus.ANSWERED
-    append_event(
-        session,
-        AuditEvent.DISCREPANCY_ANSWERED,
-        actor=actor,
+    return Plan(
+        held=report,
+        about=target,
+        recipients=[report.originator_party or ""],
+        body=body,
         subject=reported,
-        at=node.now(),
-        detail={"report": report_id, "response": submission.record.record_id, "outcome": outcome},
+        detail={"report": report_id, "outcome": args.outcome},
     )
-    return submission
+
+
+def _answered(session: Session, node: Node, plan: Plan, args: DiscrepancyAnswer, issued: str, actor: str) -> None:
+    """The record is no longer contested by this report, and the report is answered."""
+    if plan.about.contested_by == plan.held.record_id:
+        plan.about.contested_by = None
+    plan.held.status = RecordStatus.ANSWERED
+
+
+DISCREPANCY_RESPONSE: Final = Operation[DiscrepancyAnswer](
+    issues=RecordType.DISCREPANCY_RESPONSE,
+    find=received_record,
+    plan=_plan_answer,
+    effect=_answered,
+    event=AuditEvent.DISCREPANCY_ANSWERED,
+    issued_as="response",
+)
 
 
 def _check_follow_up(session: Session, target: StoredRecord, follow_up: str) -> None:

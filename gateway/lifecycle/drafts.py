@@ -52,6 +52,11 @@ def received_record(session: Session, record_id: str, originator: str | None = N
     return held
 
 
+def find_own(session: Session, record_id: str, originator: str | None = None) -> StoredRecord:
+    """``own_record`` as an operation's finder: this node is the originator, so none is named."""
+    return own_record(session, record_id)
+
+
 def require_body(stored: StoredRecord) -> dict[str, Any]:
     """Return the signed document of ``stored``; raises RecordWithdrawnError when retracted or deleted."""
     document = signed_document(stored) if stored.retracted_by is None else None

@@ -10,17 +10,18 @@ shared onward, whatever anyone signs.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from gateway.errors import InputError
-from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
-from gateway.lifecycle.drafts import draft_about, own_record, received_record, require_body, submit
+from gateway.lifecycle.drafts import own_record, received_record, require_body
 from gateway.lifecycle.errors import OnwardConsentMissingError, OnwardSharingForbiddenError, WrongRecordTypeError
+from gateway.lifecycle.issuing import Operation, Plan, no_effect
+from gateway.lifecycle.schemas import ConsentRequest, OnwardRequest
 from gateway.node import Node
 from gateway.records.documents import signed_document
 from gateway.records.kinds import SHAREABLE_TYPES
@@ -38,26 +39,13 @@ def _refuse_forbidden(node: Node, record: StoredRecord) -> None:
         )
 
 
-def request_onward(
-    session: Session,
-    node: Node,
-    record_id: str,
-    *,
-    originator: str | None = None,
-    third_party: str,
-    purpose: str,
-    justification: str,
-    actor: str,
-    officer_ref: str,
-    agency: str,
-) -> Submission:
-    """Ask the originator of the received record ``record_id`` for consent to pass it to ``third_party``.
+def _plan_request(session: Session, node: Node, held: StoredRecord, args: OnwardRequest) -> Plan:
+    """Ask the originator of a received record for consent to pass it to a third party.
 
-    Raises NotHeldError, RecordWithdrawnError, OnwardSharingForbiddenError,
-    InputError (a party that already holds it), RecordIdAmbiguousError and the errors of submit_draft.
+    Raises RecordWithdrawnError, OnwardSharingForbiddenError, WrongRecordTypeError,
+    InputError (a party that already holds it).
     """
-    require_known_party(node.bundle, third_party, what="third party")
-    held = received_record(session, record_id, originator)
+    record_id = held.record_id or ""
     require_body(held)
     _refuse_forbidden(node, held)
     if held.record_type not in SHAREABLE_TYPES:
@@ -65,53 +53,49 @@ def request_onward(
             f"record {record_id} is a {held.record_type}; only flags, manifests, confirmations and their "
             "corrections are shared onward"
         )
-    if third_party in {node.party, held.originator_party, *held.recipients.split(",")}:
-        raise InputError(f"{third_party} already holds record {record_id} or is its originator")
+    if args.third_party in {node.party, held.originator_party, *held.recipients.split(",")}:
+        raise InputError(f"{args.third_party} already holds record {record_id} or is its originator")
     body = {
         "requested_record_id": record_id,
         "requested_jws_sha256": held.jws_sha256,
-        "third_party": third_party,
-        "purpose": purpose,
-        "justification": justification,
+        "third_party": args.third_party,
+        "purpose": args.purpose,
+        "justification": args.justification,
     }
-    draft = draft_about(
-        node,
-        held,
-        RecordType.ONWARD_SHARING_REQUEST,
-        [held.originator_party or ""],
-        body,
-        officer_ref=officer_ref,
-        agency=agency,
-    )
-    submission = submit(session, node, draft, actor=actor)
-    append_event(
-        session,
-        AuditEvent.ONWARD_REQUESTED,
-        actor=actor,
+    return Plan(
+        held=held,
+        about=held,
+        recipients=[held.originator_party or ""],
+        body=body,
         subject=record_id,
-        at=node.now(),
-        detail={"request": submission.record.record_id, "third_party": third_party},
+        detail={"third_party": args.third_party},
     )
-    return submission
 
 
-def answer_onward(
-    session: Session,
-    node: Node,
-    request_id: str,
-    *,
-    granted: bool,
-    comment: str | None,
-    actor: str,
-    officer_ref: str,
-    agency: str,
-) -> Submission:
-    """As originator, grant or refuse the onward-sharing request ``request_id``.
+def _known_third_party(node: Node, args: OnwardRequest) -> None:
+    require_known_party(node.bundle, args.third_party, what="third party")
 
-    Raises NotHeldError, WrongRecordTypeError, NotOriginatorError,
-    OnwardSharingForbiddenError (granting an H3 record), RecordWithdrawnError.
+
+ONWARD_REQUEST: Final = Operation[OnwardRequest](
+    issues=RecordType.ONWARD_SHARING_REQUEST,
+    find=received_record,
+    check=_known_third_party,
+    plan=_plan_request,
+    effect=no_effect,
+    event=AuditEvent.ONWARD_REQUESTED,
+    issued_as="request",
+    names_originator=True,
+)
+
+
+def _plan_consent(session: Session, node: Node, request: StoredRecord, args: ConsentRequest) -> Plan:
+    """As originator, grant or refuse a received onward-sharing request.
+
+    Raises WrongRecordTypeError, NotOriginatorError, OnwardSharingForbiddenError
+    (granting an H3 record), RecordWithdrawnError.
     """
-    request = received_record(session, request_id)
+    request_id = request.record_id or ""
+    granted = args.decision == "granted"
     if request.record_type != RecordType.ONWARD_SHARING_REQUEST.value:
         raise WrongRecordTypeError(f"record {request_id} is a {request.record_type}, not an onward_sharing_request")
     asked: dict[str, Any] = require_body(request)["body"]
@@ -126,32 +110,31 @@ def answer_onward(
         "requester": request.originator_party,
         "third_party": asked["third_party"],
         "decision": "granted" if granted else "refused",
-        **({"comment": comment} if comment else {}),
+        **({"comment": args.comment} if args.comment else {}),
     }
-    draft = draft_about(
-        node,
-        target,
-        RecordType.ONWARD_SHARING_CONSENT,
-        [request.originator_party or ""],
-        body,
-        officer_ref=officer_ref,
-        agency=agency,
-    )
-    submission = submit(session, node, draft, actor=actor)
-    request.status = RecordStatus.ANSWERED
-    append_event(
-        session,
-        AuditEvent.ONWARD_CONSENTED if granted else AuditEvent.ONWARD_REFUSED,
-        actor=actor,
+    return Plan(
+        held=request,
+        about=target,
+        recipients=[request.originator_party or ""],
+        body=body,
         subject=target.record_id or "",
-        at=node.now(),
-        detail={
-            "consent": submission.record.record_id,
-            "requester": body["requester"],
-            "third_party": body["third_party"],
-        },
+        detail={"requester": body["requester"], "third_party": body["third_party"]},
+        event=AuditEvent.ONWARD_CONSENTED if granted else AuditEvent.ONWARD_REFUSED,
     )
-    return submission
+
+
+def _request_answered(session: Session, node: Node, plan: Plan, args: ConsentRequest, issued: str, actor: str) -> None:
+    plan.held.status = RecordStatus.ANSWERED
+
+
+ONWARD_CONSENT: Final = Operation[ConsentRequest](
+    issues=RecordType.ONWARD_SHARING_CONSENT,
+    find=received_record,
+    plan=_plan_consent,
+    effect=_request_answered,
+    event=AuditEvent.ONWARD_CONSENTED,
+    issued_as="consent",
+)
 
 
 def consent_for(session: Session, held: StoredRecord, third_party: str, requester: str) -> StoredRecord | None:

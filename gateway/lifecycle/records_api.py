@@ -6,17 +6,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gateway.clients.errors import NotIssuingAgency
 from gateway.clients.schemas import ADMIN, RECORDS_READ, RECORDS_WRITE, ApiPrincipal
 from gateway.clients.service import same_agency
-from gateway.edge import require_scope, transact
+from gateway.edge import Originator, require_scope, transact
 from gateway.errors import InputError
 from gateway.exchange.outgoing import Submission, submit_draft
 from gateway.ledger.access import get_record
-from gateway.lifecycle.acknowledgements import acknowledge
+from gateway.lifecycle.schemas import SubmissionResponse
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
 from gateway.records import repository
@@ -25,7 +24,7 @@ from gateway.records.identity import PartyCode
 from gateway.records.models import StoredRecord
 from gateway.records.read_model import DeliveryState, RecordDetail, RecordPage
 from gateway.records.schemas import RecordType
-from gateway.records.states import Decision, DeliveryStatus, Direction, RecordStatus
+from gateway.records.states import DeliveryStatus, Direction, RecordStatus
 from gateway.records.views import delivery_view, record_detail, record_summary
 from gateway.trust.parties import require_known_party
 
@@ -36,21 +35,6 @@ router = APIRouter(
 Writer = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_WRITE))]
 Reader = Annotated[ApiPrincipal, Depends(require_scope(RECORDS_READ))]
 NodeDep = Annotated[Node, Depends(node_of)]
-
-
-class SubmissionResponse(BaseModel):
-    record_id: str
-    status_url: str
-    jws_sha256: str
-    deliveries: list[DeliveryState]
-
-
-class AcknowledgementRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: Decision
-    comment: str | None = Field(default=None, max_length=2000)
-    officer_ref: str = Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
 def _submit_once_per_key(
@@ -106,12 +90,7 @@ def submit(
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/records/{record.record_id}"
-    return SubmissionResponse(
-        record_id=record.record_id or "",
-        status_url=f"/v1/records/{record.record_id}",
-        jws_sha256=record.jws_sha256,
-        deliveries=deliveries,
-    )
+    return SubmissionResponse.of(record, deliveries)
 
 
 @router.get("")
@@ -148,12 +127,6 @@ def list_records(
     return RecordPage(items=items, next_cursor=next_cursor)
 
 
-Originator = Annotated[
-    PartyCode | None,
-    Query(description="Party code of the record's originator; needed when several originators used this id here."),
-]
-
-
 @router.get("/{record_id}")
 def read_record(principal: Reader, node: NodeDep, record_id: str, originator: Originator = None) -> RecordDetail:
     """Return a record: envelope, body, JWS, verification, deliveries and receipts.
@@ -178,32 +151,3 @@ def is_actionable(node: Node, stored: StoredRecord) -> bool:
         t.value for t in current.terms.human_review_required
     }
     return not needs_review or stored.status != "new"
-
-
-@router.post("/{record_id}/acknowledgements", status_code=202, response_model=SubmissionResponse)
-def post_acknowledgement(
-    principal: Writer, node: NodeDep, record_id: str, request: AcknowledgementRequest, originator: Originator = None
-) -> SubmissionResponse:
-    """Accept, query or reject a received record: signs an acknowledgement back to its originator."""
-    with node.transaction() as session:
-        submission = acknowledge(
-            session,
-            node,
-            record_id,
-            originator=originator,
-            decision=request.decision,
-            comment=request.comment,
-            actor=f"client:{principal.client_id}",
-            officer_ref=request.officer_ref,
-            agency=node.settings.agency,
-        )
-        record = submission.record
-        deliveries = [delivery_view(d) for d in repository.deliveries_of(session, record.pk)]
-    node.wake_delivery()
-    node.telemetry.signed(node, record.record_type, replayed=submission.replayed)
-    return SubmissionResponse(
-        record_id=record.record_id or "",
-        status_url=f"/v1/records/{record.record_id}",
-        jws_sha256=record.jws_sha256,
-        deliveries=deliveries,
-    )
