@@ -285,6 +285,53 @@ class _Session:
             raise self.error
 
 
+@dataclass
+class _Token:
+    label: str
+    serial: bytes
+    session: _Session
+
+    def open(self, user_pin: str | None = None, rw: bool = False) -> _Session:
+        return self.session
+
+
+@dataclass
+class _Slot:
+    """A reader slot; without a token (or with one that fails), get_token raises."""
+
+    token: _Token | None = None
+
+    def get_token(self) -> _Token:
+        if self.token is None:
+            raise p11.TokenNotRecognised()
+        return self.token
+
+
+@dataclass
+class _Library:
+    slots: list[_Slot]
+
+    def get_slots(self, token_present: bool) -> list[_Slot]:
+        return self.slots
+
+
+def test_the_search_for_a_token_passes_slots_that_fail_and_serials_that_are_not_ascii(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    module = tmp_path / "vendor.so"
+    module.write_bytes(b"")
+    session = _Session()
+    session.generate_keypair()
+    wanted = _Token("HSM", b"0042            ", session)
+    slots = [_Slot(), _Slot(_Token("HSM", b"\xff\xfe", _Session())), _Slot(wanted)]
+    monkeypatch.setattr(pkcs11, "lib", lambda path: _Library(slots))
+    key = load_token_key("pkcs11:serial=0042;object=k", module, USER_PIN)
+    assert key.public_key() == session.keys[ObjectClass.PUBLIC_KEY].key.public_key()
+    key.token_session.close()
+    key = load_token_key("pkcs11:token=HSM;serial=0042;object=k", module, USER_PIN)
+    key.token_session.close()
+
+
 def _token_session(session: _Session, uri: str = "pkcs11:token=HSM;object=k") -> TokenSession:
     return TokenSession(parse_pkcs11_uri(uri), Path("/opt/hsm/pkcs11.so"), session, None, ("/opt/hsm", b"0001"))
 

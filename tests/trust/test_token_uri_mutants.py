@@ -51,7 +51,7 @@ def test_with_object_percent_encodes_a_slash_in_the_label() -> None:
 
 def test_every_selector_is_read_and_decoded() -> None:
     uri = parse_pkcs11_uri(
-        "pkcs11:serial=0A1B;object=a=b;;type=private;x-vendor=1?module-path=/m.so&pin-source=file:/run/pin&x-note=2"
+        "pkcs11:serial=0A1B;;object=a=b;type=private;x-vendor=1?module-path=/m.so&pin-source=file:/run/pin&x-note=2"
     )
     assert (uri.token, uri.serial, uri.object, uri.id, uri.module_path, uri.pin_source) == (
         None,
