@@ -31,6 +31,7 @@ from gateway.trust.token_keys import (
     TokenECPrivateKey,
     TokenError,
     TokenSession,
+    describe_error,
     generate_token_key,
     key_status,
     load_token_key,
@@ -357,6 +358,7 @@ def _refusal(call: Any) -> TokenError:
     ],
 )
 def test_each_token_failure_is_described_in_words(error: p11.PKCS11Error, described: str) -> None:
+    assert describe_error(error) == described
     key = TokenECPrivateKey(
         _token_session(_Session()), _Handle(error=error), ec.generate_private_key(ec.SECP256R1()).public_key()
     )
