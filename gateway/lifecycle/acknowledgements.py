@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Final
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.exchange.outgoing import Submission
 from gateway.ledger.events import AuditEvent
-from gateway.lifecycle.issuing import Issuer, Operation, Plan, issue
+from gateway.lifecycle.issuing import Issuer, Operation, Plan, issue, to_sender
 from gateway.lifecycle.schemas import AcknowledgementRequest
 from gateway.node import Node
 from gateway.records import repository
@@ -53,22 +54,17 @@ def _plan(session: Session, node: Node, received: StoredRecord, args: Acknowledg
         raise NotAcknowledgeableError("acknowledgements are not themselves acknowledged")
     now = node.now()
     expires = max(received.expires_at or now, now + timedelta(days=365))
-    return Plan(
-        held=received,
-        about=received,
-        recipients=[received.originator_party or ""],
-        body={
+    plan = to_sender(
+        received,
+        {
             "acknowledges_record_id": record_id,
             "acknowledged_jws_sha256": received.jws_sha256,
             "decision": args.decision.value,
             **({"comment": args.comment} if args.comment else {}),
         },
-        subject=record_id,
-        detail={"decision": args.decision.value, "originator": received.originator_party},
-        expires_at=expires,
-        review_due=expires,
-        envelope={"terms": document["terms"]},
+        {"decision": args.decision.value, "originator": received.originator_party},
     )
+    return replace(plan, expires_at=expires, review_due=expires, envelope={"terms": document["terms"]})
 
 
 def _answered(session: Session, node: Node, plan: Plan, args: AcknowledgementRequest, issued: str, actor: str) -> None:

@@ -12,7 +12,7 @@ from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import own_record, received_record, require_body
 from gateway.lifecycle.errors import WrongRecordTypeError
-from gateway.lifecycle.issuing import Operation, Plan
+from gateway.lifecycle.issuing import Operation, Plan, to_sender
 from gateway.lifecycle.schemas import DiscrepancyAnswer, DiscrepancyRequest
 from gateway.node import Node
 from gateway.records.kinds import INSTRUCTION_TYPES
@@ -31,14 +31,7 @@ def _plan_report(session: Session, node: Node, held: StoredRecord, args: Discrep
         "details": args.details,
         **({"person_ref": args.person_ref} if args.person_ref else {}),
     }
-    return Plan(
-        held=held,
-        about=held,
-        recipients=[held.originator_party or ""],
-        body=body,
-        subject=record_id,
-        detail={"category": args.category},
-    )
+    return to_sender(held, body, {"category": args.category})
 
 
 def _contested(session: Session, node: Node, plan: Plan, args: DiscrepancyRequest, issued: str, actor: str) -> None:
@@ -76,14 +69,7 @@ def _plan_answer(session: Session, node: Node, report: StoredRecord, args: Discr
         "comment": args.comment,
         **({"follow_up_record_id": args.follow_up_record_id} if args.follow_up_record_id else {}),
     }
-    return Plan(
-        held=report,
-        about=target,
-        recipients=[report.originator_party or ""],
-        body=body,
-        subject=reported,
-        detail={"report": report_id, "outcome": args.outcome},
-    )
+    return to_sender(report, body, {"report": report_id, "outcome": args.outcome}, about=target, subject=reported)
 
 
 def _answered(session: Session, node: Node, plan: Plan, args: DiscrepancyAnswer, issued: str, actor: str) -> None:

@@ -59,6 +59,31 @@ class Plan:
     event: AuditEvent | None = None  # another event than the operation's (a refused consent)
 
 
+def to_sender(
+    held: StoredRecord,
+    body: dict[str, Any],
+    detail: dict[str, Any],
+    *,
+    about: StoredRecord | None = None,
+    subject: str | None = None,
+    event: AuditEvent | None = None,
+) -> Plan:
+    """Return the plan of a record addressed to the party that sent ``held`` (an answer, a report, a request).
+
+    The draft takes its purpose and handling from ``about`` (``held`` by
+    default); the ledger event is about ``subject`` (``held``'s id by default).
+    """
+    return Plan(
+        held=held,
+        about=about if about is not None else held,
+        recipients=[held.originator_party or ""],
+        body=body,
+        subject=subject if subject is not None else held.record_id or "",
+        detail=detail,
+        event=event,
+    )
+
+
 Finder = Callable[[Session, str, str | None], StoredRecord]
 Planner = Callable[[Session, Node, StoredRecord, Args], Plan]
 Effect = Callable[[Session, Node, Plan, Args, str, str], None]

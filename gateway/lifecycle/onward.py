@@ -20,7 +20,7 @@ from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
 from gateway.lifecycle.drafts import own_record, received_record, require_body
 from gateway.lifecycle.errors import OnwardConsentMissingError, OnwardSharingForbiddenError, WrongRecordTypeError
-from gateway.lifecycle.issuing import Operation, Plan, no_effect
+from gateway.lifecycle.issuing import Operation, Plan, no_effect, to_sender
 from gateway.lifecycle.schemas import ConsentRequest, OnwardRequest
 from gateway.node import Node
 from gateway.records.documents import signed_document
@@ -62,14 +62,7 @@ def _plan_request(session: Session, node: Node, held: StoredRecord, args: Onward
         "purpose": args.purpose,
         "justification": args.justification,
     }
-    return Plan(
-        held=held,
-        about=held,
-        recipients=[held.originator_party or ""],
-        body=body,
-        subject=record_id,
-        detail={"third_party": args.third_party},
-    )
+    return to_sender(held, body, {"third_party": args.third_party})
 
 
 def _known_third_party(node: Node, args: OnwardRequest) -> None:
@@ -112,13 +105,12 @@ def _plan_consent(session: Session, node: Node, request: StoredRecord, args: Con
         "decision": "granted" if granted else "refused",
         **({"comment": args.comment} if args.comment else {}),
     }
-    return Plan(
-        held=request,
+    return to_sender(
+        request,
+        body,
+        {"requester": body["requester"], "third_party": body["third_party"]},
         about=target,
-        recipients=[request.originator_party or ""],
-        body=body,
         subject=target.record_id or "",
-        detail={"requester": body["requester"], "third_party": body["third_party"]},
         event=AuditEvent.ONWARD_CONSENTED if granted else AuditEvent.ONWARD_REFUSED,
     )
 
