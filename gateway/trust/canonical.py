@@ -55,8 +55,13 @@ def _simple(value: JSONValue) -> bool:
     return True
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# builds on every call; an encoder holds no state between calls.
+_SORTED_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps_sorted(value: JSONValue) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _SORTED_ENCODER.encode(value).encode("utf-8")
 
 
 def canonicalize(value: JSONValue) -> bytes:

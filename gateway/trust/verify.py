@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Final, Generic, TypeVar
 
 from cryptography import x509
@@ -136,14 +137,33 @@ def _has(cert: x509.Certificate, extension: type[x509.ExtensionType]) -> bool:
     return True
 
 
-@lru_cache(maxsize=256)
-def _subject_of(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string()
+class _PerCertificate:
+    """A bounded cache of a string derived from a certificate, keyed by the object's identity.
+
+    Hashing a cryptography Certificate walks its whole structure (as long as
+    deriving the string), so an lru_cache keyed by it saved little; known
+    signers hand the same objects for every record. An entry holds its
+    certificate, so its id cannot be reused while it is cached.
+    """
+
+    def __init__(self, derive: Callable[[x509.Certificate], str], size: int) -> None:
+        self._derive = derive
+        self._size = size
+        self._entries: dict[int, tuple[x509.Certificate, str]] = {}
+
+    def __call__(self, cert: x509.Certificate) -> str:
+        entry = self._entries.get(id(cert))
+        if entry is not None and entry[0] is cert:
+            return entry[1]
+        value = self._derive(cert)
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[id(cert)] = (cert, value)
+        return value
 
 
-@lru_cache(maxsize=256)
-def _fingerprint_of(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
+_subject_of: Final = _PerCertificate(lambda cert: cert.subject.rfc4514_string(), 256)
+_fingerprint_of: Final = _PerCertificate(lambda cert: cert.fingerprint(hashes.SHA256()).hex(), 256)
 
 
 def check_canonical(payload: bytes) -> Any:
@@ -172,6 +192,38 @@ class _KnownSigner:
     party: str
     public: PublicKey
     thumbprint: str
+    validity: tuple[tuple[datetime, datetime], ...]  # (not before, not after) of each link
+    crls: tuple[tuple[int, x509.CertificateRevocationList], ...]  # (serial, its issuer's CRL in the bundle)
+
+    @classmethod
+    def of(
+        cls, path_chain: tuple[x509.Certificate, ...], party: str, public: PublicKey, bundle: TrustBundle
+    ) -> _KnownSigner:
+        trust = bundle.party(party)
+        crls = []
+        for cert, issuer in pairwise(path_chain):
+            crl = trust.crl_for(issuer) if trust is not None else None
+            if crl is not None:
+                crls.append((cert.serial_number, crl))
+        return cls(
+            path_chain[0],
+            path_chain,
+            party,
+            public,
+            _signing_key_of(path_chain[0])[1],
+            tuple((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in path_chain),
+            tuple(crls),
+        )
+
+    def check_time_and_revocation(self, at: datetime, bundle: TrustBundle) -> None:
+        """Steps 4 and 5 for this chain: the validity times at ``at``, each link's serial on its issuer's CRL.
+
+        On any finding, the path's own checks run, so the error is theirs word for word.
+        """
+        if any(at < not_before or at > not_after for not_before, not_after in self.validity):
+            check_validity(self.chain, at)
+        if any(crl.get_revoked_certificate_by_serial_number(serial) is not None for serial, crl in self.crls):
+            check_revocation(self.chain, self.party, bundle)
 
 
 class _KnownSigners:
@@ -219,10 +271,10 @@ def _check_signer(
     entries = _x5c_key(parsed.header)
     known = _KNOWN_SIGNERS.get((bundle, entries)) if entries is not None else None
     if known is not None:
-        # The one path passed every time-independent step before: what
-        # validate_path would do again is steps 4 and 5, in its order.
-        check_validity(known.chain, at)
-        check_revocation(known.chain, known.party, bundle)
+        # The one path passed every time-independent step before (its CRLs
+        # were found usable): what validate_path would do again is steps 4
+        # and 5, in its order.
+        known.check_time_and_revocation(at, bundle)
         if parsed.header.get("kid") != known.thumbprint:
             raise UnknownKeyError("kid is not the RFC 7638 thumbprint of the x5c[0] key")
         return known.leaf, known.chain, known.party, known.public
@@ -237,9 +289,7 @@ def _check_signer(
     if entries is not None and len(candidate_paths(leaf, tuple(intermediates), bundle)) == 1:
         # With several candidate paths the first valid one may change with
         # the time: such a signer is checked in full every time.
-        _KNOWN_SIGNERS.put(
-            (bundle, entries), _KnownSigner(leaf, path.chain, path.party, public, _signing_key_of(leaf)[1])
-        )
+        _KNOWN_SIGNERS.put((bundle, entries), _KnownSigner.of(path.chain, path.party, public, bundle))
     return leaf, path.chain, path.party, public
 
 
