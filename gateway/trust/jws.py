@@ -255,8 +255,8 @@ def _header_copy(raw_header: str) -> Any:
     # real header's are), copied so that nothing changes it through a token;
     # anything else is decoded afresh, as it is, and never copied deeply.
     if len(raw_header) <= _MAX_HEADER_SEGMENT:
-        cached = _header_of(raw_header)
-        if isinstance(cached, dict) and all(_plain_member(member) for member in cached.values()):
+        cached, plain = _header_of(raw_header)
+        if plain:
             return {name: member if isinstance(member, str) else list(member) for name, member in cached.items()}
     return _decode_header(raw_header)
 
@@ -268,10 +268,12 @@ def _plain_member(member: Any) -> bool:
 # Keyed by the header segment: a signer's header (alg, kid, typ, x5c) is the
 # same on every record it signs, and decoding its certificates' base64 and JSON
 # cost as much as the rest of the token. Failures raise and are not cached;
-# parse_compact copies what it returns.
+# parse_compact copies what it returns. Returns (header, whether it is a JSON
+# object of strings and lists of strings).
 @lru_cache(maxsize=256)
-def _header_of(raw_header: str) -> Any:
-    return _decode_header(raw_header)
+def _header_of(raw_header: str) -> tuple[Any, bool]:
+    header = _decode_header(raw_header)
+    return header, isinstance(header, dict) and all(_plain_member(member) for member in header.values())
 
 
 def check_algorithm(parsed: ParsedJWS) -> Algorithm:
