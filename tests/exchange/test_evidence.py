@@ -162,7 +162,8 @@ def test_a_key_compromise_dated_before_the_receipt_makes_the_record_suspect(exch
 def _changed(text: str, at: int | None = None) -> str:
     """``text`` with one character in its middle (or at ``at``) replaced by another of the same alphabet."""
     i = len(text) // 2 if at is None else at
-    replacement = "A" if text[i] != "A" else "B"
+    # Never a mere change of case: hex reads "a" and "A" as the same nibble.
+    replacement = "A" if text[i] not in "aA" else "B"
     return text[:i] + replacement + text[i + 1 :]
 
 
