@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway.exchange import repository as exchange_repository
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.node import Node
@@ -124,22 +125,31 @@ def submit_draft(
     return Submission(stored, replayed=False)
 
 
+def queue_delivery(
+    session: Session, node: Node, record_pk: int, recipient: str, now: datetime, *, consent_record_pk: int | None = None
+) -> Delivery:
+    """Queue a stored record for ``recipient``: the worker's next round sends it (the outbox's one writer).
+
+    ``consent_record_pk`` names the originator's consent when the record is passed on to a third party.
+    """
+    delivery = Delivery(
+        record_pk=record_pk,
+        recipient=recipient,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        deadline_at=now + timedelta(seconds=node.settings.delivery_deadline_seconds),
+        consent_record_pk=consent_record_pk,
+    )
+    return exchange_repository.add_delivery(session, delivery)
+
+
 def store_outgoing(session: Session, node: Node, signed: SignedRecord, *, actor: str, now: datetime) -> StoredRecord:
     """Store a record signed here, its deliveries and its ledger event (one unit)."""
     stored = records_repository.add(session, outgoing_row(node, signed, now))
-    deadline = now + timedelta(seconds=node.settings.delivery_deadline_seconds)
     for recipient in signed.record.recipients:
-        session.add(
-            Delivery(
-                record_pk=stored.pk,
-                recipient=recipient,
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-                deadline_at=deadline,
-            )
-        )
+        queue_delivery(session, node, stored.pk, recipient, now)
     append_event(
         session,
         AuditEvent.RECORD_CREATED,

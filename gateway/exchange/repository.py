@@ -13,6 +13,13 @@ from gateway.exchange.models import Delivery
 from gateway.records.models import StoredRecord
 
 
+def add_delivery(session: Session, delivery: Delivery) -> Delivery:
+    """Add ``delivery`` to the outbox; flushed, so it has its primary key."""
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
 def claim_due(session: Session, now: datetime, limit: int) -> Sequence[tuple[Delivery, StoredRecord]]:
     """Return due pending deliveries with their records, locked for this transaction.
 

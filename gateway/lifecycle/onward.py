@@ -9,12 +9,12 @@ shared onward, whatever anyone signs.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from gateway.errors import InputError
+from gateway.exchange.outgoing import queue_delivery
 from gateway.ledger.events import AuditEvent
 from gateway.ledger.service import append_event
 from gateway.lifecycle import repository
@@ -27,7 +27,7 @@ from gateway.records.documents import signed_document
 from gateway.records.kinds import SHAREABLE_TYPES
 from gateway.records.models import Delivery, StoredRecord
 from gateway.records.schemas import RecordType
-from gateway.records.states import DeliveryStatus, RecordStatus
+from gateway.records.states import RecordStatus
 from gateway.terms.sharing import forbidden_handling
 from gateway.trust.parties import require_known_party
 
@@ -167,19 +167,7 @@ def forward_onward(
     if existing is not None:
         return existing
     now = node.now()
-    delivery = repository.add_delivery(
-        session,
-        Delivery(
-            record_pk=held.pk,
-            recipient=third_party,
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-            deadline_at=now + timedelta(seconds=node.settings.delivery_deadline_seconds),
-            consent_record_pk=consent.pk,
-        ),
-    )
+    delivery = queue_delivery(session, node, held.pk, third_party, now, consent_record_pk=consent.pk)
     append_event(
         session,
         AuditEvent.ONWARD_FORWARDED,

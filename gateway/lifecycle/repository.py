@@ -71,12 +71,6 @@ def delivery_to(session: Session, record_pk: int, recipient: str) -> Delivery | 
     ).one_or_none()
 
 
-def add_delivery(session: Session, delivery: Delivery) -> Delivery:
-    session.add(delivery)
-    session.flush()
-    return delivery
-
-
 def instructions_since(session: Session, before: datetime) -> Sequence[StoredRecord]:
     """Outgoing corrections and retractions created before ``before`` (candidates for laggards)."""
     return session.scalars(
