@@ -12,6 +12,15 @@ class KeyEncryptionKeyError(ConfigurationError):
     title = "Key-encryption key unusable"
 
 
+class KeyEncryptionKeyUnavailableError(KeyEncryptionKeyError):
+    """The token holding the key-encryption key stopped answering while the node runs (not a bad request)."""
+
+    slug = "key-encryption-key-unavailable"
+    title = "Key-encryption key unavailable"
+    status = 503
+    hint = "the PKCS#11 token holding the key-encryption key does not answer; check the HSM, then retry"
+
+
 class BodyTamperedError(GatewayError):
     """A sealed body (or its wrapped data key) failed its GCM tag: it was altered in the database."""
 

@@ -31,7 +31,7 @@ from pkcs11.mechanisms import GCMParams
 from gateway.trust.errors import PKIError
 from gateway.trust.token_keys import TokenSession, describe_error, open_token
 from gateway.trust.token_uri import parse_pkcs11_uri
-from gateway.vault.errors import BodyTamperedError, KeyEncryptionKeyError
+from gateway.vault.errors import BodyTamperedError, KeyEncryptionKeyError, KeyEncryptionKeyUnavailableError
 from gateway.vault.sealing import WRAP_LABEL
 
 _NONCE: Final = 12
@@ -64,7 +64,7 @@ class TokenKeyEncryptionKey:
                     )
                 )
         except p11.PKCS11Error as exc:
-            raise KeyEncryptionKeyError(
+            raise KeyEncryptionKeyUnavailableError(
                 f"the PKCS#11 token {self._session.token_name} could not wrap a data key: {describe_error(exc)}"
             ) from exc
 
@@ -77,7 +77,7 @@ class TokenKeyEncryptionKey:
         """Return the data key unwrapped in the token.
 
         Raises BodyTamperedError when the wrapped key fails its tag,
-        KeyEncryptionKeyError when the token cannot be used.
+        KeyEncryptionKeyUnavailableError (503) when the token no longer answers.
         """
         try:
             return self._decrypt(wrapped[:_NONCE], wrapped[_NONCE:], WRAP_LABEL + key_ref.encode())
@@ -86,7 +86,7 @@ class TokenKeyEncryptionKey:
             # SoftHSM2's CKR_GENERAL_ERROR): a token that still opens its own probe refused this wrapped key.
             if self._healthy():
                 raise BodyTamperedError(f"the data key {key_ref} does not open under this key-encryption key") from None
-            raise KeyEncryptionKeyError(
+            raise KeyEncryptionKeyUnavailableError(
                 f"the PKCS#11 token {self._session.token_name} could not unwrap a data key: {describe_error(exc)}"
             ) from exc
 

@@ -34,7 +34,15 @@ USER_PIN = "4711-test-pin"
 SO_PIN = "so-pin-0815-test"
 # Tokens made for the session: one for most tests; "gateway-other" for a token in another slot;
 # two "twin-token"s, which a label alone cannot tell apart; the others are deleted by one test each.
-TOKENS = ("gateway-test", "gateway-other", "twin-token", "twin-token", "vanishing", "vanishing-node")
+TOKENS = (
+    "gateway-test",
+    "gateway-other",
+    "twin-token",
+    "twin-token",
+    "vanishing",
+    "vanishing-node",
+    "vanishing-kek",
+)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pkcs11 import Attribute, ObjectClass
 
 from gateway.node import open_vault
 from gateway.settings import load_settings
-from gateway.vault.errors import BodyTamperedError, KeyEncryptionKeyError
+from gateway.vault.errors import BodyTamperedError, KeyEncryptionKeyError, KeyEncryptionKeyUnavailableError
 from gateway.vault.sealing import KeyEncryptionKey
 from gateway.vault.token_kek import TokenKeyEncryptionKey, generate_token_kek, load_token_kek
 from tests.support.cli import run_gateway
@@ -75,6 +75,18 @@ def test_a_token_kek_wraps_in_the_token_and_never_leaves_it(softhsm: SoftHSM) ->
             other.close()
     finally:
         kek.close()
+
+
+def test_a_token_that_vanishes_while_running_is_unavailable_not_a_tampered_body(softhsm: SoftHSM) -> None:
+    kek = generate_token_kek(fresh_uri(softhsm, token="vanishing-kek"), softhsm.module, USER_PIN)
+    wrapped = kek.wrap("ref-1", bytes(range(32)))
+    softhsm.delete_token("vanishing-kek")
+    lost_token = "token 'vanishing-kek' could not unwrap a data key"
+    with pytest.raises(KeyEncryptionKeyUnavailableError, match=lost_token) as lost:
+        kek.unwrap("ref-1", wrapped)
+    assert (lost.value.status, lost.value.type_uri().rsplit("/", 1)[1]) == (503, "key-encryption-key-unavailable")
+    with pytest.raises(KeyEncryptionKeyUnavailableError, match="could not wrap a data key"):
+        kek.wrap("ref-2", bytes(32))
 
 
 def test_refusals_are_one_named_error(softhsm: SoftHSM, tmp_path: Path) -> None:
