@@ -27,6 +27,7 @@ from gateway.observability.middleware import install_observability
 from gateway.observability.revocation import crl_checks
 from gateway.problems import install_problem_handlers
 from gateway.trust.token_keys import key_status
+from gateway.vault.token_kek import kek_status
 
 log = logging.getLogger("gateway.app")
 
@@ -114,6 +115,8 @@ def readiness(node: Node) -> dict[str, Any]:
     checks["signing_certificate_days_left"] = remaining.days
     checks["signing_certificate"] = "ok" if remaining.days > 0 else "expired"
     checks["signing_key"] = key_status(node.signing_key.private_key)  # a token key must still answer
+    # Record bodies are sealed on receipt and opened on read: a token-held KEK must still answer too.
+    checks["key_encryption_key"] = kek_status(node.vault.kek) if node.vault is not None else "none"
     checks.update(certificate_checks(node))  # tls_certificate(_days_left), certificate_warnings
     checks.update(crl_checks(node))  # crl_freshness, crl_warnings: detail, not readiness
     current = node.terms.current(node.now()) if node.terms is not None else None
@@ -201,6 +204,7 @@ def create_agency_app(node: Node) -> FastAPI:
             checks["database"] == "ok"
             and checks["signing_certificate"] == "ok"
             and checks["signing_key"] == "ok"
+            and checks["key_encryption_key"] in ("ok", "none")
             and checks["terms"] != "none in force"
             and checks["tls_certificate"] != "expired"
         )

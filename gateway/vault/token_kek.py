@@ -52,6 +52,11 @@ class TokenKeyEncryptionKey:
         return self._kek_id
 
     @property
+    def token_name(self) -> str:
+        """The token's label as messages quote it."""
+        return self._session.token_name
+
+    @property
     def uri(self) -> str:
         return self._session.uri.text
 
@@ -84,7 +89,7 @@ class TokenKeyEncryptionKey:
         except p11.PKCS11Error as exc:
             # Tokens name a failed GCM tag differently (CKR_ENCRYPTED_DATA_INVALID, CKR_AEAD_DECRYPT_FAILED,
             # SoftHSM2's CKR_GENERAL_ERROR): a token that still opens its own probe refused this wrapped key.
-            if self._healthy():
+            if self.healthy():
                 raise BodyTamperedError(f"the data key {key_ref} does not open under this key-encryption key") from None
             raise KeyEncryptionKeyUnavailableError(
                 f"the PKCS#11 token {self._session.token_name} could not unwrap a data key: {describe_error(exc)}"
@@ -95,7 +100,8 @@ class TokenKeyEncryptionKey:
         with self._session.lock:
             return bytes(self._key.decrypt(ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=params))
 
-    def _healthy(self) -> bool:
+    def healthy(self) -> bool:
+        """Whether the token still answers with this key (a seal and open of a fixed probe)."""
         nonce = os.urandom(_NONCE)
         try:
             sealed = self._encrypt(nonce, _ID_LABEL, _ID_LABEL)
@@ -190,3 +196,13 @@ def generate_token_kek(uri_text: str, module: Path | None, pin: str) -> TokenKey
     except KeyEncryptionKeyError:
         session.close()
         raise
+
+
+def kek_status(kek: object) -> str:
+    """Readiness of a key-encryption key: "ok", or why a token-held one no longer answers.
+
+    A file key is in memory and cannot go away; a token can be unplugged or reset while the node runs.
+    """
+    if isinstance(kek, TokenKeyEncryptionKey) and not kek.healthy():
+        return f"error: the PKCS#11 token {kek.token_name} holding the key-encryption key does not answer"
+    return "ok"

@@ -42,6 +42,7 @@ TOKENS = (
     "vanishing",
     "vanishing-node",
     "vanishing-kek",
+    "vanishing-kek-node",
 )
 
 

@@ -280,3 +280,36 @@ def test_a_node_with_a_token_kek_seals_what_it_stores_and_opens_it(
     finally:
         node.close()
     assert node.vault.kek._session._closed  # the token session ends with the node
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_readyz_reports_a_kek_token_that_disappears_while_the_node_runs(
+    pki: TestPKI, tmp_path: Path, softhsm: SoftHSM, anyio_backend: str
+) -> None:
+    import httpx
+
+    from gateway.app import create_agency_app
+    from gateway.node import build_node
+    from tests.support import nodes
+
+    uri = fresh_uri(softhsm, token="vanishing-kek-node")
+    generate_token_kek(uri, softhsm.module, USER_PIN).close()
+    settings = node_settings(pki, "PA", f"sqlite:///{tmp_path / 'pa.sqlite3'}", tmp_path / "var", {}).model_copy(
+        update={"kek_file": None, "kek_uri": uri, "pkcs11_module": softhsm.module, "pkcs11_pin_file": softhsm.pin_file}
+    )
+    node = build_node(settings)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_agency_app(node)), base_url="http://pa"
+        ) as client:
+            before = await client.get("/readyz", headers=nodes.OPERATIONS_HEADERS)
+            assert (before.status_code, before.json()["checks"]["key_encryption_key"]) == (200, "ok")
+            softhsm.delete_token("vanishing-kek-node")
+            after = await client.get("/readyz", headers=nodes.OPERATIONS_HEADERS)
+    finally:
+        node.close()
+    assert (after.status_code, after.json()["ready"]) == (503, False)
+    assert after.json()["checks"]["key_encryption_key"] == (
+        "error: the PKCS#11 token 'vanishing-kek-node' holding the key-encryption key does not answer"
+    )
