@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.clients.schemas import ADMIN, RECORDS_READ, ApiPrincipal
-from gateway.edge import require_scope
+from gateway.edge import Originator, require_scope
 from gateway.node import Node, node_of
 from gateway.problems import problem_responses
-from gateway.records.identity import PartyCode
 from gateway.records.states import Direction
 from gateway.retention.scheduler import run_retention_pass
 from gateway.retention.service import (
@@ -82,12 +81,6 @@ def get_review_due(principal: Reader, node: NodeDep, limit: Annotated[int, Query
         items = review_due(session, node, limit=limit)
         counts = retention_counts(session, node)
     return ReviewDueList(as_of=node.now(), review_due=counts.review_due, expired_held=counts.expired_held, items=items)
-
-
-Originator = Annotated[
-    PartyCode | None,
-    Query(description="Party code of the record's originator; needed when several originators used this id here."),
-]
 
 
 @router.post("/v1/records/{record_id}/legal-hold")
