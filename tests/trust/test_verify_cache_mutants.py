@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.records.signing import build_record, sign_record, verify_record
 from gateway.trust import verify
 from gateway.trust.bundle import PartyTrust, TrustBundle
-from gateway.trust.errors import CertificateRevokedError
+from gateway.trust.errors import CertificateRevokedError, UnknownKeyError
 from gateway.trust.keys import load_certificates, load_private_key
 from gateway.trust.pki import make_crl
 from tests.support.pki import TestPKI as ThreePartyPKI  # alias: not a test class
@@ -162,3 +162,14 @@ def test_signer_subject_and_fingerprint(pki: ThreePartyPKI) -> None:
     assert verified.signer_subject == leaf.subject.rfc4514_string()
     assert verified.signer_fingerprint == leaf.fingerprint(hashes.SHA256()).hex()
     assert verified.signer_subject == verified.signer_subject
+
+
+def test_a_known_signers_kid_refusal_has_the_detail_of_the_full_check(pki: ThreePartyPKI) -> None:
+    moment = now()
+    bundle = pki.bundle()
+    token = signed_flag(pki, moment)
+    verify_record(token, bundle, moment)  # now known under this bundle
+    header, _, _ = forge.split(token)
+    with pytest.raises(UnknownKeyError) as raised:
+        verify_record(forge.replace_header(token, {**header, "kid": pki.signing_key("CO").kid}), bundle, moment)
+    assert raised.value.detail == "kid is not the RFC 7638 thumbprint of the x5c[0] key"
