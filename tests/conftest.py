@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 import gateway.models  # noqa: F401 - every table on Base.metadata
 from gateway.db import make_engine
+from gateway.observability.logging import RedactingFilter
 from tests.support.databases import DatabaseFactory, require_postgres
 from tests.support.pki import TestPKI, make_test_pki
 from tests.support.softhsm import SoftHSM, softhsm_session
@@ -79,3 +81,21 @@ def session(database_factory: DatabaseFactory) -> Iterator[Session]:
             db.close()
             outer.rollback()
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Undo what an in-process ``gateway serve`` / ``worker`` did to the root logger.
+
+    Those commands own their process and point the root logger at the stderr of
+    the moment; under CliRunner that stream is closed once the command returns,
+    and a later test's log line (alembic's INFO) would print a logging error into
+    whatever that test captures.
+    """
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and any(isinstance(f, RedactingFilter) for f in handler.filters):
+            root.removeHandler(handler)
+    root.setLevel(level)
