@@ -67,15 +67,7 @@ class StandingWatcher:
 
     def run_forever(self) -> None:
         self.stop_event.wait(min(30.0, self.interval))  # after start: the bundle just loaded may be new
-        health = self.node.jobs.job("standing check")
-        while not self.stop_event.is_set():
-            try:
-                self.run_once()
-            except Exception as exc:  # noqa: BLE001 - logged once by the job's health, then backed off
-                self.stop_event.wait(min(self.interval, health.failed(exc)))
-                continue
-            health.succeeded()
-            self.stop_event.wait(self.interval)
+        self.node.jobs.job("standing check").repeat(self.stop_event, self.interval, self.run_once)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,21 @@ class JobHealth:
         else:
             log.error("%s: round failed; retrying with backoff up to %.0f s", self.name, self.cap_seconds, exc_info=exc)
         return delay
+
+    def repeat(self, stop: threading.Event, seconds: float, round_: Callable[[], object]) -> None:
+        """Run ``round_`` every ``seconds`` until ``stop`` is set.
+
+        A failed round is recorded (logged once) and the next one comes after the
+        backoff, never later than ``seconds``.
+        """
+        while not stop.is_set():
+            try:
+                round_()
+            except Exception as exc:  # noqa: BLE001 - logged once here, then backed off
+                stop.wait(min(seconds, self.failed(exc)))
+                continue
+            self.succeeded()
+            stop.wait(seconds)
 
     def snapshot(self) -> dict[str, Any]:
         """Return the job's state for /readyz: ok or failing, with its last error."""

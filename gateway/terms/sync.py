@@ -86,15 +86,7 @@ class TermsWatcher:
     def run_forever(self) -> None:
         # Give partners started alongside (demo, a restarted party) a moment first.
         self._stop.wait(min(5.0, self.interval_seconds))
-        health = self.node.jobs.job("terms sync")
-        while not self._stop.is_set():
-            try:
-                self.check_all()
-            except Exception as exc:  # noqa: BLE001 - logged once by the job's health, then backed off
-                self._stop.wait(min(self.interval_seconds, health.failed(exc)))
-                continue
-            health.succeeded()
-            self._stop.wait(self.interval_seconds)
+        self.node.jobs.job("terms sync").repeat(self._stop, self.interval_seconds, self.check_all)
 
     def stop(self) -> None:
         self._stop.set()
