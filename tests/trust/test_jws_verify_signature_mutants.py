@@ -56,3 +56,43 @@ def test_an_x5c_that_is_not_a_list_of_strings_is_invalid_header_value(pki: Three
     header, payload, signature = forge.split(token)
     changed = forge.compact({**header, "x5c": x5c}, payload, lambda _: signature)
     assert refusal(changed, pki.signing_key("PA").certificate.public_key()) == f"{PREFIX} (invalid_header_value)"
+
+
+def test_ed25519_with_a_key_that_is_not_ed25519_is_invalid_key_type(pki: ThreePartyPKI) -> None:
+    token = signed(pki)
+    header, payload, signature = forge.split(token)
+    claimed = forge.compact({**header, "alg": "Ed25519"}, payload, lambda _: signature)
+    key = pki.signing_key("PA").certificate.public_key()
+    assert refusal(claimed, key, "Ed25519") == f"{PREFIX} (invalid_key_type)"
+
+
+class FailingKey(ed25519.Ed25519PublicKey):
+    """A key object whose verify fails with a ValueError (as a key held elsewhere might), not InvalidSignature."""
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        raise ValueError("the key could not be used")
+
+    def public_bytes(self, *args: Any, **kwargs: Any) -> bytes:
+        raise NotImplementedError
+
+    def public_bytes_raw(self) -> bytes:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __copy__(self) -> FailingKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> FailingKey:
+        return self
+
+
+def test_a_key_failing_with_value_error_is_a_bad_signature_naming_the_error(pki: ThreePartyPKI) -> None:
+    token = signed(pki)
+    header, payload, signature = forge.split(token)
+    claimed = forge.compact({**header, "alg": "Ed25519"}, payload, lambda _: signature)
+    assert refusal(claimed, FailingKey(), "Ed25519") == "signature does not verify: the key could not be used"
