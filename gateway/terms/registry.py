@@ -27,6 +27,8 @@ from gateway.terms.policy import check_record, fields_outside, strip_fields
 from gateway.terms.schemas import Flow, Terms
 from gateway.trust.bundle import TrustBundle
 
+_MEMO_LIMIT = 1024  # distinct (terms, originator, receiver, type) answers kept; far more than any deployment has
+
 
 @dataclass(frozen=True)
 class LoadedTerms:
@@ -69,6 +71,11 @@ class TermsRegistry:
 
     def __init__(self, versions: Iterable[LoadedTerms]) -> None:
         self.versions = sorted(versions, key=lambda v: (v.terms.terms_id, v.terms.version), reverse=True)
+        # What check_incoming found for a (terms reference, originator, receiver,
+        # type): a partner's batch repeats the same few, and a registry never
+        # changes once loaded (a terms update builds a new one). Only answers
+        # that found a live flow are kept; refusals are worked out again.
+        self._incoming_flows: dict[tuple[str, int, str, str, str, RecordType], tuple[LoadedTerms, Flow]] = {}
 
     @classmethod
     def load(cls, paths: Iterable[Path], bundle: TrustBundle, at: datetime) -> TermsRegistry:
@@ -182,7 +189,13 @@ class TermsRegistry:
 
     def check_incoming(self, record: Record, body: dict[str, Any], receiver: str, at: datetime) -> None:
         """Raise TermsViolationError unless ``record`` may reach ``receiver`` under its terms."""
-        version = self.by_ref(record.terms.model_dump())
+        ref = record.terms
+        key = (ref.id, ref.version, ref.sha256, record.originator.party, receiver, effective_type(record))
+        known = self._incoming_flows.get(key)
+        if known is not None and known[0].in_force(at):
+            check_record(known[0].terms, {receiver: known[1]}, record, body)
+            return
+        version = self.by_ref(ref.model_dump())
         if version is None:
             raise TermsViolationError(
                 "terms_unknown",
@@ -196,4 +209,6 @@ class TermsRegistry:
         if not version.signed_by(receiver):
             raise TermsViolationError("flow_not_signed", f"{receiver} has not signed these terms")
         flows = self._flows(version, record, [receiver])
+        if len(self._incoming_flows) < _MEMO_LIMIT:
+            self._incoming_flows[key] = (version, flows[receiver])
         check_record(version.terms, flows, record, body)
