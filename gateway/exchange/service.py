@@ -10,7 +10,6 @@ A record is identified by its originator and its id (see ``claim_check``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
 from gateway.exchange.errors import PayloadTooLargeError, RecordConflictError
-from gateway.exchange.receipts import issue_receipt
+from gateway.exchange.receipts import ReceiptSigner
 from gateway.exchange.refusal import PolicyRefusal
 from gateway.exchange.verifying import Checked, check, check_all
 from gateway.ledger.events import AuditEvent
@@ -30,7 +29,7 @@ from gateway.records import repository
 from gateway.records.kinds import INSTRUCTION_TYPES, PLAIN_TYPES
 from gateway.records.models import StoredRecord
 from gateway.records.repository import PriorCopy
-from gateway.records.schemas import Receipt, Record, Verdict
+from gateway.records.schemas import Record, Verdict
 from gateway.records.service import received_columns, received_row, record_columns
 from gateway.records.signing import VerifiedRecord
 from gateway.terms.errors import TermsViolationError
@@ -189,16 +188,13 @@ def ledger_event(decision: Decision, peer_party: str, now: datetime) -> PendingE
     )
 
 
-def _signed_receipt(node: Node, decision: Decision, peer_party: str, index: int, now: datetime) -> Receipt:
-    return Receipt(
-        record_id=uuid.UUID(decision.record_id) if decision.record_id else None,
+def _signed_receipt(receipts: ReceiptSigner, decision: Decision, index: int) -> str:
+    return receipts.sign(
+        record_id=decision.record_id,
         jws_sha256=decision.digest,
-        received_at=now,
-        receiver=node.party,
-        sender=peer_party,
-        verdict=Verdict.ACCEPTED if decision.accepted else Verdict.REJECTED,
+        accepted=decision.accepted,
         reason_code=decision.reason_code,
-        reason=(decision.reason or "")[:200] or None,
+        reason=decision.reason,
         ledger_index=index,
     )
 
@@ -216,21 +212,18 @@ def record_decision(
     decision: Decision,
     peer_party: str,
     *,
-    ledger_index: int | None = None,
+    receipts: ReceiptSigner,
+    now: datetime,
+    ledger_index: int,
     extra_columns: Mapping[str, Any] | None = None,
     late_arrivals: list[StoredRecord] | None = None,
 ) -> Outcome:
-    """Write the ledger event (unless already appended at ``ledger_index``), the signed receipt
-    and the record row for ``decision`` (with ``extra_columns``), then apply what an accepted
-    lifecycle record acts on. With ``late_arrivals`` the row is collected there
-    for one batch-wide check of corrections that arrived before it."""
-    now = node.now()
-    # Ledger first: the receipt names the event's index, and the record row is
-    # then written once, receipt included.
+    """Write the signed receipt and the record row for ``decision`` (its ledger event is
+    already appended at ``ledger_index``, which the receipt names; with ``extra_columns``),
+    then apply what an accepted lifecycle record acts on. With ``late_arrivals`` the
+    row is collected there for one batch-wide check of corrections that arrived before it."""
     index = ledger_index
-    if index is None:
-        [index] = append_events(session, [ledger_event(decision, peer_party, now)])
-    receipt_jws = issue_receipt(_signed_receipt(node, decision, peer_party, index, now), node.signing_key)
+    receipt_jws = _signed_receipt(receipts, decision, index)
     stored = received_row(incoming_columns(node, decision, peer_party, now))
     stored.receipt_jws = receipt_jws
     stored.ledger_index = index
@@ -381,6 +374,7 @@ def _write_segment(
         to_record.append((index, decision))
     now = node.now()
     indexes = append_events(session, [ledger_event(decision, peer_party, now) for _, decision in to_record])
+    receipts = ReceiptSigner(node.signing_key, receiver=node.party, sender=peer_party, received_at=now)
     # Plain rows (rejected records, and records nothing acts on yet) go to the
     # database in one bulk INSERT; building an ORM object per row cost more
     # than verifying it. The rest take the ORM path that lifecycle code needs.
@@ -390,7 +384,7 @@ def _write_segment(
         if _acts_on_others(decision, earlier.instructed):
             rest.append((index, decision, ledger_index))
             continue
-        receipt_jws = issue_receipt(_signed_receipt(node, decision, peer_party, ledger_index, now), node.signing_key)
+        receipt_jws = _signed_receipt(receipts, decision, ledger_index)
         columns = incoming_columns(node, decision, peer_party, now)
         plain.append(columns | {"receipt_jws": receipt_jws, "ledger_index": ledger_index} | dict(extra_columns or {}))
         results[index] = _outcome(decision, receipt_jws)
@@ -402,6 +396,8 @@ def _write_segment(
             node,
             decision,
             peer_party,
+            receipts=receipts,
+            now=now,
             ledger_index=ledger_index,
             extra_columns=extra_columns,
             late_arrivals=arrived,

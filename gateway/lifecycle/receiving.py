@@ -28,7 +28,7 @@ from gateway.records.schemas import (
     RetractionRecord,
     record_json,
 )
-from gateway.records.service import record_columns
+from gateway.records.service import refers_to as record_refers_to
 from gateway.terms.sharing import forbidden_handling
 
 # Notices a recipient sends to the originator about the originator's record.
@@ -49,7 +49,7 @@ _ANSWERS = {
 def lifecycle_rules(session: Session, node: Node, record: Record, peer_party: str) -> None:
     """Receive policy: raise PolicyRefusal unless ``record`` may act on the records it names."""
     kind = record.record_type
-    refers_to = record_columns(record)["refers_to"]
+    refers_to = record_refers_to(record)
     if kind in (RecordType.CORRECTION, RecordType.RETRACTION):
         _from_originator(session, record, refers_to)
     elif kind in _TO_ORIGINATOR:

@@ -27,6 +27,13 @@ from gateway.records.signing import SignedRecord, VerifiedRecord
 from gateway.records.states import Direction, RecordStatus, Verification
 
 
+def refers_to(record: Record) -> str | None:
+    """The record id ``record`` is about (the body field its kind names, else what it supersedes), or None."""
+    refers_field = kind_of(record.record_type).refers_by
+    value = getattr(record.body, refers_field) if refers_field else record.supersedes
+    return str(value) if value else None
+
+
 def record_columns(record: Record) -> dict[str, Any]:
     """Return the queryable copies of envelope fields for a StoredRecord row."""
     offence: str | None = None
@@ -40,8 +47,6 @@ def record_columns(record: Record) -> dict[str, Any]:
         flight = body.flight.flight_number
     elif isinstance(body, RemovalConfirmation):
         flight = body.flight_number
-    refers_field = kind_of(record.record_type).refers_by
-    refers_to = getattr(record.body, refers_field) if refers_field else record.supersedes
     return {
         "record_id": str(record.record_id),
         "record_type": record.record_type.value,
@@ -54,7 +59,7 @@ def record_columns(record: Record) -> dict[str, Any]:
         "offence_category": offence,
         "flight_number": flight,
         "supersedes": str(record.supersedes) if record.supersedes else None,
-        "refers_to": str(refers_to) if refers_to else None,
+        "refers_to": refers_to(record),
         "third_party": getattr(record.body, "third_party", None),
         "created_at": record.created_at,
         "expires_at": record.expires_at,
