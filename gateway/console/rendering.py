@@ -7,7 +7,7 @@ same headers (``install_security_headers``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +17,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.console.i18n import LANGUAGES, pick_language, translator
 from gateway.console.schemas import OfficerPrincipal
@@ -144,23 +146,42 @@ def redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
+class ConsoleHeadersMiddleware:
+    """Pure ASGI middleware: the console's security headers on every response under ``/console``.
+
+    The agency listener serves the API beside the console; a BaseHTTPMiddleware
+    here cost every API request a task group and memory streams, for headers
+    only console pages carry. Other paths pass straight through.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        # Sign-out of an SSO session is a form POST redirected on to the provider, and CSP's
+        # form-action governs that redirect too: the provider's origin is allowed (console.sso).
+        targets: tuple[str, ...] = getattr(scope["app"].state, "console_form_targets", ()) if "app" in scope else ()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if targets:
+                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+                        "form-action 'self'", "form-action 'self' " + " ".join(targets)
+                    )
+                if path.startswith(STATIC_PREFIX):  # the stylesheet may be cached
+                    headers["Cache-Control"] = "public, max-age=3600"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install_security_headers(app: FastAPI) -> None:
     """Add the console's security headers to every response under ``/console``."""
-
-    @app.middleware("http")
-    async def console_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        path = request.url.path
-        if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
-            for name, value in SECURITY_HEADERS.items():
-                response.headers[name] = value
-            # Sign-out of an SSO session is a form POST redirected on to the provider, and CSP's
-            # form-action governs that redirect too: the provider's origin is allowed (console.sso).
-            targets: tuple[str, ...] = getattr(request.app.state, "console_form_targets", ())
-            if targets:
-                response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
-                    "form-action 'self'", "form-action 'self' " + " ".join(targets)
-                )
-            if path.startswith(STATIC_PREFIX):  # the stylesheet may be cached
-                response.headers["Cache-Control"] = "public, max-age=3600"
-        return response
+    app.add_middleware(ConsoleHeadersMiddleware)

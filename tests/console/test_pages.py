@@ -82,6 +82,17 @@ async def test_console_responses_carry_the_security_headers(http: httpx.AsyncCli
     css = await http.get("/console/static/console.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+    assert css.headers["cache-control"] == "public, max-age=3600"
+    assert css.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert (await http.get("/console/login")).headers["cache-control"] == "no-store"
+
+
+async def test_only_console_paths_carry_the_console_headers(http: httpx.AsyncClient) -> None:
+    # The API beside the console has its own answers; a path merely starting with "/console" is not the console.
+    for path in ("/v1/records", "/healthz", "/consoles"):
+        response = await http.get(path)
+        assert "content-security-policy" not in response.headers, path
+        assert "x-frame-options" not in response.headers, path
 
 
 async def test_session_cookie_is_httponly_and_strict(http: httpx.AsyncClient, node: Node) -> None:
