@@ -213,7 +213,7 @@ def build_node(settings: Settings, *, clock: Clock = utc_now) -> Node:
         raise ConfigurationError("no terms file configured", hint="set GATEWAY_TERMS_FILES")
     terms = TermsRegistry.load(settings.terms_files, bundle, clock())
     vault = open_vault(settings)
-    engine = make_engine(settings.sqlalchemy_url())
+    engine = make_engine(settings.sqlalchemy_url(), **settings.engine_options())
     return Node(settings, engine, make_sessionmaker(engine, vault), signing_key, bundle, clock, terms, vault=vault)
 
 
