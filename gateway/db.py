@@ -7,6 +7,7 @@ services receive a Session and never commit.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 from gateway.errors import ConfigurationError
@@ -122,6 +123,53 @@ def create_private_file(path: str) -> None:
     os.close(descriptor)
 
 
+# A pooled connection idle longer than this is pinged before use; one used
+# more recently is not. Pinging at every checkout (pool_pre_ping) costs a round
+# trip per transaction, a tenth of a busy delivery worker's time. A server that
+# restarted under load is still caught: the first statement to fail with a
+# disconnect makes SQLAlchemy invalidate the whole pool, so it costs at most one
+# failed transaction (retried by its job); a pool left idle across a restart, or
+# a connection a firewall dropped while idle, is pinged and replaced unseen.
+IDLE_PING_SECONDS = 5.0
+_IDLE_SINCE = "gateway_idle_since"  # key in the pool entry's info (cleared when it reconnects)
+
+
+def _ping(dbapi_connection: Any) -> None:
+    """Run ``SELECT 1`` on ``dbapi_connection``; raises the driver's error if the server is gone."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
+    dbapi_connection.rollback()  # hand it out as the pool keeps it: no transaction open
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Make ``engine``'s pool ping a connection at checkout when it was idle over IDLE_PING_SECONDS.
+
+    SQLAlchemy's "pessimistic disconnect handling, custom" pattern: a failed
+    ping raises DisconnectionError, and the pool replaces that connection.
+    """
+    driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+
+    def checked_in(dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None:  # None: invalidated, it reconnects at its next checkout
+            entry.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, entry: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        idle_since = entry.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since <= IDLE_PING_SECONDS:
+            return  # just connected, or used within the threshold
+        try:
+            _ping(dbapi_connection)
+        except driver_error as exc:
+            idle = time.monotonic() - idle_since
+            raise DisconnectionError(f"a pooled connection idle for {idle:.0f}s is gone") from exc
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
+
+
 _URL_HINT = "write e.g. postgresql+psycopg://USER@HOST:5432/NAME in GATEWAY_DATABASE_URL (or database_url)"
 
 
@@ -145,6 +193,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Return an Engine for ``url`` with the gateway's per-backend settings.
 
     An SQLite database file that does not exist yet is created 0600 first.
+    Other backends ping a pooled connection before use only when it was idle
+    longer than IDLE_PING_SECONDS (unless ``pool_pre_ping=True`` is given).
     Raises ConfigurationError for a URL naming an unknown driver or an SQLite
     file in a directory that does not exist.
     """
@@ -165,8 +215,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # never deadlock against another writer — SQLite's FOR UPDATE.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_after_idle(engine)
+    return engine
 
 
 def make_sessionmaker(engine: Engine, vault: object | None = None) -> sessionmaker[Session]:

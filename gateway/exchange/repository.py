@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db import is_postgres
@@ -42,14 +42,38 @@ def claim_due(session: Session, now: datetime, limit: int) -> Sequence[tuple[Del
     return [(row[0], row[1]) for row in session.execute(stmt).all()]
 
 
-def leased(session: Session, delivery_pk: int, lease_until: datetime) -> Delivery | None:
-    """Return the delivery if it is still pending under exactly this lease (locked on PostgreSQL)."""
-    stmt = select(Delivery).where(
-        Delivery.pk == delivery_pk, Delivery.status == "pending", Delivery.lease_until == lease_until
+def leased_many(session: Session, leases: Mapping[int, datetime]) -> dict[int, Delivery]:
+    """Return, by primary key, the deliveries of ``leases`` still pending under exactly their lease.
+
+    One statement for a whole batch (locked on PostgreSQL, in primary key
+    order); a delivery whose lease is no longer the one given is left out.
+    The jobs of one claim share one lease, so the condition is usually a
+    single ``lease_until = … AND pk IN (…)``.
+    """
+    if not leases:
+        return {}
+    by_lease: dict[datetime, list[int]] = {}
+    for delivery_pk, lease_until in leases.items():
+        by_lease.setdefault(lease_until, []).append(delivery_pk)
+    stmt = (
+        select(Delivery)
+        .where(
+            Delivery.status == "pending",
+            or_(*(and_(Delivery.lease_until == lease, Delivery.pk.in_(pks)) for lease, pks in by_lease.items())),
+        )
+        .order_by(Delivery.pk)
     )
     if is_postgres(session):
         stmt = stmt.with_for_update()
-    return session.scalars(stmt).one_or_none()
+    return {delivery.pk: delivery for delivery in session.scalars(stmt)}
+
+
+def records_by_pk(session: Session, record_pks: Collection[int]) -> dict[int, StoredRecord]:
+    """Return the stored records of ``record_pks`` by primary key (one statement; missing ones left out)."""
+    if not record_pks:
+        return {}
+    stmt = select(StoredRecord).where(StoredRecord.pk.in_(record_pks))
+    return {record.pk: record for record in session.scalars(stmt)}
 
 
 def by_pk(session: Session, delivery_pk: int) -> Delivery | None:

@@ -25,7 +25,7 @@ from gateway.exchange.errors import DeliveryNotFoundError
 from gateway.exchange.models import Delivery
 from gateway.exchange.receipts import verify_receipt
 from gateway.ledger.events import AuditEvent
-from gateway.ledger.service import append_event
+from gateway.ledger.service import PendingEvent, append_event, append_events
 from gateway.node import Node
 from gateway.records.models import StoredRecord
 from gateway.records.states import DeliveryStatus
@@ -98,11 +98,16 @@ class DeliveryWorker:
         lease_until = now + timedelta(seconds=2 * settings.delivery_timeout_seconds + 5)
         jobs: list[Job] = []
         with self.node.transaction() as session:
-            for delivery, record in repository.claim_due(session, now, settings.delivery_batch):
+            claimed = repository.claim_due(session, now, settings.delivery_batch)
+            # The originators' consents of records shared onward, for the whole claim in one statement.
+            consents = repository.records_by_pk(
+                session, {d.consent_record_pk for d, _ in claimed if d.consent_record_pk is not None}
+            )
+            for delivery, record in claimed:
                 delivery.lease_until = lease_until
                 delivery.attempts += 1
                 delivery.last_attempt_at = now
-                consent = session.get(StoredRecord, delivery.consent_record_pk) if delivery.consent_record_pk else None
+                consent = consents.get(delivery.consent_record_pk) if delivery.consent_record_pk else None
                 jobs.append(
                     Job(
                         delivery.pk,
@@ -175,14 +180,14 @@ class DeliveryWorker:
             outcomes.append(Failure(job, error, terminal=status in _TERMINAL_STATUSES))
         now = self.node.now()
         with self.node.transaction() as session:
-            return [self._apply(session, outcome, now) for outcome in outcomes]
+            return self._apply(session, outcomes, now)
 
     def _answered(self, job: Job, receipt: str) -> str:
         """Verify the receiver's signed receipt for ``job`` and settle it (a refused receipt is a retryable failure)."""
         outcome = self._judge_receipt(job, receipt)
         now = self.node.now()
         with self.node.transaction() as session:
-            return self._apply(session, outcome, now)
+            return self._apply(session, [outcome], now)[0]
 
     def _judge_receipt(self, job: Job, receipt: str) -> Settlement:
         try:
@@ -201,19 +206,35 @@ class DeliveryWorker:
     def _failed(self, job: Job, error: str, *, terminal: bool) -> str:
         now = self.node.now()
         with self.node.transaction() as session:
-            return self._apply(session, Failure(job, error, terminal=terminal), now)
+            return self._apply(session, [Failure(job, error, terminal=terminal)], now)[0]
 
-    def _apply(self, session: Session, outcome: Settlement, now: datetime) -> str:
-        """Record ``outcome`` on its leased delivery; returns the delivery's status ("lost-lease" if not ours)."""
-        if isinstance(outcome, Receipted):
-            return self._settle(session, outcome, now)
-        return self._fail(session, outcome, now)
+    def _apply(self, session: Session, outcomes: list[Settlement], now: datetime) -> list[str]:
+        """Record each outcome on its leased delivery; returns their statuses in order ("lost-lease" if not ours).
 
-    def _settle(self, session: Session, outcome: Receipted, now: datetime) -> str:
+        One statement loads every delivery still under its job's lease and one
+        ledger append records the events, in job order: per-job queries and
+        appends cost a batch of hundreds as many round trips and tree updates.
+        """
+        leased = repository.leased_many(session, {o.job.delivery_pk: o.job.lease_until for o in outcomes})
+        statuses: list[str] = []
+        events: list[PendingEvent] = []
+        for outcome in outcomes:
+            # Popped: a delivery is settled once even if it came twice (it then no longer holds the lease).
+            delivery = leased.pop(outcome.job.delivery_pk, None)
+            if delivery is None:
+                statuses.append("lost-lease")  # another worker settled it; the receipt is identical
+                continue
+            if isinstance(outcome, Receipted):
+                events.append(self._settle(delivery, outcome, now))
+            else:
+                events.append(self._fail(delivery, outcome, now))
+            statuses.append(delivery.status)
+        append_events(session, events)
+        return statuses
+
+    def _settle(self, delivery: Delivery, outcome: Receipted, now: datetime) -> PendingEvent:
+        """Store the verified receipt on ``delivery``; returns the ledger event that records it."""
         job, verdict, reason = outcome.job, outcome.verdict, outcome.reason
-        delivery = repository.leased(session, job.delivery_pk, job.lease_until)
-        if delivery is None:
-            return "lost-lease"  # another worker settled it; the receipt is identical
         delivery.status = DeliveryStatus.DELIVERED if verdict == "accepted" else DeliveryStatus.REJECTED
         delivery.receipt_jws = outcome.receipt
         delivery.receipt_verdict = verdict
@@ -222,22 +243,17 @@ class DeliveryWorker:
         delivery.delivered_at = now
         delivery.lease_until = None
         delivery.last_error = None
-        event = AuditEvent.RECORD_SENT if verdict == "accepted" else AuditEvent.DELIVERY_REJECTED
-        append_event(
-            session,
-            event,
+        return PendingEvent(
+            AuditEvent.RECORD_SENT if verdict == "accepted" else AuditEvent.DELIVERY_REJECTED,
             actor=f"worker:{self.node.party}",
             subject=job.record_id,
             at=now,
             detail={"recipient": job.recipient, "verdict": verdict, "reason_code": reason},
         )
-        return delivery.status
 
-    def _fail(self, session: Session, outcome: Failure, now: datetime) -> str:
+    def _fail(self, delivery: Delivery, outcome: Failure, now: datetime) -> PendingEvent:
+        """Schedule ``delivery``'s retry, or mark it dead; returns the ledger event that records it."""
         job, error, settings = outcome.job, outcome.error, self.node.settings
-        delivery = repository.leased(session, job.delivery_pk, job.lease_until)
-        if delivery is None:
-            return "lost-lease"
         delivery.last_error = error
         delivery.lease_until = None
         wait = backoff_seconds(
@@ -253,14 +269,6 @@ class DeliveryWorker:
         else:
             delivery.next_attempt_at = next_attempt
             event = AuditEvent.DELIVERY_FAILED
-        append_event(
-            session,
-            event,
-            actor=f"worker:{self.node.party}",
-            subject=job.record_id,
-            at=now,
-            detail={"recipient": job.recipient, "attempt": delivery.attempts, "error": error},
-        )
         log.warning(
             "delivery %s of %s to %s failed (attempt %d, %s): %s",
             job.delivery_pk,
@@ -270,7 +278,13 @@ class DeliveryWorker:
             delivery.status if event is AuditEvent.DELIVERY_DEAD else f"retry in {wait:.1f}s",
             error,
         )
-        return delivery.status
+        return PendingEvent(
+            event,
+            actor=f"worker:{self.node.party}",
+            subject=job.record_id,
+            at=now,
+            detail={"recipient": job.recipient, "attempt": delivery.attempts, "error": error},
+        )
 
     # -- loop ---------------------------------------------------------------
 
