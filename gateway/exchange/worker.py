@@ -320,15 +320,18 @@ class DeliveryWorker:
                 self.stop_event.wait(health.failed(exc))
                 continue
             health.succeeded()
-            if processed == 0:
+            if processed < self.node.settings.delivery_batch:
+                # Everything due was claimed (or is held by another thread): wait
+                # for new work, which a commit here signals at once, or the poll
+                # (work queued by other processes, retries coming due). Claiming
+                # again at once found an empty queue after almost every delivery.
                 self.node.delivery_wakeup.wait(self.node.settings.delivery_poll_seconds)
-                self.node.delivery_wakeup.clear()
         self.clients.close()
         log.info("delivery worker %s stopped", self.name)
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.node.delivery_wakeup.set()
+        self.node.delivery_wakeup.wake_all()
 
 
 def _batch_results(response: httpx.Response, count: int) -> list[dict[str, object]] | None:
