@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    LargeBinary,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
 
 from gateway.ledger.merkle import EMPTY_ROOT
 from gateway.ledger.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode, WitnessStatus
@@ -74,20 +87,29 @@ _INSERT_ENTRY = insert(_ENTRIES)
 _INSERT_NODES = insert(_NODES)
 
 
-@functools.lru_cache(maxsize=64)
-def _postgres_append(nodes: int) -> Update:
+def _postgres_append_statement() -> Update:
     # One statement, one round trip: the inserts ride along as CTEs of the head
-    # update. Built once per number of new nodes (at most ~50), then reused.
+    # update. The new nodes come as three arrays unnested in step, so the one
+    # statement serves any number of nodes and stays in SQLAlchemy's compiled
+    # cache (a multi-row VALUES has no cache key: it was compiled again for
+    # every append that completed a subtree, half of all appends).
     statement = _MOVE_HEAD.add_cte(
         insert(_ENTRIES).values({column: bindparam(f"e_{column}") for column in ENTRY_COLUMNS}).cte("new_entry")
     )
-    if nodes:
-        rows: list[dict[str, BindParameter[Any]]] = [
-            {"level": bindparam(f"n{n}_level"), "index": bindparam(f"n{n}_index"), "hash": bindparam(f"n{n}_hash")}
-            for n in range(nodes)
-        ]
-        statement = statement.add_cte(insert(_NODES).values(rows).cte("new_nodes"))
-    return statement
+    new_nodes = (
+        func.unnest(
+            bindparam("n_levels", type_=postgresql.ARRAY(Integer)),
+            bindparam("n_indexes", type_=postgresql.ARRAY(BigInteger)),
+            bindparam("n_hashes", type_=postgresql.ARRAY(LargeBinary)),
+        )
+        .table_valued("level", "index", "hash")
+        .render_derived(name="node")
+    )
+    nodes = select(new_nodes.c.level, new_nodes.c.index, new_nodes.c.hash)
+    return statement.add_cte(insert(_NODES).from_select(["level", "index", "hash"], nodes).cte("new_nodes"))
+
+
+_POSTGRES_APPEND = _postgres_append_statement()
 
 
 def write_append(
@@ -100,11 +122,15 @@ def write_append(
     """Insert one entry and its completed subtrees, and move the head (the caller holds its lock)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        params: dict[str, object] = {"head_size": size, "head_root": root_hash}
+        params: dict[str, object] = {
+            "head_size": size,
+            "head_root": root_hash,
+            "n_levels": [level for level, _, _ in nodes],
+            "n_indexes": [index for _, index, _ in nodes],
+            "n_hashes": [value for _, _, value in nodes],
+        }
         params.update({f"e_{column}": entry[column] for column in ENTRY_COLUMNS})
-        for n, (level, index, value) in enumerate(nodes):
-            params.update({f"n{n}_level": level, f"n{n}_index": index, f"n{n}_hash": value})
-        connection.execute(_postgres_append(len(nodes)), params)
+        connection.execute(_POSTGRES_APPEND, params)
     else:
         connection.execute(_INSERT_ENTRY, dict(entry))
         if nodes:

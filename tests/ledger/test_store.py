@@ -324,3 +324,24 @@ def test_node_lookups_use_the_primary_key(backend: str, engine: Engine, sessions
         plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
     assert "SCAN ledger_nodes" not in plan
     assert "USING INDEX" in plan
+
+
+def test_the_append_statement_is_compiled_once_whatever_the_number_of_new_nodes(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each append completes 0 to 4 subtrees. A statement SQLAlchemy cannot cache
+    # ("no key") is compiled again on every append, which cost as much as the append.
+    # On PostgreSQL the append is one statement, compiled once for any number of nodes
+    # (SQLite's executemany of the nodes compiles once per number of rows, then caches).
+    postgres = sessions.kw["bind"].dialect.name == "postgresql"
+    append_many(sessions, 2, per_transaction=1)  # the statements' first compilation
+    with caplog.at_level("INFO", logger="sqlalchemy.engine.Engine"):
+        append_many(sessions, 30, per_transaction=1)
+    logged = [record.getMessage() for record in caplog.records if record.name == "sqlalchemy.engine.Engine"]
+    assert logged, "the engine logged no statement"
+    assert not [line for line in logged if "[no key" in line]
+    if postgres:
+        assert not [line for line in logged if "[generated in" in line]
+    with transaction(sessions) as session:
+        assert verify_ledger(session, None).entries == 32
+        assert len(stored_nodes(session)) == sum(32 >> level for level in range(1, 6))
