@@ -181,7 +181,13 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
         pa_pids = [server.process.pid for server in servers]
         co_pid = processes[0].process.pid
         delivered_at_start = delivered(sender)
-        cpu_at_start = (group_cpu_seconds(pa_pids), group_cpu_seconds([co_pid]), postgres_cpu_seconds())
+        client_pids = [client.pid or 0 for client in clients]
+        cpu_at_start = (
+            group_cpu_seconds(pa_pids),
+            group_cpu_seconds([co_pid]),
+            postgres_cpu_seconds(),
+            group_cpu_seconds(client_pids),
+        )
         idle_at_start = machine_idle_seconds()
         throttled_at_start = [quota.throttled() for quota in quotas]
         time.sleep(max(0.0, deadline.value - time.time()))
@@ -189,7 +195,12 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
         cpu_spent = [
             round(now - then, 2)
             for now, then in zip(
-                (group_cpu_seconds(pa_pids), group_cpu_seconds([co_pid]), postgres_cpu_seconds()),
+                (
+                    group_cpu_seconds(pa_pids),
+                    group_cpu_seconds([co_pid]),
+                    postgres_cpu_seconds(),
+                    group_cpu_seconds(client_pids),
+                ),
                 cpu_at_start,
                 strict=True,
             )
@@ -221,7 +232,12 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
             "statuses": statuses,
             "all_delivered": delivered(sender) >= len(latencies),
             "drain_s": round(time.monotonic() - drain_started, 1),
-            "cpu_s": {"pa_instances": cpu_spent[0], "co": cpu_spent[1], "postgres": cpu_spent[2]},
+            "cpu_s": {
+                "pa_instances": cpu_spent[0],
+                "co": cpu_spent[1],
+                "postgres": cpu_spent[2],
+                "load_clients": cpu_spent[3],
+            },
             "machine_idle_cpus": round(idle / args.seconds, 2),
             "throttled": throttled,
         }
