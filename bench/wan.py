@@ -5,7 +5,10 @@ processes and puts bench/relay.py between them, so every byte PA's worker
 sends to CO, and every byte back, waits ``--rtt-ms / 2``. Measures:
 
 1. e2e      one record at a time through PA's agency API until its receipt is
-            stored at PA (p50/p99); the target is one round trip + 30 ms.
+            stored at PA (p50/p99), as the client sees it (its POST, then polling
+            the record's status); the target is one round trip + 30 ms.
+            ``e2e_node`` is the same from PA's own timestamps: signed → receipt
+            verified, without the client's request and polling.
 2. backlog  ``--records`` records queued at PA at once (one commit), then the
             time until every delivery holds a verified receipt: records/s over
             the link (target ≥ 500/s at 80 ms), and the CPU seconds PA's and
@@ -67,6 +70,22 @@ def stored_in(node: Node) -> tuple[int, int]:
             select(func.count(func.distinct(StoredRecord.record_id))).where(StoredRecord.direction == "in")
         )
     return int(rows or 0), int(distinct or 0)
+
+
+def node_latencies(node: Node) -> list[float]:
+    """Seconds from each record's signing at ``node`` to its receipt verified there, in record order.
+
+    The node's own timestamps: what the client adds (its request, its polling
+    for the status) is not in them.
+    """
+    with node.transaction() as session:
+        rows = session.execute(
+            select(StoredRecord.created_at, Delivery.delivered_at)
+            .join(Delivery, Delivery.record_pk == StoredRecord.pk)
+            .where(Delivery.delivered_at.is_not(None))
+            .order_by(StoredRecord.pk)
+        ).all()
+    return [(delivered_at - created_at).total_seconds() for created_at, delivered_at in rows]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -132,6 +151,7 @@ def main() -> None:
                 time.sleep(0.002)
             e2e.append(time.perf_counter() - start)
     e2e = e2e[3:]
+    e2e_node = node_latencies(pa)[3:]
 
     # 2. A backlog queued in one commit, drained over the link.
     before = delivered(pa)
@@ -157,6 +177,8 @@ def main() -> None:
         "e2e_p50_ms": round(statistics.median(e2e) * 1000, 1),
         "e2e_p99_ms": round(percentile(e2e, 0.99) * 1000, 1),
         "e2e_target_ms": args.rtt_ms + 30,
+        "e2e_node_p50_ms": round(statistics.median(e2e_node) * 1000, 1),
+        "e2e_node_p99_ms": round(percentile(e2e_node, 0.99) * 1000, 1),
         "backlog_records": args.records,
         "backlog_records_per_s": round(args.records / drained, 1),
         "backlog_cpu_s": cpu.spent,
