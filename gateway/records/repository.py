@@ -66,11 +66,13 @@ class PriorCopy(NamedTuple):
 # the plan does not depend on statistics (SQLite: MULTI-INDEX OR; PostgreSQL:
 # BitmapOr); the direction is checked on the few rows found. Only the columns
 # needed are read: this runs for every received record.
-_INBOUND_RELATED = select(*(getattr(StoredRecord, name) for name in PriorCopy._fields)).where(
+# A Core statement on the table, run on the session's connection: the ORM's
+# statement compilation and result processing cost more than the query here.
+_INBOUND_RELATED = select(*(_RECORDS.c[name] for name in PriorCopy._fields)).where(
     or_(
-        StoredRecord.jws_sha256.in_(bindparam("digests", expanding=True)),
-        StoredRecord.accepted_record_id.in_(bindparam("ids", expanding=True)),
-        StoredRecord.refers_to.in_(bindparam("refs", expanding=True)),
+        _RECORDS.c.jws_sha256.in_(bindparam("digests", expanding=True)),
+        _RECORDS.c.accepted_record_id.in_(bindparam("ids", expanding=True)),
+        _RECORDS.c.refers_to.in_(bindparam("refs", expanding=True)),
     )
 )
 
@@ -83,7 +85,8 @@ def inbound_related(session: Session, digests: Collection[str], record_ids: Coll
     if not digests and not record_ids:
         return []
     ids = list(record_ids)
-    rows = session.execute(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids})
+    session.flush()  # rows this transaction added through the ORM count too (session.execute would autoflush)
+    rows = session.connection().execute(_INBOUND_RELATED, {"digests": list(digests), "ids": ids, "refs": ids})
     return [PriorCopy(*row) for row in rows]
 
 
