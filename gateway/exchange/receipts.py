@@ -68,40 +68,18 @@ class ReceiptSigner:
             and _SHA256_HEX.fullmatch(jws_sha256) is not None
             and ledger_index >= 0
         )
-        if not plain:
-            return issue_receipt(
-                self._model(record_id, jws_sha256, accepted, reason_code, text, ledger_index), self._key
-            )
-        document = self._shared | {
-            "record_id": str(uuid.UUID(record_id)) if record_id else None,
+        fields = {
+            "record_id": record_id,
             "jws_sha256": jws_sha256,
             "verdict": (Verdict.ACCEPTED if accepted else Verdict.REJECTED).value,
             "reason_code": reason_code,
             "reason": text,
             "ledger_index": ledger_index,
         }
-        return sign_compact(canonicalize(document), self._key, RECEIPT_TYP)
-
-    def _model(
-        self,
-        record_id: str | None,
-        jws_sha256: str,
-        accepted: bool,
-        reason_code: str | None,
-        reason: str | None,
-        ledger_index: int,
-    ) -> Receipt:
-        return Receipt.model_validate(
-            self._shared
-            | {
-                "record_id": record_id,
-                "jws_sha256": jws_sha256,
-                "verdict": Verdict.ACCEPTED if accepted else Verdict.REJECTED,
-                "reason_code": reason_code,
-                "reason": reason,
-                "ledger_index": ledger_index,
-            }
-        )
+        if not plain:
+            return issue_receipt(Receipt.model_validate(self._shared | fields), self._key)
+        fields["record_id"] = str(uuid.UUID(record_id)) if record_id else None  # as the model writes it
+        return sign_compact(canonicalize(self._shared | fields), self._key, RECEIPT_TYP)
 
 
 def _parse_receipt(document: Any) -> Receipt:
