@@ -84,6 +84,17 @@ def delivered(node: Node) -> int:
         )
 
 
+def records_per_claim(node: Node) -> float:
+    """Mean deliveries per worker claim, over every delivered row (the jobs of one claim share last_attempt_at)."""
+    with node.transaction() as session:
+        rows, claims = session.execute(
+            select(func.count(), func.count(func.distinct(Delivery.last_attempt_at))).where(
+                Delivery.status == "delivered"
+            )
+        ).one()
+    return round(int(rows) / max(1, int(claims)), 1)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -128,6 +139,7 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
         "rate_limit_client_per_minute": 0,
         "rate_limit_partner_per_minute": 0,
         "delivery_batch": 50,
+        "delivery_coalesce_seconds": args.coalesce,
         # The default poll: an instance wakes its own workers when a record is
         # submitted to it, so polling only finds work other processes queued.
         # A 0.05 s poll cost an idle instance 0.07 CPU (a quarter of a 0.3 quota).
@@ -239,6 +251,7 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
                 "load_clients": cpu_spent[3],
             },
             "machine_idle_cpus": round(idle / args.seconds, 2),
+            "records_per_claim": records_per_claim(sender),
             "throttled": throttled,
         }
     finally:
@@ -304,6 +317,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="client processes")
     parser.add_argument("--instances", default="1,2", help="comma-separated instance counts, e.g. 1,2,4")
     parser.add_argument("--cpu-quota", type=float, default=None, help="CPUs per PA instance (cgroup v1 quota)")
+    parser.add_argument(
+        "--coalesce",
+        type=float,
+        default=0.05,
+        help="PA's delivery_coalesce_seconds (0: every thread claims and sends at once, as before the lane)",
+    )
     parser.add_argument("--plot", type=Path, default=None, help="write the scaling curve to this PNG")
     parser.add_argument(
         "--repeat", type=int, default=1, help="windows per instance count, interleaved; the median one is reported"

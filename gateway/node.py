@@ -32,7 +32,7 @@ from gateway.vault.errors import KeyEncryptionKeyError
 from gateway.vault.sealing import KeyEncryptionKey, KeyWrapper
 from gateway.vault.token_kek import TokenKeyEncryptionKey, load_token_kek
 from gateway.vault.vault import Vault
-from gateway.wakeup import Wakeup
+from gateway.wakeup import DeliveryLane, Wakeup
 
 if TYPE_CHECKING:
     from gateway.exchange.rules import ReceiveRules
@@ -119,6 +119,7 @@ class Node:
     # rejected. build_node always loads them; only hand-built test nodes lack them.
     terms: TermsRegistry | None = None
     delivery_wakeup: Wakeup = field(default_factory=Wakeup)
+    delivery_lane: DeliveryLane = field(default_factory=DeliveryLane)
     # party → PartnerTermsStatus, written by the TermsWatcher (gateway.terms.sync)
     partner_terms: dict[str, Any] = field(default_factory=dict)
     # What the record lifecycle checks and applies when exchange receives a record.

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     # Delivery workers `gateway serve` runs (`gateway worker --threads` for a separate worker).
     delivery_threads: int = Field(default=2, ge=1, le=32)
     delivery_poll_seconds: float = Field(default=0.5, gt=0)
+    delivery_coalesce_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        le=5,
+        description="How long a delivery thread waits for another thread's small request in flight, so that "
+        "records committed meanwhile go out together in the next request (0 = never wait)",
+    )
     delivery_backoff_base_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_max_seconds: float = Field(default=300.0, gt=0)
     delivery_deadline_seconds: float = Field(default=48 * 3600.0, gt=0)

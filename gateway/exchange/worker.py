@@ -293,9 +293,21 @@ class DeliveryWorker:
 
         Jobs for the same recipient go in one ``records:batch`` request, in
         the order they were claimed; a record shared onward travels alone (it
-        carries the originator's consent beside it).
+        carries the originator's consent beside it). The claim and send take
+        this process's delivery lane (``DeliveryLane``): records committed
+        while another thread's small request is away wait for it, briefly, and
+        leave together.
         """
-        jobs = self.claim()
+        settings = self.node.settings
+        with self.node.delivery_lane.turn(settings.delivery_coalesce_seconds) as turn:
+            jobs = self.claim()
+            if len(jobs) >= settings.delivery_batch:
+                turn.release()  # a backlog: the next thread claims the next batch while this one sends
+            self._send(jobs)
+        return len(jobs)
+
+    def _send(self, jobs: list[Job]) -> None:
+        """Send ``jobs`` (one request per recipient, a record shared onward alone) and settle each."""
         by_recipient: dict[str, list[Job]] = {}
         for job in jobs:
             if job.consent_jws is not None:
@@ -306,7 +318,6 @@ class DeliveryWorker:
             statuses = self.deliver_together(group) if len(group) > 1 else [self.deliver(group[0])]
             for job, status in zip(group, statuses, strict=True):
                 self.node.telemetry.delivery_ended(self.node, job, status)
-        return len(jobs)
 
     def run_forever(self) -> None:
         """Deliver until ``stop()``; sleeps between polls unless woken by new work."""

@@ -1,0 +1,256 @@
+"""Records committed while a small delivery is in flight leave together in the next request.
+
+Under a steady trickle every record used to go out in a request of its own
+(each request costs a claim, a TLS round, the partner's transaction and a
+settle). A delivery thread now takes the process's lane before it claims and
+keeps it while it sends a claim that was not full; another thread waits for it
+(at most ``delivery_coalesce_seconds``) and then claims everything that queued
+up meanwhile. A full claim releases the lane before sending, so a backlog is
+still sent by several threads at once; and a partner that does not answer
+holds the others back no longer than the wait.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.exchange.outgoing import submit_draft
+from gateway.exchange.worker import DeliveryWorker
+from gateway.node import Node
+from gateway.wakeup import DeliveryLane
+from tests.exchange.test_batch_delivery import receipt_for
+from tests.support.databases import DatabaseFactory
+from tests.support.exchange import FakePartner, deliveries_of, example_draft, start_node, stop_node
+from tests.support.nodes import RunningNode, wait_for
+from tests.support.pki import TestPKI
+
+# -- the lane itself ------------------------------------------------------------------
+
+
+def test_a_turn_waits_for_the_held_lane_at_most_its_wait() -> None:
+    lane = DeliveryLane()
+    with lane.turn(1.0) as first:
+        assert first.held
+        started = time.monotonic()
+        with lane.turn(0.2) as second:
+            waited = time.monotonic() - started
+            assert not second.held  # the wait ran out: it goes ahead without the lane
+        assert 0.15 <= waited < 1.0
+    with lane.turn(0.2) as third:
+        assert third.held  # released on leaving the first turn
+
+
+def test_a_released_turn_lets_the_next_thread_in_at_once() -> None:
+    lane = DeliveryLane()
+    entered = threading.Event()
+
+    def next_thread() -> None:
+        with lane.turn(5.0) as turn:
+            if turn.held:
+                entered.set()
+
+    with lane.turn(5.0) as turn:
+        thread = threading.Thread(target=next_thread)
+        thread.start()
+        assert not entered.wait(0.2)  # held: the next thread waits
+        turn.release()
+        turn.release()  # a second release is nothing (not a RuntimeError, not the next holder's lock)
+        assert entered.wait(2.0)
+    thread.join(5)
+
+
+def test_no_wait_never_takes_the_lane() -> None:
+    lane = DeliveryLane()
+    with lane.turn(5.0), lane.turn(0) as turn:
+        assert not turn.held  # 0 means the old behaviour: no thread ever waits
+
+
+# -- delivery threads sharing the lane ------------------------------------------------
+
+
+class HeldPartner:
+    """A partner whose first ``hold`` requests wait for ``release``; answers every record with a receipt."""
+
+    def __init__(self, pki: TestPKI, hold: int) -> None:
+        self.released = threading.Event()
+        self.hold = hold
+        self.sizes: list[int] = []  # records per request, in arrival order
+        self.fake = FakePartner(pki.parties["CO"], self.answer)
+        self.pki = pki
+
+    def answer(self, body: bytes) -> tuple[int, str, bytes]:
+        records = json.loads(body)["records"] if body.startswith(b"{") else [body.decode("ascii")]
+        self.sizes.append(len(records))
+        if len(self.sizes) <= self.hold:
+            self.released.wait(20)
+        if len(records) == 1 and not body.startswith(b"{"):
+            return 201, "application/jose", receipt_for(self.pki, records[0]).encode("ascii")
+        results = [
+            {"index": i, "status": 201, "verdict": "accepted", "receipt": receipt_for(self.pki, jws)}
+            for i, jws in enumerate(records)
+        ]
+        return 200, "application/json", json.dumps({"results": results}).encode()
+
+
+@pytest.fixture
+def started(database_factory: DatabaseFactory) -> Iterator[list[RunningNode]]:
+    running: list[RunningNode] = []
+    yield running
+    for node in reversed(running):
+        stop_node(node)
+
+
+def queue(node: Node, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        draft = example_draft("criminal_network_flag", recipients=["CO"])
+        draft.pop("terms")
+        with node.transaction() as session:
+            ids.append(str(submit_draft(session, node, draft, actor="test").record.record_id))
+    return ids
+
+
+def in_thread(worker: DeliveryWorker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run_once, daemon=True)
+    thread.start()
+    return thread
+
+
+def all_delivered(node: Node, ids: list[str]) -> bool:
+    return all(delivery.status == "delivered" for record_id in ids for delivery in deliveries_of(node, record_id))
+
+
+def run_two(
+    pki: TestPKI,
+    database_factory: DatabaseFactory,
+    tmp_path: Path,
+    started: list[RunningNode],
+    partner: HeldPartner,
+    *,
+    first: int,
+    then: int,
+    sends_while_held: bool,
+    **settings: float,
+) -> tuple[list[int], list[int], list[str]]:
+    """Thread one sends ``first`` queued records (held at the partner); ``then`` more are queued and thread two runs.
+
+    Returns (request sizes the partner saw while thread one was held, all request sizes, every record id).
+    """
+    with partner.fake:
+        pa = start_node(
+            pki, "PA", database_factory.fresh_url(), tmp_path / "pa", partners={"CO": partner.fake.url}, **settings
+        )
+        started.append(pa)
+        workers = [DeliveryWorker(pa.node), DeliveryWorker(pa.node)]
+        try:
+            ids = queue(pa.node, first)
+            one = in_thread(workers[0])
+            wait_for(lambda: len(partner.sizes) == 1)
+            ids += queue(pa.node, then)
+            two = in_thread(workers[1])
+            # Time enough for thread two to claim and send, if it is not held
+            # back (longer where the test expects it to send: a slow machine).
+            deadline = time.monotonic() + (10.0 if sends_while_held else 1.0)
+            while len(partner.sizes) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            ids += queue(pa.node, 2)  # committed while thread two waits (or after it sent)
+            while_held = list(partner.sizes)
+            partner.released.set()
+            one.join(20)
+            two.join(20)
+            rest = DeliveryWorker(pa.node)
+            try:
+                while rest.run_once():
+                    pass
+            finally:
+                rest.clients.close()
+            assert all_delivered(pa.node, ids)
+        finally:
+            for worker in workers:
+                worker.clients.close()
+        return while_held, list(partner.sizes), ids
+
+
+def test_records_committed_during_a_small_send_leave_together_after_it(
+    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
+) -> None:
+    partner = HeldPartner(pki, hold=1)
+    while_held, sizes, ids = run_two(
+        pki,
+        database_factory,
+        tmp_path,
+        started,
+        partner,
+        first=1,
+        then=1,
+        sends_while_held=False,
+        delivery_coalesce_seconds=5.0,
+    )
+    assert while_held == [1]  # thread two waited for the lane instead of sending its record alone
+    assert sizes == [1, 3]  # then it claimed everything that had queued up: one request
+    assert len(ids) == 4
+
+
+def test_without_the_lane_each_thread_sends_what_it_found(
+    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
+) -> None:
+    """The behaviour the lane replaces, with ``delivery_coalesce_seconds = 0``: the comparison for the test above."""
+    partner = HeldPartner(pki, hold=2)
+    while_held, sizes, _ids = run_two(
+        pki,
+        database_factory,
+        tmp_path,
+        started,
+        partner,
+        first=1,
+        then=1,
+        sends_while_held=True,
+        delivery_coalesce_seconds=0,
+    )
+    assert while_held == [1, 1]
+    assert sizes == [1, 1, 2]
+
+
+def test_a_full_claim_lets_the_next_thread_send_the_next_batch_at_once(
+    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
+) -> None:
+    partner = HeldPartner(pki, hold=2)
+    while_held, sizes, _ids = run_two(
+        pki,
+        database_factory,
+        tmp_path,
+        started,
+        partner,
+        first=3,
+        then=0,
+        sends_while_held=True,
+        delivery_batch=2,
+        delivery_coalesce_seconds=5.0,
+    )
+    assert while_held == [2, 1]  # a backlog: both batches in flight together
+    assert sizes[:2] == [2, 1]
+
+
+def test_a_partner_that_does_not_answer_holds_the_others_back_only_for_the_wait(
+    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
+) -> None:
+    partner = HeldPartner(pki, hold=2)
+    while_held, sizes, _ids = run_two(
+        pki,
+        database_factory,
+        tmp_path,
+        started,
+        partner,
+        first=1,
+        then=1,
+        sends_while_held=True,
+        delivery_coalesce_seconds=0.3,
+    )
+    assert while_held == [1, 1]  # thread two waited 0.3 s, then sent while thread one was still held
+    assert sizes[:2] == [1, 1]
