@@ -51,6 +51,7 @@ from gateway.clients.service import create_client
 from gateway.exchange.models import Delivery
 from gateway.migrate import upgrade
 from gateway.node import Node, build_node
+from gateway.settings import Settings
 from tests.operations.processes import GatewayProcess
 from tests.support.exchange import access_token, example_draft, write_settings_toml
 from tests.support.nodes import node_settings
@@ -140,9 +141,11 @@ def run(pki: TestPKI, workdir: Path, instances: int, args: argparse.Namespace) -
         "rate_limit_partner_per_minute": 0,
         "delivery_batch": 50,
         "delivery_coalesce_seconds": args.coalesce,
-        # The default poll: an instance wakes its own workers when a record is
-        # submitted to it, so polling only finds work other processes queued.
-        # A 0.05 s poll cost an idle instance 0.07 CPU (a quarter of a 0.3 quota).
+        # The production default poll, not the tests' 0.05 s: an instance wakes
+        # its own workers when a record is submitted to it, so polling only
+        # finds work other processes queued. A 0.05 s poll cost an idle
+        # instance 0.07 CPU (a quarter of a 0.3 quota).
+        "delivery_poll_seconds": Settings.model_fields["delivery_poll_seconds"].default,
     }
     co_port = free_port()
     co = node_settings(pki, "CO", urls[0], workdir / f"co-{instances}", {}, partner_port=co_port, **quiet)
