@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.exchange.outgoing import submit_draft
 from gateway.exchange.worker import DeliveryWorker
 from gateway.node import Node
 from gateway.wakeup import DeliveryLane
-from tests.exchange.test_batch_delivery import receipt_for
+from tests.exchange.test_batch_delivery import queue, receipt_for
 from tests.support.databases import DatabaseFactory
-from tests.support.exchange import FakePartner, deliveries_of, example_draft, start_node, stop_node
+from tests.support.exchange import FakePartner, deliveries_of, start_node, stop_node
 from tests.support.nodes import RunningNode, wait_for
 from tests.support.pki import TestPKI
 
@@ -106,16 +105,6 @@ def started(database_factory: DatabaseFactory) -> Iterator[list[RunningNode]]:
         stop_node(node)
 
 
-def queue(node: Node, count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        draft = example_draft("criminal_network_flag", recipients=["CO"])
-        draft.pop("terms")
-        with node.transaction() as session:
-            ids.append(str(submit_draft(session, node, draft, actor="test").record.record_id))
-    return ids
-
-
 def in_thread(worker: DeliveryWorker) -> threading.Thread:
     thread = threading.Thread(target=worker.run_once, daemon=True)
     thread.start()
@@ -177,80 +166,46 @@ def run_two(
         return while_held, list(partner.sizes), ids
 
 
-def test_records_committed_during_a_small_send_leave_together_after_it(
-    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
+@pytest.mark.parametrize(
+    ("first", "then", "settings", "while_held", "sizes"),
+    [
+        # Thread two waits for the lane instead of sending its record alone,
+        # then claims everything that queued up meanwhile: one request.
+        (1, 1, {"delivery_coalesce_seconds": 5.0}, [1], [1, 3]),
+        # The behaviour the lane replaces (0: never wait), for comparison:
+        # each thread sends what it found, one small request each.
+        (1, 1, {"delivery_coalesce_seconds": 0}, [1, 1], [1, 1, 2]),
+        # A full claim is a backlog: the lane is released, and both batches are in flight together.
+        (3, 0, {"delivery_coalesce_seconds": 5.0, "delivery_batch": 2}, [2, 1], [2, 1, 2]),
+        # A partner that does not answer holds the others back only for the
+        # wait: thread two sends after 0.3 s while thread one is still held.
+        (1, 1, {"delivery_coalesce_seconds": 0.3}, [1, 1], [1, 1, 2]),
+    ],
+    ids=["gathered-behind-a-small-send", "no-lane", "full-claim-goes-at-once", "wait-runs-out"],
+)
+def test_requests_a_partner_sees_while_a_first_send_is_held(
+    pki: TestPKI,
+    database_factory: DatabaseFactory,
+    tmp_path: Path,
+    started: list[RunningNode],
+    first: int,
+    then: int,
+    settings: dict[str, float],
+    while_held: list[int],
+    sizes: list[int],
 ) -> None:
-    partner = HeldPartner(pki, hold=1)
-    while_held, sizes, ids = run_two(
+    partner = HeldPartner(pki, hold=len(while_held))
+    seen_while_held, seen, ids = run_two(
         pki,
         database_factory,
         tmp_path,
         started,
         partner,
-        first=1,
-        then=1,
-        sends_while_held=False,
-        delivery_coalesce_seconds=5.0,
+        first=first,
+        then=then,
+        sends_while_held=len(while_held) > 1,
+        **settings,
     )
-    assert while_held == [1]  # thread two waited for the lane instead of sending its record alone
-    assert sizes == [1, 3]  # then it claimed everything that had queued up: one request
-    assert len(ids) == 4
-
-
-def test_without_the_lane_each_thread_sends_what_it_found(
-    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
-) -> None:
-    """The behaviour the lane replaces, with ``delivery_coalesce_seconds = 0``: the comparison for the test above."""
-    partner = HeldPartner(pki, hold=2)
-    while_held, sizes, _ids = run_two(
-        pki,
-        database_factory,
-        tmp_path,
-        started,
-        partner,
-        first=1,
-        then=1,
-        sends_while_held=True,
-        delivery_coalesce_seconds=0,
-    )
-    assert while_held == [1, 1]
-    assert sizes == [1, 1, 2]
-
-
-def test_a_full_claim_lets_the_next_thread_send_the_next_batch_at_once(
-    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
-) -> None:
-    partner = HeldPartner(pki, hold=2)
-    while_held, sizes, _ids = run_two(
-        pki,
-        database_factory,
-        tmp_path,
-        started,
-        partner,
-        first=3,
-        then=0,
-        sends_while_held=True,
-        delivery_batch=2,
-        delivery_coalesce_seconds=5.0,
-    )
-    assert while_held == [2, 1]  # a backlog: both batches in flight together
-    assert sizes[:2] == [2, 1]
-
-
-def test_a_partner_that_does_not_answer_holds_the_others_back_only_for_the_wait(
-    pki: TestPKI, database_factory: DatabaseFactory, tmp_path: Path, started: list[RunningNode]
-) -> None:
-    partner = HeldPartner(pki, hold=2)
-    while_held, sizes, _ids = run_two(
-        pki,
-        database_factory,
-        tmp_path,
-        started,
-        partner,
-        first=1,
-        then=1,
-        sends_while_held=True,
-        delivery_coalesce_seconds=0.3,
-    )
-    assert while_held == [1, 1]  # thread two waited 0.3 s, then sent while thread one was still held
-    assert sizes[:2] == [1, 1]
+    assert seen_while_held == while_held
+    assert seen == sizes  # records per request, in order; every record delivered once (run_two checks)
+    assert len(ids) == first + then + 2
